@@ -1,0 +1,1 @@
+"""On-disk storage: MAG/MIRROR/CACHE/JUKEBOX devices, file names and file formats."""

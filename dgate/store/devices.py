@@ -1,0 +1,71 @@
+"""Storage devices from dicom.ini (conquest-storage.md §6.1).
+
+``MAGDevice<n>`` are the on-line archive roots (``DeviceName`` ``MAG<n>`` in the
+database), ``MIRRORDevice<n>`` mirror MAG n, ``CACHEDevice<n>`` and ``JUKEBOXDevice<n>``
+are printf templates for archival media.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config.keys import Settings
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Device:
+    kind: str      # MAG, MIRROR, CACHE, JUKEBOX
+    index: int
+    root: str      # as configured (templates keep their % fields)
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}{self.index}"
+
+    @property
+    def path(self) -> Path:
+        """The root with a trailing separator semantics (``GetPhysicalDevice``)."""
+        return Path(self.root)
+
+
+def devices(settings: Settings, kind: str = "MAG") -> list[Device]:
+    """Configured devices of one kind, in index order (``<kind>Devices`` of them)."""
+    count = settings.int(f"{kind}Devices")
+    found = []
+    for i in range(max(count, 0)):
+        root = settings.str(f"{kind}Device{i}", "NULL")
+        found.append(Device(kind, i, root))
+    return found
+
+
+def free_megabytes(path: str | os.PathLike) -> int:
+    """Free space in MB for an unprivileged writer (statvfs ``f_bavail * f_frsize``)."""
+    probe = Path(path)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        st = os.statvfs(probe)
+    except OSError:
+        return -1
+    return int(st.f_bavail * st.f_frsize // MB)
+
+
+def device_free_space(device: Device) -> int:
+    root = device.root
+    if device.kind in ("CACHE", "JUKEBOX") and "%" in root:
+        root = os.path.dirname(root)
+    return free_megabytes(root)
+
+
+def free_space_report(settings: Settings) -> str:
+    """Text of ``dgate -d`` (``PrintFreeSpace``)."""
+    lines = ["** MAG DEVICE CHECK\n", "\n"]
+    labels = {"MAG": "MAG  ", "MIRROR": "MIRROR", "CACHE": "CACHE"}
+    for kind in ("MAG", "MIRROR", "CACHE"):
+        for dev in devices(settings, kind):
+            lines.append(f"Free space on {labels[kind]} Device {dev.index} := "
+                         f"{device_free_space(dev)} MByte\n")
+    return "".join(lines)
