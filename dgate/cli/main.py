@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..config import Configuration, ConfigError
 from ..config.defaults import create_default_config
+from ..db.driver import DatabaseError
 from .context import Invocation, MissingCapability
 from . import options
 
@@ -99,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except ConfigError as exc:
         sys.stderr.write(f"dgate: *** {exc}\n")
+        return 1
+    except DatabaseError as exc:
+        sys.stderr.write(f"dgate: *** database: {exc}\n")
         return 1
 
 

@@ -20,6 +20,7 @@ from .. import uids
 from ..config.kfactor import dump_kfactor
 from ..log import FileSink, PipeSink, StdoutSink, UdpSink
 from ..store.devices import free_space_report
+from . import dbtools
 from .context import Invocation, MissingCapability
 from .help import help_text
 
@@ -161,7 +162,11 @@ def opt_file_utils(inv: Invocation, text: str, rest: list) -> int:
         return 0
     if sub == "?":
         return _print_sop_uid(inv, arg)
-    raise MissingCapability(f"option -f{sub}", "database and storage")
+    from .dbtools import F_OPTIONS
+    handler = F_OPTIONS.get(sub)
+    if handler is None:
+        raise MissingCapability(f"option -f{sub}", "storage (adding and changing files)")
+    return handler(inv, arg)
 
 
 def _print_sop_uid(inv: Invocation, filename: str) -> int:
@@ -207,9 +212,9 @@ OPTIONS: dict[str, Handler] = {
     "p": opt_port, "q": opt_address, "h": opt_ae, "c": opt_counter,
     "d": opt_devices, "m": opt_amap, "k": opt_kfactor, "t": opt_console_test,
     "f": opt_file_utils, "s": opt_odbc_dsn,
-    "i": _missing("database"), "r": _missing("database"), "o": _missing("database"),
-    "e": _missing("database"), "z": _missing("database and storage"),
-    "g": _missing("DICOM network"), "a": _missing("archival"),
+    "i": dbtools.opt_initialize, "r": dbtools.opt_regen, "o": dbtools.opt_test_database,
+    "e": _missing("database creation (-e)"), "z": dbtools.opt_zap_patient,
+    "g": _missing("DICOM network"), "a": dbtools.opt_archive,
     "n": _missing("compression"), "j": _missing("compression"),
 }
 for _letter, _handler in list(OPTIONS.items()):

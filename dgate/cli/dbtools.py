@@ -1,0 +1,226 @@
+"""Database options of ``dgate``: ``-i -r -o -z -ar`` and the ``-f`` family
+(conquest-protocol.md §2.2).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from ..config.keys import atoi
+from ..db import Database, DatabaseError, open_database
+from ..db.regen import RegenSummary, regen_devices, regen_file, regen_tree
+from ..store.devices import devices
+from ..store.reader import UnreadableFile, read_header
+from ..store.removal import remove_stored_file
+from .context import Invocation
+
+
+def _open(inv: Invocation) -> Database:
+    try:
+        return open_database(inv.config, inv.logs, own_ae=inv.my_ae)
+    except DatabaseError as exc:
+        inv.logs.operator.printf(f"***Unable to open database: {exc}\n")
+        raise
+
+
+def opt_initialize(inv: Invocation, text: str, rest: list) -> int:
+    """-i[mode]: (re)create the tables; 0 full, 1 without keys/indices, 2 worklist only."""
+    inv.logs.operator.printf("Initializing Tables\n")
+    with _open(inv) as db:
+        db.initialize_tables(atoi(text))
+    return 0
+
+
+def opt_regen(inv: Invocation, text: str, rest: list) -> int:
+    """-r[mode]: initialise the tables, then re-enter every file on the MAG devices."""
+    inv.logs.debug.printf("Regen Database\n")
+    inv.logs.operator.printf("Step 1: Re-intialize SQL Tables\n")
+    with _open(inv) as db:
+        db.initialize_tables(atoi(text))
+        inv.logs.operator.printf("Step 2: Load / Add DICOM Object files\n")
+        summary = regen_devices(db, progress=inv.say, announce=_stdout)
+    _finish(inv, summary, "Regeneration Complete")
+    return 0
+
+
+def _stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _finish(inv: Invocation, summary: RegenSummary, done: str) -> None:
+    inv.say(summary.line() + "\n")
+    inv.logs.operator.printf(done + "\n")
+
+
+def opt_test_database(inv: Invocation, text: str, rest: list) -> int:
+    """-o: open the database ten times and exercise a scratch table ``xtesttable``."""
+    op = inv.logs.operator
+    for attempt in range(1, 11):
+        op.printf(f"Attempting to open database; test #{attempt} of 10\n")
+        try:
+            db = open_database(inv.config, inv.logs)
+        except DatabaseError as exc:
+            op.printf(f"***Unable to open database {inv.settings.str('SQLServer')}: {exc}\n")
+            return 1
+        driver = db.driver
+        try:
+            try:
+                driver.execute("DROP TABLE xtesttable")
+            except DatabaseError:
+                pass
+            driver.execute("CREATE TABLE xtesttable (Name varchar(254), AccessTime int)")
+            for i in range(10):
+                driver.execute(f"INSERT INTO xtesttable (Name, AccessTime) VALUES ({driver.text_param}, "
+                               f"{driver.int_param})", [f"test {i}", i])
+            rows = driver.query("SELECT Name, AccessTime FROM xtesttable")
+            if db.driver.kind != "null" and len(rows) != 10:
+                op.printf(f"***Database test failed: read {len(rows)} of 10 rows back\n")
+                return 1
+            driver.execute("DROP TABLE xtesttable")
+        except DatabaseError as exc:
+            op.printf(f"***Database test failed: {exc}\n")
+            return 1
+        finally:
+            db.close()
+    op.printf(" ---------- Succesful end of test -----------\n")
+    return 0
+
+
+def _split_patient(text: str) -> tuple[str, str]:
+    """``patid:uid`` (the last ``:`` splits) or a bare ``uid``."""
+    if ":" in text:
+        patid, _, uid = text.rpartition(":")
+        return patid, uid
+    return "", text
+
+
+def delete_from_pacs(inv: Invocation, keep_images: bool, **keys) -> int:
+    """``RemoveFromPACS``: index rows always, files unless ``keep_images``."""
+    with _open(inv) as db:
+        removed = db.delete(**keys)
+    if not keep_images:
+        for item in removed:
+            remove_stored_file(inv.settings, item.object_file, item.device)
+    return len(removed)
+
+
+def opt_zap_patient(inv: Invocation, text: str, rest: list) -> int:
+    """-zPATID: delete a patient, files and index."""
+    if not text:
+        return 1
+    inv.logs.operator.printf(f"Deleting patient: {text}\n")
+    delete_from_pacs(inv, False, patient_id=text)
+    return 0
+
+
+def _device_of(inv: Invocation, path: Path) -> tuple[str, Path] | None:
+    resolved = path.resolve()
+    for dev in devices(inv.settings, "MAG"):
+        root = Path(dev.root).resolve()
+        if root == resolved or root in resolved.parents:
+            return dev.name, root
+    return None
+
+
+def _uids_of(inv: Invocation, filename: str, who: str) -> tuple[str, str] | None:
+    try:
+        ds = read_header(filename)
+        return str(ds.SOPInstanceUID), str(ds.get("PatientID", ""))
+    except (UnreadableFile, AttributeError):
+        inv.logs.operator.printf(f"***[{who}] {filename} -FAILED: Error on Load\n")
+        return None
+
+
+def f_delete_db(level: str):
+    def handler(inv: Invocation, text: str) -> int:
+        patid, uid = _split_patient(text) if level != "patient" else (text, "")
+        shown = text
+        names = {"patient": "patient", "study": "study", "series": "series", "image": "image"}
+        inv.logs.operator.printf(f"Deleting database entries for {names[level]}: {shown}\n")
+        keys = {"patient": {"patient_id": patid}, "study": {"patient_id": patid, "study_uid": uid},
+                "series": {"patient_id": patid, "series_uid": uid},
+                "image": {"patient_id": patid, "sop_uid": uid}}[level]
+        delete_from_pacs(inv, True, **keys)
+        return 0
+    return handler
+
+
+def f_enter_file(inv: Invocation, text: str) -> int:
+    """-feFILE: re-enter a file that lies on a MAG device."""
+    path = Path(text)
+    found = _device_of(inv, path)
+    if found is None:
+        inv.logs.operator.printf(f"***[Regen] {text} -FAILED: file is not on a MAG device\n")
+        return 1
+    with _open(inv) as db:
+        return 0 if regen_file(db, path, found[1], found[0], RegenSummary()) else 1
+
+
+def f_delete_file_db(inv: Invocation, text: str) -> int:
+    """-fdFILE: remove a file's index entry only."""
+    uids = _uids_of(inv, text, "DeleteImageFile")
+    if uids is None:
+        return 1
+    inv.logs.operator.printf(f"Deleting database entry for image: {text}\n")
+    delete_from_pacs(inv, True, sop_uid=uids[0], patient_id=uids[1])
+    return 0
+
+
+def f_zap_file(inv: Invocation, text: str) -> int:
+    """-fzFILE: delete a stored file and its index entry."""
+    uids = _uids_of(inv, text, "DeleteImageFile")
+    if uids is None:
+        return 1
+    inv.logs.operator.printf(f"Deleting database entry for image: {text}\n")
+    delete_from_pacs(inv, False, sop_uid=uids[0], patient_id=uids[1])
+    return 0
+
+
+def f_regen_dir(inv: Invocation, text: str) -> int:
+    """-frDEVICE,DIR or -frDIR (device MAG0): regenerate one directory."""
+    device, _, directory = text.rpartition(",") if "," in text else ("MAG0", "", text)
+    return regen_directory(inv, device, directory)
+
+
+def regen_directory(inv: Invocation, device: str, directory: str) -> int:
+    dev = next((d for d in devices(inv.settings, "MAG") if d.name.upper() == device.upper()), None)
+    if dev is None:
+        inv.logs.operator.printf(f"***[Regen] unknown device {device}\n")
+        return 1
+    root = Path(dev.root)
+    start = Path(directory)
+    if not start.is_absolute():
+        start = root / directory
+    if not start.is_dir():
+        inv.logs.operator.printf(f"***[Regen] {start} is not a folder on {device}\n")
+        return 1
+    with _open(inv) as db:
+        summary = regen_tree(db, root, dev.name, start=start, progress=inv.say)
+    _finish(inv, summary, "Regeneration folders Complete")
+    return 0
+
+
+def opt_archive(inv: Invocation, text: str, rest: list) -> int:
+    """-a…: only -arDEV[,DIR] (regenerate one device or folder) so far."""
+    from .context import MissingCapability
+    sub, arg = text[:1], text[1:]
+    if sub != "r":
+        raise MissingCapability(f"option -a{sub}", "archival")
+    device, _, directory = arg.partition(",")
+    if directory:
+        inv.logs.operator.printf(f"Regen folders on single device: {device}\n")
+        return regen_directory(inv, device, directory)
+    inv.logs.operator.printf(f"Regen single device: {device}\n")
+    with _open(inv) as db:
+        summary = regen_devices(db, only=device, progress=inv.say, announce=_stdout)
+    _finish(inv, summary, "Regeneration Complete")
+    return 0
+
+
+F_OPTIONS = {
+    "p": f_delete_db("patient"), "t": f_delete_db("study"), "s": f_delete_db("series"),
+    "i": f_delete_db("image"), "e": f_enter_file, "d": f_delete_file_db, "z": f_zap_file,
+    "r": f_regen_dir,
+}

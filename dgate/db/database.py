@@ -1,0 +1,254 @@
+"""The one database interface every other part of dgate uses.
+
+:class:`Database` wraps a driver (SQLite, NULL, ...) with the Conquest schema and
+offers domain operations: initialise tables, enter an object, query at a level or on
+the worklist, look up an image's file, delete at every level, map UIDs (UIDMODS).
+Open one per thread or association, as the original opens one per thread.
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from dataclasses import dataclass
+
+from pydicom.dataset import Dataset
+
+from ..config import Configuration
+from ..log import Logs, logs as process_logs
+from ..uids import gen_uid
+from .driver import DatabaseError, Driver, open_driver
+from .query import QueryBuilder
+from .schema import LEVELS, Schema
+from .store import IndexValues, Store, clear_update_cache
+from .worklist import WorklistQuery
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """Where an image lives: path relative to the device root, and the device name."""
+
+    object_file: str
+    device: str
+    patient_id: str = ""
+    sop_uid: str = ""
+
+
+class Database:
+    def __init__(self, config: Configuration, driver: Driver | None = None, logs: Logs | None = None,
+                 own_ae: str | None = None):
+        self.config = config
+        self.settings = config.settings
+        self.logs = logs or process_logs
+        self.driver = driver or open_driver(self.settings)
+        self.schema = Schema.build(config.kfactor, config.table_names(), self.settings.int("MaxFieldLength"))
+        self.store_rules = Store(self.driver, self.schema, self.settings, self.logs)
+        self.queries = QueryBuilder(self.driver, self.schema, self.settings,
+                                    own_ae if own_ae is not None else self.settings.str("MyACRNema"))
+        self.worklist = WorklistQuery(self.queries)
+
+    @property
+    def label(self) -> str:
+        return self.driver.label
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- schema --------------------------------------------------------------------------
+    def initialize_tables(self, mode: int = 0, echo=None) -> None:
+        """``InitializeTables``: drop and create (0 full, 1 no keys/indices, 2 worklist only).
+
+        A worklist holding rows is kept unless mode is 2. Progress lines go to ``echo``
+        (stderr by default, as the original).
+        """
+        say = echo or (lambda text: sys.stderr.write(text))
+        s = self.schema
+        say("Dropping Existing tables (if-any)\n")
+        keep_worklist = False
+        if mode != 2:
+            try:
+                keep_worklist = bool(self.driver.query(
+                    f"SELECT {s.worklist.name}.{s.worklist.columns[1] if len(s.worklist.columns) > 1 else s.worklist.key.column} "
+                    f"FROM {s.worklist.name} LIMIT 1"))
+            except DatabaseError:
+                keep_worklist = False
+        if keep_worklist:
+            say("Worklist contains data: kept\n")
+        else:
+            say("Worklist is empty\n" if mode != 2 else "")
+            say("Dropping worklist\n")
+            self._drop(s.worklist.name)
+        if mode != 2:
+            say("Dropping other tables\n")
+            for level in LEVELS:
+                self._drop(s.table(level).name)
+            self._drop("UIDMODS")
+        for statement in s.ddl(mode):
+            if statement.startswith(f"CREATE TABLE {s.worklist.name} ") and keep_worklist:
+                continue
+            if statement.startswith("CREATE TABLE"):
+                name = statement.split()[2]
+                label = {s.worklist.name: "WorkList", s.patient.name: "Patient", s.study.name: "Study",
+                         s.series.name: "Series", s.image.name: "Image"}.get(name, name)
+                say(f"{label} Database\n" if label != "UIDMODS" else "UIDMODS table\n")
+            self.driver.execute(statement)
+        clear_update_cache()
+
+    def _drop(self, name: str) -> None:
+        try:
+            self.driver.execute(f"DROP TABLE {name}")
+        except DatabaseError:
+            pass
+
+    # -- storing -------------------------------------------------------------------------
+    def index_values(self, ds: Dataset) -> IndexValues:
+        return IndexValues.from_dataset(ds, self.store_rules.tags)
+
+    def add(self, ds: Dataset | IndexValues, object_file: str, device: str = "MAG0",
+            just_add: bool = False, filename_for_log: str = "") -> None:
+        """``SaveToDataBase``: enter an object; raises StoreRefused/DatabaseError."""
+        values = ds if isinstance(ds, IndexValues) else self.index_values(ds)
+        self.store_rules.save(values, object_file, device, just_add, filename_for_log or object_file)
+
+    # -- querying ------------------------------------------------------------------------
+    def find(self, level: str, identifier: Dataset) -> list[Dataset]:
+        return self.queries.find(level, identifier)
+
+    def find_worklist(self, identifier: Dataset) -> list[Dataset]:
+        return self.worklist.find(identifier)
+
+    def count(self, level: str, identifier: Dataset) -> int:
+        return self.queries.count(level, identifier)
+
+    def sql(self, sql: str, params=()) -> list[tuple]:
+        """A raw statement from a trusted local caller (``query:`` server command)."""
+        return self.driver.query(sql, params)
+
+    def get_file(self, sop_uid: str, patient_id: str | None = None) -> StoredFile | None:
+        """``GetFileName``: the file of an image, by SOP instance UID (and patient ID)."""
+        im = self.schema.image
+        p = self.driver.text_param
+        pat = im.patient_column()
+        sql = f"SELECT ObjectFile, DeviceName, {pat.column if pat else im.key.column} FROM {im.name} " \
+              f"WHERE {im.key.column} = {p}"
+        params = [sop_uid]
+        if patient_id and pat is not None:
+            sql += f" AND {pat.column} = {p}"
+            params.append(patient_id)
+        rows = self.driver.query(sql, params)
+        if not rows:
+            return None
+        obj, dev, patid = rows[0]
+        return StoredFile(obj or "", dev or "", patid or "", sop_uid)
+
+    def images(self, patient_id: str = "", study_uid: str = "", series_uid: str = "",
+               sop_uid: str = "", study_date: str = "") -> list[StoredFile]:
+        """Images selected like ``RemoveFromPACS`` selects them (any combination of keys)."""
+        s = self.schema
+        ident = Dataset()
+        for tag, value in ((0x00100020, patient_id), (0x0020000D, study_uid),
+                           (0x0020000E, series_uid), (0x00080018, sop_uid), (0x00080020, study_date)):
+            if value:
+                ident.add_new(tag, {0x00100020: "LO", 0x00080020: "DA"}.get(tag, "UI"), value)
+        im = s.image
+        built = self.queries.build("IMAGE", ident, select=[
+            f"{im.name}.ObjectFile", f"{im.name}.DeviceName",
+            f"{im.name}.{(im.patient_column() or im.key).column}", f"{im.name}.{im.key.column}"])
+        return [StoredFile(o or "", d or "", p or "", u or "") for o, d, p, u in
+                self.driver.query(built.sql, built.params)]
+
+    # -- deleting ------------------------------------------------------------------------
+    def delete_image(self, sop_uid: str, patient_id: str) -> None:
+        """``NewDeleteSopFromDB``: remove one image row, then empty parents and worklist."""
+        s = self.schema
+        p = self.driver.text_param
+        im, se, st, pa = s.image, s.series, s.study, s.patient
+        with self.driver.transaction():
+            rows = self.driver.query(f"SELECT {im.link.column} FROM {im.name} WHERE {im.key.column} = {p}"
+                                     + (f" AND {im.patient_column().column} = {p}" if im.patient_column() else ""),
+                                     [sop_uid, patient_id] if im.patient_column() else [sop_uid])
+            if not rows:
+                return
+            series_uid = rows[0][0] or ""
+            self.driver.execute(f"DELETE FROM {im.name} WHERE {im.key.column} = {p}"
+                                + (f" AND {im.patient_column().column} = {p}" if im.patient_column() else ""),
+                                [sop_uid, patient_id] if im.patient_column() else [sop_uid])
+            if self.driver.query(f"SELECT {im.key.column} FROM {im.name} WHERE {im.link.column} = {p} LIMIT 1",
+                                 [series_uid]):
+                return
+            study_rows = self.driver.query(f"SELECT {se.link.column} FROM {se.name} WHERE {se.key.column} = {p}",
+                                           [series_uid])
+            self.driver.execute(f"DELETE FROM {se.name} WHERE {se.key.column} = {p}", [series_uid])
+            if not study_rows:
+                return
+            study_uid = study_rows[0][0] or ""
+            if self.driver.query(f"SELECT {se.key.column} FROM {se.name} WHERE {se.link.column} = {p} LIMIT 1",
+                                 [study_uid]):
+                return
+            self.driver.execute(f"DELETE FROM {st.name} WHERE {st.key.column} = {p}", [study_uid])
+            if self.driver.query(f"SELECT {st.key.column} FROM {st.name} WHERE {st.link.column} = {p} LIMIT 1",
+                                 [patient_id]):
+                return
+            self.driver.execute(f"DELETE FROM {pa.name} WHERE {pa.key.column} = {p}", [patient_id])
+            wl = s.worklist
+            wl_pat = wl.by_tag(0x00100020)
+            if wl_pat is not None:
+                self.driver.execute(f"DELETE FROM {wl.name} WHERE {wl_pat.column} = {p}", [patient_id])
+        clear_update_cache()
+
+    def delete(self, **keys) -> list[StoredFile]:
+        """Remove every image selected by ``keys`` (see :meth:`images`) from the index.
+
+        Returns the removed files; deleting them from disk is the storage layer's job.
+        """
+        removed = self.images(**keys)
+        for item in removed:
+            self.delete_image(item.sop_uid, item.patient_id)
+        return removed
+
+    # -- UID mapping (UIDMODS, conquest-storage.md §3.8) --------------------------------
+    def change_uid(self, old: str, mod_type: str = "--changeuid", stage: str = "",
+                   annotation: str = "") -> str:
+        """The new UID mapped to ``old`` for ``stage``, created on first use."""
+        prefix = self.settings.str("UIDPrefix")
+        if stage.startswith("#"):
+            return hashed_uid(prefix, old, stage)
+        stage_value = stage or "(empty)"
+        p = self.driver.text_param
+        rows = self.driver.query(f"SELECT NewUID FROM UIDMODS WHERE OldUID = {p} AND Stage = {p}",
+                                 [old, stage_value])
+        if rows:
+            return rows[0][0]
+        new = gen_uid(prefix, 7)
+        self.driver.execute(f"INSERT INTO UIDMODS (MODTime, OldUID, MODType, NewUID, Stage, Annotation) "
+                            f"VALUES ({self.driver.int_param}, {p}, {p}, {p}, {p}, {p})",
+                            [int(time.time()), old, mod_type, new, stage_value, annotation])
+        return new
+
+    def change_uid_back(self, new: str, stage: str = "") -> str | None:
+        p = self.driver.text_param
+        rows = self.driver.query(f"SELECT OldUID FROM UIDMODS WHERE NewUID = {p} AND Stage = {p}",
+                                 [new, stage or "(empty)"])
+        return rows[0][0] if rows else None
+
+
+def hashed_uid(prefix: str, old: str, stage: str) -> str:
+    """A table-free mapped UID for ``#`` stages: MD5 of prefix+old+stage in 5-digit groups."""
+    digest = hashlib.md5((prefix + old + stage).encode("latin-1")).digest()
+    uid = prefix[:25]
+    for i in range(0, len(digest), 2):
+        part = f".{int.from_bytes(digest[i:i + 2], 'little'):05d}"
+        if len(uid) + len(part) > 58:
+            break
+        uid += part
+    return uid[:25] + uid[25:].replace(".0", ".1")
+
+
+def open_database(config: Configuration, logs: Logs | None = None, own_ae: str | None = None) -> Database:
+    return Database(config, logs=logs, own_ae=own_ae)

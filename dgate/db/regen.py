@@ -1,0 +1,92 @@
+"""Rebuilding the index from the files on the MAG devices (``-r``, ``--regen:``;
+conquest-storage.md §6.6).
+
+Every MAG device is walked recursively, skipping the folders ``incoming``,
+``printer_files`` and ``bin`` (any case). ``.v2`` files and ``.dcm``/``.img`` files or
+files without an extension are entered with their path relative to the device root;
+other files (``.db3``, ``.DBF`` ...) are skipped. Unreadable files are reported
+(``***[Regen] <file> -FAILED: <why>``) and skipped. No FixImage is applied (as in the
+original: the files hold what was stored).
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..store.devices import devices
+from ..store.reader import UnreadableFile, read_header, regen_loader_for
+from .database import Database
+from .driver import DatabaseError
+
+SKIP_DIRS = {"incoming", "printer_files", "bin"}
+PROGRESS_EVERY = 1000
+
+
+@dataclass
+class RegenSummary:
+    indexed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    failures: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (f"Regen summary: {self.indexed} files entered, {self.failed} failed, "
+                f"{self.skipped} skipped, {self.seconds:.1f} s")
+
+
+def regen_file(db: Database, path: Path, root: Path, device: str, summary: RegenSummary) -> bool:
+    """Enter one file; log success or failure as the original does."""
+    relative = os.path.relpath(path, root)
+    log = db.logs
+    try:
+        ds = read_header(path)
+        for keyword in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
+            if keyword not in ds:
+                raise UnreadableFile(f"no {keyword}")
+        db.add(ds, relative, device, filename_for_log=str(path))
+    except (UnreadableFile, DatabaseError) as exc:
+        summary.failed += 1
+        summary.failures.append(str(path))
+        log.operator.printf(f"***[Regen] {path} -FAILED: {exc}\n")
+        return False
+    summary.indexed += 1
+    log.debug.printf(f"[Regen] {path} -SUCCESS\n")
+    return True
+
+
+def regen_tree(db: Database, root: Path, device: str, start: Path | None = None,
+               summary: RegenSummary | None = None, progress=None) -> RegenSummary:
+    """Regenerate every file under ``start`` (default: the whole device)."""
+    summary = summary or RegenSummary()
+    began = time.monotonic()
+    for folder, dirs, files in os.walk(start or root):
+        dirs[:] = sorted(d for d in dirs if d.lower() not in SKIP_DIRS)
+        for name in sorted(files):
+            if regen_loader_for(name) is None:
+                summary.skipped += 1
+                continue
+            regen_file(db, Path(folder) / name, root, device, summary)
+            done = summary.indexed + summary.failed
+            if progress and done % PROGRESS_EVERY == 0:
+                progress(f"Regen progress: {done} files ({summary.failed} failed)\n")
+    summary.seconds += time.monotonic() - began
+    return summary
+
+
+def regen_devices(db: Database, only: str | None = None, progress=None, announce=None) -> RegenSummary:
+    """Regenerate all MAG devices, or only the one named ``only`` (e.g. ``MAG1``)."""
+    summary = RegenSummary()
+    for dev in devices(db.settings, "MAG"):
+        if only and dev.name.upper() != only.upper():
+            continue
+        root = Path(dev.root)
+        if not root.is_dir():
+            db.logs.operator.printf(f"***[Regen] device {dev.name} folder {root} does not exist\n")
+            continue
+        if announce:
+            announce(f"Regen Device '{dev.name}'\n")
+        regen_tree(db, root, dev.name, summary=summary, progress=progress)
+    return summary

@@ -1,0 +1,51 @@
+"""Deleting stored files (``RemoveFromPACS``, conquest-storage.md §3.7).
+
+Files are deleted on their MAG device and on the mirror of that device; directories
+left empty are removed up to the device root.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..config.keys import Settings
+from .reader import full_path
+
+
+def device_root(settings: Settings, device: str) -> str | None:
+    """The folder of a device name such as ``MAG0`` or ``MIRROR1``."""
+    for kind in ("MIRROR", "MAG"):
+        if device.upper().startswith(kind):
+            index = device[len(kind):].split(".")[0]
+            if index.isdigit():
+                root = settings.str(f"{kind}Device{index}", "")
+                return root or None
+    return None
+
+
+def remove_stored_file(settings: Settings, object_file: str, device: str) -> list[Path]:
+    """Delete one object on its device and mirror; returns the paths removed."""
+    removed = []
+    roots = [device_root(settings, device)]
+    if device.upper().startswith("MAG"):
+        roots.append(device_root(settings, "MIRROR" + device[3:]))
+    for root in filter(None, roots):
+        path = full_path(root, object_file)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(path)
+        _prune(path.parent, Path(root))
+    return removed
+
+
+def _prune(folder: Path, root: Path) -> None:
+    root = root.resolve()
+    folder = folder.resolve()
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
