@@ -71,6 +71,9 @@ def _encode_value(ds: Dataset, elem: DataElement) -> bytes:
 
 
 def _as_text(value: Any) -> str:
+    original = getattr(value, "original_string", None)
+    if isinstance(original, str):
+        return original
     if isinstance(value, PersonName):
         return str(value)
     if isinstance(value, float):
