@@ -18,7 +18,8 @@ from .driver import DatabaseError, Driver, DuplicateKey
 
 
 def _bind(value: Any) -> Any:
-    if isinstance(value, str):
+    """Text goes in as its bytes; callers must use ``text_param`` for text values."""
+    if isinstance(value, str) and not value.isascii():
         return value.encode("latin-1", "replace")
     return value
 
