@@ -132,3 +132,27 @@ def test_change_uid_is_stable_and_reversible(tmp_path):
     hashed = db.change_uid("1.2.3", stage="#x")
     assert hashed == db.change_uid("1.2.3", stage="#x") and len(hashed) <= 64
     assert all(not part.startswith("0") or part == "0" for part in hashed.split(".")[3:])
+
+
+def test_fix_image_rules(tmp_path):
+    from dgate.config import Configuration
+    from dgate.config.defaults import create_default_config
+    from dgate.config.ini import put_param
+    from dgate.store.fiximage import fix_image
+
+    create_default_config(tmp_path)
+    settings = Configuration.open(tmp_path).settings
+    ds = make_ds(patid="   ")
+    del ds.PatientName
+    del ds.StudyInstanceUID
+    ds.add_new(0x00211071, "UI", "9.8.7")
+    del ds.SeriesInstanceUID
+    fix_image(ds, settings)
+    assert ds.PatientID == "00000000" and ds.PatientName == "NO NAME"
+    assert ds.StudyInstanceUID == "undefined" and ds.SeriesInstanceUID == "9.8.7"
+    put_param(tmp_path / "dicom.ini", "FixPhilips", "1")
+    put_param(tmp_path / "dicom.ini", "FixKodak", "1")
+    settings = Configuration.open(tmp_path).settings
+    assert fix_image(make_ds(patid="0009703828"), settings).PatientID == "9703828"
+    assert fix_image(make_ds(patid="01234567"), settings).PatientID == "1234567"
+    assert fix_image(make_ds(patid="1234567890"), settings).PatientID == "1234567890"
