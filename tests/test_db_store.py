@@ -147,12 +147,13 @@ def test_fix_image_rules(tmp_path):
     del ds.StudyInstanceUID
     ds.add_new(0x00211071, "UI", "9.8.7")
     del ds.SeriesInstanceUID
-    fix_image(ds, settings)
+    assert fix_image(ds, settings) is True
     assert ds.PatientID == "00000000" and ds.PatientName == "NO NAME"
     assert ds.StudyInstanceUID == "undefined" and ds.SeriesInstanceUID == "9.8.7"
     put_param(tmp_path / "dicom.ini", "FixPhilips", "1")
     put_param(tmp_path / "dicom.ini", "FixKodak", "1")
     settings = Configuration.open(tmp_path).settings
-    assert fix_image(make_ds(patid="0009703828"), settings).PatientID == "9703828"
-    assert fix_image(make_ds(patid="01234567"), settings).PatientID == "1234567"
-    assert fix_image(make_ds(patid="1234567890"), settings).PatientID == "1234567890"
+    for before, after in (("0009703828", "9703828"), ("01234567", "1234567"), ("1234567890", "1234567890")):
+        ds = make_ds(patid=before)
+        assert fix_image(ds, settings) is (before != after)
+        assert ds.PatientID == after

@@ -128,7 +128,9 @@ def server_command(inv: Invocation, command: str) -> int:
 
 
 def run_server(inv: Invocation) -> int:
-    raise MissingCapability("starting the server", "DICOM network server")
+    """Become the server (``dgate`` with no utility option)."""
+    from .serve import serve
+    return serve(inv)
 
 
 if __name__ == "__main__":

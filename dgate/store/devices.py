@@ -69,3 +69,30 @@ def free_space_report(settings: Settings) -> str:
             lines.append(f"Free space on {labels[kind]} Device {dev.index} := "
                          f"{device_free_space(dev)} MByte\n")
     return "".join(lines)
+
+
+def device_root(settings: Settings, device: str) -> str | None:
+    """The folder of a device name such as ``MAG0`` or ``MIRROR1``."""
+    for kind in ("MIRROR", "MAG"):
+        if device.upper().startswith(kind):
+            index = device[len(kind):].split(".")[0]
+            if index.isdigit():
+                root = settings.str(f"{kind}Device{index}", "")
+                return root or None
+    return None
+
+
+def locate(settings: Settings, device: str, object_file: str) -> Path | None:
+    """``FindPhysicalDevice``: the recorded device, its mirror, then every MAG and MIRROR."""
+    relative = object_file.replace("\\", "/")
+    candidates = [device]
+    if device.upper().startswith("MAG"):
+        candidates.append("MIRROR" + device[3:])
+    candidates += [d.name for d in devices(settings, "MAG")] + [d.name for d in devices(settings, "MIRROR")]
+    for name in candidates:
+        root = device_root(settings, name)
+        if root:
+            path = Path(root) / relative
+            if path.is_file():
+                return path
+    return None

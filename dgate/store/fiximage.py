@@ -22,12 +22,14 @@ def _text(ds: Dataset, tag: int) -> str | None:
     return None if raw is None else raw.decode("latin-1")
 
 
-def fix_image(ds: Dataset, settings: Settings) -> Dataset:
-    """Apply the repairs in place and return the data set."""
+def fix_image(ds: Dataset, settings: Settings) -> bool:
+    """Apply the repairs in place; True when anything changed."""
+    changed = False
     if not settings.int("AllowEmptyPatientID"):
         patid = _text(ds, 0x00100020)
         if patid is None or not patid.strip(" \0"):
             ds.PatientID = "00000000"
+            changed = True
         else:
             stripped = patid.rstrip(" \0")
             if settings.int("FixPhilips") and len(stripped) == 10 and stripped.isdigit() \
@@ -36,15 +38,16 @@ def fix_image(ds: Dataset, settings: Settings) -> Dataset:
             if settings.int("FixKodak") and len(stripped) == 8 and stripped.startswith("0") \
                     and stripped[1:].isdigit():
                 stripped = stripped[1:]
-            if stripped != patid.rstrip(" "):
+            if stripped != patid.rstrip(" ") or len(patid) - len(stripped) > 1:
                 ds.PatientID = stripped
-            elif patid != stripped and len(patid) - len(stripped) > 1:
-                ds.PatientID = stripped
+                changed = True
     if 0x00100010 not in ds:
         ds.PatientName = "NO NAME"
+        changed = True
     for tag, private, keyword in ((0x0020000D, 0x00211070, "StudyInstanceUID"),
                                   (0x0020000E, 0x00211071, "SeriesInstanceUID")):
         if not (element_bytes(ds, tag) or b"").strip(b" \0"):
             fallback = (element_bytes(ds, private) or b"").decode("latin-1").strip(" \0")
             setattr(ds, keyword, fallback or "undefined")
-    return ds
+            changed = True
+    return changed

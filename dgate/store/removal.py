@@ -9,18 +9,8 @@ import os
 from pathlib import Path
 
 from ..config.keys import Settings
+from .devices import device_root
 from .reader import full_path
-
-
-def device_root(settings: Settings, device: str) -> str | None:
-    """The folder of a device name such as ``MAG0`` or ``MIRROR1``."""
-    for kind in ("MIRROR", "MAG"):
-        if device.upper().startswith(kind):
-            index = device[len(kind):].split(".")[0]
-            if index.isdigit():
-                root = settings.str(f"{kind}Device{index}", "")
-                return root or None
-    return None
 
 
 def remove_stored_file(settings: Settings, object_file: str, device: str) -> list[Path]:

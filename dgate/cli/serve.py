@@ -1,0 +1,49 @@
+"""Server start-up as dgate prints it (conquest-protocol.md §2.2 end, §9.3)."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from ..db import DatabaseError, open_database
+from ..net.server import DicomServer
+from ..store.devices import devices
+from ..version import DGATE_VERSION
+from .context import Invocation
+
+
+def serve(inv: Invocation) -> int:
+    settings = inv.settings
+    op = inv.logs.operator
+    mags = devices(settings, "MAG")
+    if mags and mags[0].root not in ("", "NULL"):
+        printer = os.path.join(mags[0].root, "printer_files")
+        try:
+            os.makedirs(printer, exist_ok=True)
+            with open(os.path.join(printer, "accesstest.log"), "a") as handle:
+                handle.write("")
+        except OSError:
+            op.printf("*** Not enough rights to write in MAG0\n")
+    try:
+        db = open_database(inv.config, inv.logs)
+        label = db.label
+        db.close()
+    except DatabaseError as exc:
+        op.printf(f"***Unable to open database: {exc}\n")
+        sys.stderr.write(f"dgate: *** database: {exc}\n")
+        return 1
+    port = int(inv.tcp_port or 104)
+    server = DicomServer(inv.config, inv.logs, ae_title=inv.my_ae, port=port)
+    build = time.ctime(os.path.getmtime(__file__))
+    mode = "runs in non-threaded debug mode" if inv.single_thread else "is running as threaded server"
+    op.printf(f"DGATE ({DGATE_VERSION}, build {build}, bits 64) {mode}\n")
+    op.printf(f"Database type: {label}\n")
+    try:
+        server.start(block=True)
+    except OSError as exc:
+        op.printf(f"***Failed to Listen () - bind error: {exc}\n")
+        sys.stderr.write(f"dgate: cannot listen on port {port}: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        server.shutdown()
+    return 0

@@ -1,0 +1,152 @@
+"""Encoded objects and the two on-disk formats (conquest-storage.md §6.5).
+
+* ``.dcm``: 128-byte preamble, ``DICM``, explicit-LE meta group (0002,0000 .. 0002,0013
+  with Conquest's implementation UID and ``1.5.0/OTHER``), then the data set bytes in
+  their transfer syntax, written exactly as received;
+* ``.v2``: the data set in implicit VR little endian with no preamble and no meta
+  header; group 0002 elements, when present, inline with 0002,0010 set to implicit LE.
+
+Files are written to ``<name>.partial`` and renamed, so a crash never leaves a
+half-written object under its real name (the incoming-folder scan skips ``.partial``).
+"""
+from __future__ import annotations
+
+import io
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset, read_preamble, _read_file_meta_info
+from pydicom.filewriter import write_dataset, write_file_meta_info
+from pydicom.uid import UID
+
+IMPLEMENTATION_UID = "1.2.826.0.1.3680043.2.135.1066.101"
+IMPLEMENTATION_VERSION = "1.5.0/OTHER"
+IMPLICIT_LE = "1.2.840.10008.1.2"
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
+EXPLICIT_BE = "1.2.840.10008.1.2.2"
+DEFLATED = "1.2.840.10008.1.2.1.99"
+UNCOMPRESSED = {IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE}
+PIXEL_DATA = 0x7FE00010
+
+
+class BadObject(ValueError):
+    """Input that is not a usable DICOM object."""
+
+
+@dataclass
+class Encoded:
+    """A data set as bytes in a transfer syntax (no preamble, no meta group)."""
+
+    raw: bytes
+    transfer_syntax: str
+
+    @property
+    def implicit(self) -> bool:
+        return self.transfer_syntax == IMPLICIT_LE
+
+    @property
+    def little_endian(self) -> bool:
+        return self.transfer_syntax != EXPLICIT_BE
+
+    def _stream(self) -> io.BytesIO:
+        raw = self.raw
+        if self.transfer_syntax == DEFLATED:
+            raw = zlib.decompress(raw, -zlib.MAX_WBITS)
+        return io.BytesIO(raw)
+
+    def header(self) -> Dataset:
+        """The elements before the pixel data (cheap: pixels are not read)."""
+        return self._read(stop_before_pixels=True)
+
+    def dataset(self) -> Dataset:
+        """The whole data set, decoded."""
+        return self._read(stop_before_pixels=False)
+
+    def _read(self, stop_before_pixels: bool) -> Dataset:
+        stop = (lambda tag, vr, length: tag >= PIXEL_DATA) if stop_before_pixels else None
+        try:
+            ds = read_dataset(self._stream(), self.implicit, self.little_endian, stop_when=stop)
+        except Exception as exc:
+            raise BadObject(f"cannot parse data set: {exc}") from exc
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = UID(self.transfer_syntax)
+        ds.set_original_encoding(self.implicit, self.little_endian)
+        return ds
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset, transfer_syntax: str | None = None) -> "Encoded":
+        ts = transfer_syntax or str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "")
+                                    or EXPLICIT_LE)
+        fp = DicomBytesIO()
+        fp.is_little_endian = ts != EXPLICIT_BE
+        fp.is_implicit_VR = ts == IMPLICIT_LE
+        body = Dataset({tag: elem for tag, elem in ds.items() if tag.group != 2})
+        write_dataset(fp, body)
+        raw = fp.getvalue()
+        if ts == DEFLATED:
+            compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
+            raw = compressor.compress(raw) + compressor.flush()
+        return cls(raw, ts)
+
+
+def read_file(path: str | os.PathLike) -> Encoded:
+    """An object file as :class:`Encoded`: Part 10 (meta group read) or a raw ``.v2`` dump."""
+    data = Path(path).read_bytes()
+    if len(data) >= 132 and data[128:132] == b"DICM":
+        fp = io.BytesIO(data)
+        read_preamble(fp, False)
+        try:
+            meta = _read_file_meta_info(fp)
+        except Exception as exc:
+            raise BadObject(f"broken meta header: {exc}") from exc
+        ts = str(meta.get("TransferSyntaxUID", IMPLICIT_LE)).rstrip("\0 ")
+        return Encoded(data[fp.tell():], ts)
+    if len(data) < 8:
+        raise BadObject("file too short to be a DICOM object")
+    # no preamble: implicit LE unless the first element carries an explicit VR
+    vr = data[4:6]
+    explicit = vr.isalpha() and vr.isupper()
+    return Encoded(data, EXPLICIT_LE if explicit else IMPLICIT_LE)
+
+
+def part10_bytes(encoded: Encoded, sop_class: str, sop_instance: str) -> bytes:
+    """The complete ``.dcm`` file content for an encoded data set."""
+    meta = FileMetaDataset()
+    meta.FileMetaInformationVersion = b"\x00\x01"
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = sop_instance
+    meta.TransferSyntaxUID = encoded.transfer_syntax
+    meta.ImplementationClassUID = IMPLEMENTATION_UID
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = False
+    write_file_meta_info(fp, meta, enforce_standard=True)
+    return b"\0" * 128 + b"DICM" + fp.getvalue() + encoded.raw
+
+
+def v2_bytes(ds: Dataset) -> bytes:
+    """The ``.v2`` dump of a decoded data set (must be uncompressed)."""
+    ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", IMPLICIT_LE) or IMPLICIT_LE)
+    if ts not in UNCOMPRESSED:
+        raise BadObject("Cannot write compressed pixel data in v2 format")
+    body = Dataset({tag: elem for tag, elem in ds.items() if tag.element != 0 or tag.group == 0})
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = True
+    write_dataset(fp, body)
+    return fp.getvalue()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through ``<path>.partial`` and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)
