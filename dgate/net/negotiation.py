@@ -81,6 +81,7 @@ class SopListWatcher:
         self.mtime: float | None = None
         self.current: SopList | None = None
         self.refresh()
+        ae.dgate_before_negotiation = self.refresh
 
     def refresh(self) -> SopList:
         try:
@@ -95,12 +96,17 @@ class SopListWatcher:
 
 
 def _install_called_ae_hook() -> None:
-    """Let ``LocalAE`` lines accept several called AE titles (pynetdicom accepts one)."""
+    """Before pynetdicom negotiates: re-read dgatesop.lst if it changed, and let
+    ``LocalAE`` lines accept several called AE titles (pynetdicom accepts one)."""
     if getattr(ACSE, "_dgate_hooked", False):
         return
     original = ACSE._negotiate_as_acceptor
 
     def negotiate(self) -> None:
+        before = getattr(self.assoc.ae, "dgate_before_negotiation", None)
+        if before is not None:
+            before()
+            self.assoc.acceptor.supported_contexts = self.assoc.ae.supported_contexts
         check = getattr(self.assoc.ae, "dgate_accepts_called", None)
         if check is not None:
             called = self.requestor.primitive.called_ae_title

@@ -134,7 +134,6 @@ class DicomServer:
 
     def on_open(self, event) -> None:
         set_nodelay(event.assoc)
-        self.watcher.refresh()
         self.state(event.assoc)
 
     def on_accepted(self, event) -> None:
@@ -283,7 +282,7 @@ class DicomServer:
         try:
             ds = read_file(path).dataset()
             if uncompressed and str(ds.file_meta.TransferSyntaxUID) not in UNCOMPRESSED:
-                ds.decompress()
+                ds.decompress(generate_instance_uid=False)
         except (BadObject, Exception) as exc:
             self.logs.operator.printf(f"***Could not read {path}: {exc}\n")
             return None
@@ -301,6 +300,12 @@ class DicomServer:
         address = self.config.amap.lookup(destination)
         if address is None:
             self.logs.operator.printf(f"***C-Move: destination {destination} is not in acrnema.map\n")
+            yield None, None
+            return
+        try:
+            socket.getaddrinfo(address.host, address.port)
+        except OSError as exc:
+            self.logs.operator.printf(f"***C-Move: cannot resolve host '{address.host}' of {destination}: {exc}\n")
             yield None, None
             return
         rows = self._datasets(assoc, event.identifier)
@@ -344,7 +349,7 @@ class DicomServer:
                 continue
             key = (str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID))
             if key not in accepted and key[1] not in UNCOMPRESSED:
-                ds.decompress()
+                ds.decompress(generate_instance_uid=False)
             counters.add("sent")
             yield 0xFF00, ds
 

@@ -103,7 +103,7 @@ class Ingest:
         if code.startswith("un") and encoded.transfer_syntax not in UNCOMPRESSED:
             full = full or encoded.dataset()
             try:
-                full.decompress()
+                full.decompress(generate_instance_uid=False)
             except Exception as exc:
                 self.logs.operator.printf(f"***Could not decompress {encoded.transfer_syntax}: {exc}; "
                                           "stored as received\n")

@@ -1,0 +1,68 @@
+"""Running a real dgate server and real DICOM peers for network tests."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import REPO
+
+DCMTK = Path("/usr/bin")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+class DgateProcess:
+    """``dgate -v`` running in a config folder on a free port."""
+
+    def __init__(self, folder: Path, port: int | None = None, args: list[str] | None = None):
+        self.folder = folder
+        self.port = port or free_port()
+        self.log = folder / "server.log"
+        env = dict(os.environ, PYTHONPATH=str(REPO), TCP_NODELAY="1")
+        self.proc = subprocess.Popen([sys.executable, "-m", "dgate", "-v", f"-p{self.port}", *(args or [])],
+                                     cwd=folder, env=env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+        try:
+            wait_for_port(self.port)
+        except TimeoutError:
+            self.stop()
+            raise AssertionError("dgate did not start:\n" + self.log.read_text())
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def dcmtk(tool: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TCP_NODELAY="1")
+    return subprocess.run([str(DCMTK / tool), *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def have_dcmtk() -> bool:
+    return shutil.which(str(DCMTK / "storescu")) is not None
