@@ -276,3 +276,99 @@ def test_failed_store_returns_error_status_and_writes_nothing(server):
     files = [p for p in (server.folder / "data").rglob("*.dcm")]
     assert len(files) == 1
     assert "***Refused to enter inconsistent link PatientID into DICOMStudies" in server.output()
+
+
+def test_incoming_folder_and_fa(tmp_path):
+    import shutil
+    create_default_config(tmp_path)
+    run_dgate(["-i"], tmp_path)
+    incoming = tmp_path / "data" / "incoming"
+    (incoming / "sub").mkdir(parents=True)
+    proc = DgateProcess(tmp_path)
+    try:
+        assert "Monitoring for files in:" in proc.output()
+        shutil.copy(get_testdata_file("CT_small.dcm"), incoming / "sub" / "a.dcm")
+        shutil.copy(get_testdata_file("MR_small.dcm"), incoming / "b.dcm.partial")
+        (incoming / "._junk").write_text("x")
+        deadline = time.time() + 15
+        while time.time() < deadline and (incoming / "sub").exists():
+            time.sleep(0.2)
+        assert not (incoming / "sub").exists() and not (incoming / "._junk").exists()
+        assert (incoming / "b.dcm.partial").exists()
+        assert len(db_rows(tmp_path, "SELECT * FROM DICOMImages")) == 1
+        assert "Added file:" in proc.output()
+    finally:
+        proc.stop()
+    result = run_dgate(["-v", f"-fa{get_testdata_file('MR_small.dcm')},NEWPAT"], tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert db_rows(tmp_path, "SELECT ImagePat FROM DICOMImages WHERE ImagePat = 'NEWPAT'") == [("NEWPAT",)]
+    assert db_rows(tmp_path, "SELECT count(*) FROM UIDMODS") == [(3,)]
+
+
+def test_scu_helpers_against_our_own_server(server, tmp_path):
+    from dgate.config.acrnema import Address
+    from dgate.net import scu
+
+    peer = Address("CONQUESTSRV1", "127.0.0.1", server.port, "un")
+    assert scu.echo("TESTSCU", peer)
+    assert not scu.echo("TESTSCU", Address("X", "127.0.0.1", free_port(), "un"))
+    datasets = [pydicom.dcmread(get_testdata_file(n)) for n in ("CT_small.dcm", "JPEG2000.dcm")]
+    assert scu.store("TESTSCU", peer, datasets) == [0, 0]
+    found = scu.find("TESTSCU", peer, _q(QueryRetrieveLevel="STUDY", StudyInstanceUID="", PatientID=""))
+    assert len(found) == 2
+    received = []
+
+    def on_store(event):
+        received.append(event.dataset.SOPInstanceUID)
+        return 0
+
+    study = datasets[0].StudyInstanceUID
+    result = scu.get("TESTSCU", peer, _q(QueryRetrieveLevel="STUDY", StudyInstanceUID=study),
+                     [datasets[0].SOPClassUID], on_store)
+    assert result.ok and received == [datasets[0].SOPInstanceUID]
+
+
+def test_worklist_and_nki_move(server, tmp_path):
+    from dgate.config.acrnema import Address
+    from dgate.net import scu
+
+    conn = sqlite3.connect(server.folder / "data" / "dbase" / "conquest.db3")
+    conn.execute("INSERT INTO DICOMWorkList (AccessionN, PatientID, PatientNam, Modality, StartDate) "
+                 "VALUES ('A1', 'P1', 'Zijp^Lambert', 'CT', '20050601')")
+    conn.commit()
+    conn.close()
+    peer = Address("CONQUESTSRV1", "127.0.0.1", server.port, "un")
+    sps = Dataset()
+    sps.Modality = "CT"
+    sps.ScheduledProcedureStepStartDate = ""
+    q = _q(PatientName="Zijp*", AccessionNumber="")
+    q.ScheduledProcedureStepSequence = [sps]
+    found = scu.find("TESTSCU", peer, q, model="worklist")
+    assert len(found) == 1 and found[0].AccessionNumber == "A1"
+    assert found[0].ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate == "20050601"
+    assert "C-Find (Modality Work List) located 1 records" in server.output()
+
+    # NKI private C-MOVE (study root) to a pynetdicom storage SCP
+    from pynetdicom import AE as PyAE, evt as pyevt, build_context as bc
+    from pynetdicom.sop_class import CTImageStorage as CT
+    dcmtk("storescu", "127.0.0.1", str(server.port), get_testdata_file("CT_small.dcm"))
+    dest_port = free_port()
+    got = []
+    dest = PyAE("NKIDEST")
+    dest.add_supported_context(CT, ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"])
+    scp = dest.start_server(("127.0.0.1", dest_port), block=False,
+                            evt_handlers=[(pyevt.EVT_C_STORE, lambda e: got.append(e.dataset.SOPInstanceUID) or 0)])
+    amap = server.folder / "acrnema.map"
+    amap.write_text(amap.read_text().replace("CONQUESTSRV1", f"NKIDEST 127.0.0.1 {dest_port} un\nCONQUESTSRV1", 1))
+    try:
+        ae = PyAE("MOVER")
+        nki = "1.2.826.0.1.3680043.2.135.1066.5.1.4.1.2.2.2"
+        ae.add_requested_context(nki)
+        assoc = ae.associate("127.0.0.1", server.port)
+        assert assoc.is_established
+        ident = _q(QueryRetrieveLevel="STUDY", StudyInstanceUID=pydicom.dcmread(get_testdata_file("CT_small.dcm")).StudyInstanceUID)
+        statuses = [s.Status for s, _ in assoc.send_c_move(ident, "NKIDEST", nki) if s]
+        assoc.release()
+        assert statuses[-1] == 0 and len(got) == 1
+    finally:
+        scp.shutdown()

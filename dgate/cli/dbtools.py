@@ -219,8 +219,22 @@ def opt_archive(inv: Invocation, text: str, rest: list) -> int:
     return 0
 
 
+def f_add_file(inv: Invocation, text: str) -> int:
+    """-faFILE[,PATID]: copy a file into the server (optionally with a new patient ID)."""
+    from ..store.dropped import add_image_file
+    from ..store.ingest import Ingest, StoreFailed
+    filename, _, patid = text.partition(",")
+    with _open(inv) as db:
+        try:
+            add_image_file(filename, Ingest(inv.config, inv.logs), db, inv.my_ae, patid)
+        except StoreFailed as exc:
+            inv.logs.operator.printf(f"{exc}\n")
+            return 1
+    return 0
+
+
 F_OPTIONS = {
     "p": f_delete_db("patient"), "t": f_delete_db("study"), "s": f_delete_db("series"),
     "i": f_delete_db("image"), "e": f_enter_file, "d": f_delete_file_db, "z": f_zap_file,
-    "r": f_regen_dir,
+    "r": f_regen_dir, "a": f_add_file,
 }

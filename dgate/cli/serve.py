@@ -38,6 +38,7 @@ def serve(inv: Invocation) -> int:
     mode = "runs in non-threaded debug mode" if inv.single_thread else "is running as threaded server"
     op.printf(f"DGATE ({DGATE_VERSION}, build {build}, bits 64) {mode}\n")
     op.printf(f"Database type: {label}\n")
+    watcher = _start_watcher(inv, server)
     try:
         server.start(block=True)
     except OSError as exc:
@@ -46,4 +47,30 @@ def serve(inv: Invocation) -> int:
         return 1
     except KeyboardInterrupt:
         server.shutdown()
+    finally:
+        if watcher is not None:
+            watcher.stop()
     return 0
+
+
+def _start_watcher(inv: Invocation, server: DicomServer):
+    """Poll ``<MAG0>/incoming`` (when it exists) and ``WatchFolder``."""
+    from pathlib import Path
+
+    from ..store.dropped import FolderWatcher
+    folders = []
+    mags = devices(inv.settings, "MAG")
+    if mags:
+        incoming = Path(mags[0].root) / "incoming"
+        if incoming.is_dir():
+            inv.logs.operator.printf(f"Monitoring for files in: {incoming}\n")
+            folders.append(incoming)
+    watch = inv.settings.str("WatchFolder")
+    if watch and Path(watch).is_dir():
+        inv.logs.operator.printf(f"Also monitoring for files in: {watch}\n")
+        folders.append(Path(watch))
+    if not folders:
+        return None
+    watcher = FolderWatcher(folders, server.ingest, inv.my_ae)
+    watcher.start()
+    return watcher

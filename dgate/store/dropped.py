@@ -1,0 +1,152 @@
+"""Files dropped into the server: ``AddImageFile`` and the incoming folders
+(conquest-storage.md §6.2).
+
+``add_image_file`` loads a file (Part 10 or ``.v2``), checks it holds PatientID and the
+three instance UIDs, optionally gives it a new patient ID (new study/series/instance
+UIDs through UIDMODS, as ``ModifyPATIDofDDO``), applies ``DroppedFileCompression`` and
+stores it through the ingest pipeline with the own AE as calling and called AE.
+
+:class:`FolderWatcher` polls ``<MAG0>/incoming`` (only if it exists) and ``WatchFolder``
+every second: names containing ``.partial`` are skipped, ``._*`` files deleted, other
+files added and then deleted; emptied sub-folders are removed. A file that cannot be
+added is retried every 5 s up to 30 times and then moved to
+``<MAG0>/printer_files/rejected/`` (the original deletes it; we keep it).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from ..db import Database, DatabaseError, open_database
+from .formats import BadObject, Encoded, read_file
+from .ingest import Ingest, Stored, StoreFailed
+
+REQUIRED = ((0x00100020, "PatientID"), (0x0020000D, "StudyInstanceUID"),
+            (0x0020000E, "SeriesInstanceUID"), (0x00080018, "SOPInstanceUID"))
+RETRY_SECONDS = 5
+MAX_TRIES = 30
+
+
+def add_image_file(path: str | os.PathLike, ingest: Ingest, db: Database, own_ae: str,
+                   new_patient_id: str = "") -> Stored:
+    """Store one dropped file; raises :class:`StoreFailed` with the reason."""
+    path = Path(path)
+    if path.suffix.lower() == ".hl7":
+        raise StoreFailed(f"***[AddImageFile] {path}: HL7 import needs the HL7 capability, "
+                          "which this dgate does not have yet")
+    try:
+        encoded = read_file(path)
+        header = encoded.header()
+    except (OSError, BadObject) as exc:
+        raise StoreFailed(f"***[AddImageFile] {path} -FAILED: Error on Load ({exc})") from exc
+    missing = [name for tag, name in REQUIRED if tag not in header]
+    if missing:
+        raise StoreFailed(f"***[AddImageFile] {path} -FAILED: file does not contain correct UIDs "
+                          f"(missing {', '.join(missing)})")
+    if new_patient_id:
+        full = encoded.dataset()
+        for keyword, kind in (("StudyInstanceUID", "StudyUID"), ("SeriesInstanceUID", "SeriesUID"),
+                              ("SOPInstanceUID", "SOPInstanceUID")):
+            setattr(full, keyword, db.change_uid(str(getattr(full, keyword)), kind))
+        full.PatientID = new_patient_id
+        ingest.logs.operator.printf(f"Modified patient ID to: {new_patient_id}\n")
+        encoded = Encoded.from_dataset(full, encoded.transfer_syntax)
+    compression = ingest.settings.str("DroppedFileCompression")
+    stored = ingest.store(encoded, db, own_ae, own_ae, compression)
+    if stored.path is not None:
+        ingest.logs.operator.printf(f"Added file: {stored.path}\n")
+    return stored
+
+
+class FolderWatcher(threading.Thread):
+    """Polls incoming folders and adds what appears in them."""
+
+    def __init__(self, folders: list[Path], ingest: Ingest, own_ae: str, interval: float = 1.0):
+        super().__init__(name="incoming-folder", daemon=True)
+        self.folders = folders
+        self.ingest = ingest
+        self.own_ae = own_ae
+        self.interval = interval
+        self.stop_event = threading.Event()
+        self.failures: dict[Path, tuple[int, float]] = {}
+        self.db: Database | None = None
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                for folder in self.folders:
+                    self.scan(folder)
+            except DatabaseError as exc:
+                self.ingest.logs.operator.printf(f"***Incoming folder: database error {exc}\n")
+                self._reset_db()
+            self.stop_event.wait(self.interval)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def _database(self) -> Database:
+        if self.db is None:
+            self.db = open_database(self.ingest.config, self.ingest.logs, own_ae=self.own_ae)
+        return self.db
+
+    def _reset_db(self) -> None:
+        if self.db is not None:
+            self.db.close()
+        self.db = None
+
+    def scan(self, folder: Path) -> int:
+        """One pass over ``folder``; returns the number of files added."""
+        added = 0
+        now = time.time()
+        emptied: set[str] = set()
+        for current, dirs, files in os.walk(folder, topdown=False):
+            if any(os.path.join(current, d) in emptied for d in dirs):
+                emptied.add(current)
+            for name in sorted(files):
+                path = Path(current) / name
+                if ".partial" in name:
+                    continue
+                if name.startswith("._"):
+                    path.unlink(missing_ok=True)
+                    emptied.add(current)
+                    continue
+                try:
+                    if now - path.stat().st_mtime < 1.0:
+                        continue      # still being written
+                except FileNotFoundError:
+                    continue
+                tries, last = self.failures.get(path, (0, 0.0))
+                if tries and now - last < RETRY_SECONDS:
+                    continue
+                try:
+                    add_image_file(path, self.ingest, self._database(), self.own_ae)
+                except StoreFailed as exc:
+                    self._failed(path, tries + 1, str(exc))
+                    continue
+                self.failures.pop(path, None)
+                path.unlink(missing_ok=True)
+                emptied.add(current)
+                added += 1
+            if Path(current) != folder and current in emptied:
+                try:
+                    os.rmdir(current)
+                except OSError:
+                    pass
+        return added
+
+    def _failed(self, path: Path, tries: int, why: str) -> None:
+        if tries < MAX_TRIES:
+            self.failures[path] = (tries, time.time())
+            if tries == 1:
+                self.ingest.logs.operator.printf(f"{why}; will retry\n")
+            return
+        self.failures.pop(path, None)
+        mag0 = self.ingest.settings.str("MAGDevice0", "")
+        target = Path(mag0) / "printer_files" / "rejected" / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), target)
+        self.ingest.logs.operator.printf(f"***Incoming file {path} rejected after {tries} tries ({why}); "
+                                         f"moved to {target}\n")
