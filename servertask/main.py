@@ -1,28 +1,49 @@
-"""``servertask`` entry point: sends ``--command`` text to a running dgate.
+"""``servertask``: the stand-alone control client (conquest-protocol.md §6).
 
 Built-in defaults as the original: AE ``CONQUESTSRV1``, address ``127.0.0.1``, port
-``5678``; ``-h``, ``-p``, ``-q`` override them. No dicom.ini is read.
+``5678``; ``-hAE``, ``-pPORT``, ``-qIP`` override them, ``-$`` and ``-w`` are ignored. No
+dicom.ini is read. ``--cmd`` is sent to the server; exit codes 255/0/1 as dgate.
+``--dolua:`` and bare Lua chunks need the Lua capability (not built yet).
 """
 from __future__ import annotations
 
 import sys
 
+USAGE = ("servertask: Conquest server control client\n"
+         "  servertask [-hAE] [-pPORT] [-qIP] --command:arguments\n"
+         "  servertask [-hAE] [-pPORT] [-qIP] --dolua:chunk | luachunk\n")
+
 
 def main(argv: list[str] | None = None) -> int:
+    from dgate.cli.client import send_to_server
+
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         sys.stdout.write("Conquest server control client: -? provides help\n")
         return 0
+    ae, host, port = "CONQUESTSRV1", "127.0.0.1", "5678"
     for arg in argv:
-        if arg == "-?":
-            sys.stdout.write("servertask [-hAE] [-pPORT] [-qIP] --command:args | --dolua:chunk | luachunk\n")
-            return 0
-        if arg.startswith("-") and not arg.startswith("--") and arg[1:2] not in "hpqw$":
-            sys.stdout.write(f"unrecognised argument: {arg}\n")
+        if arg.startswith("--dolua:") or not arg.startswith("-"):
+            sys.stderr.write("servertask: Lua chunks need the Lua scripting capability, "
+                             "which this build does not have yet\n")
             return 1
-    sys.stderr.write("servertask: sending commands needs the server-command channel capability, "
-                     "which this build does not have yet\n")
-    return 1
+        if arg.startswith("--"):
+            return send_to_server(arg[2:], host, port, ae)
+        letter, value = arg[1:2], arg[2:]
+        if letter == "?":
+            sys.stdout.write(USAGE)
+            return 0
+        if letter == "h":
+            ae = value
+        elif letter == "p":
+            port = value
+        elif letter == "q":
+            host = value
+        elif letter in ("$", "w"):
+            continue
+        else:
+            sys.stdout.write(f"unrecognised argument: {arg}\n")
+    return 0
 
 
 if __name__ == "__main__":

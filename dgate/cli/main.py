@@ -122,9 +122,10 @@ def run_options(inv: Invocation, argv: list[str]) -> int:
 
 def server_command(inv: Invocation, command: str) -> int:
     """``--command:args``: local for dolua/addlocalfile, otherwise sent to the server."""
+    from .client import send_to_server
     if command.startswith("dolua:"):
         raise MissingCapability("--dolua", "Lua scripting")
-    raise MissingCapability(f"--{command.split(':', 1)[0]}", "server-command channel")
+    return send_to_server(command, inv.server_address, inv.tcp_port, inv.my_ae)
 
 
 def run_server(inv: Invocation) -> int:

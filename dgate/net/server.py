@@ -29,7 +29,10 @@ from ..store.devices import locate
 from ..store.formats import UNCOMPRESSED, BadObject, read_file
 from ..store.ingest import Ingest, StoreFailed, counters
 from ..store.formats import Encoded
+from .control import COMMAND, CONSOLE_TEXT, UPLOAD, command_of, install_hooks, reply_elements
 from .negotiation import NKI_MOVE, SopListWatcher
+
+install_hooks()
 
 FIND_MODELS = {
     "1.2.840.10008.5.1.4.1.2.1.1": ("PatientRoot", ("PATIENT", "STUDY", "SERIES", "IMAGE")),
@@ -88,8 +91,18 @@ class DicomServer:
         self._states: dict[int, AssociationState] = {}
         self._states_lock = threading.Lock()
         self._numbers = itertools.count()
+        self._next_number = 0
         self.server = None
         self.started_at = time.time()
+        self.status_string = ""
+        self.debug_level = self.settings.int("DebugLevel")
+        self.test_mode = ""
+
+    def association_count(self) -> tuple[int, int]:
+        """(associations so far, open now) for ``display_status``."""
+        with self._states_lock:
+            open_now = len(self._states)
+        return self._next_number, open_now
 
     # -- setup ---------------------------------------------------------------------------
     def _make_ae(self) -> AE:
@@ -129,6 +142,7 @@ class DicomServer:
             st = self._states.get(id(assoc))
             if st is None:
                 st = AssociationState(next(self._numbers), time.time())
+                self._next_number = st.number + 1
                 self._states[id(assoc)] = st
             return st
 
@@ -159,9 +173,11 @@ class DicomServer:
                     f"syntaxes {ts} is in dgatesop.lst; to accept it add the line: "
                     f"{_name(first):<42} {first:<44} transfer\n")
 
-    def announce(self, assoc, command: int = 0, message_id: int = 0) -> AssociationState:
+    def announce(self, assoc, command: int = 0, message_id: int = 0, request=None) -> AssociationState:
         """Print the association header once, at the first (non-silent) message."""
         st = self.state(assoc)
+        if request is not None and COMMAND in command_of(request):
+            return st   # silent: a 9999,0400 element makes any message silent
         with st.lock:
             if not st.announced:
                 st.announced = True
@@ -204,10 +220,57 @@ class DicomServer:
 
     # -- services ------------------------------------------------------------------------
     def on_echo(self, event) -> int:
+        private = command_of(event.request)
+        if COMMAND in private:
+            self.server_command(event, private)
+            return 0x0000
         self.announce(event.assoc, 0x0030, event.request.MessageID or 0)
         self.logs.operator.printf("C-Echo\n")
         counters.add("echo")
         return 0x0000
+
+    # -- the server-command channel (conquest-protocol.md §4.4) ------------------------------
+    def command_allowed(self, assoc) -> bool:
+        """Commands only from the addresses in ``ServerCommandAddresses`` and AEs in
+        ``ServerCommandAEs`` (ours; the original accepts anyone)."""
+        address = str(getattr(assoc.requestor, "address", "") or "")
+        allowed = {a.strip() for a in self.settings.str("ServerCommandAddresses").split(",") if a.strip()}
+        aes = {a.strip() for a in self.settings.str("ServerCommandAEs").split(",") if a.strip()}
+        address_ok = "*" in allowed or address in allowed or \
+            (address.startswith("::ffff:") and address[7:] in allowed)
+        ae_ok = not aes or "*" in aes or assoc.requestor.ae_title.strip() in aes
+        return address_ok and ae_ok
+
+    def server_command(self, event, private: dict[int, bytes]) -> None:
+        """Run the command of a silent C-ECHO and put its reply on the association."""
+        from ..commands import dispatch
+        from ..commands.context import CommandContext
+
+        assoc = event.assoc
+        text = private[COMMAND].split(b"\0", 1)[0].decode("latin-1")
+        if text.endswith(" "):
+            text = text[:-1]
+        console = private.get(CONSOLE_TEXT)
+        if console:
+            self.logs.operator.printf(console.split(b"\0", 1)[0].decode("latin-1")[:1023] + "\n")
+        if not self.command_allowed(assoc):
+            self.logs.operator.printf(f"*** server command refused from {assoc.requestor.address} "
+                                      f"({assoc.requestor.ae_title.strip()}): not in ServerCommandAddresses\n")
+            return
+        self.logs.debug.printf(f"Server Command := {text[:200]}\n")
+        upload = private.get(UPLOAD)
+        if upload is not None and command_of(event.request).get(0x99990404, b"")[:1] == b"\x01":
+            upload = upload[:-1]
+        ctx = CommandContext(self.config, self.logs, self.ae_title, self.port, upload=upload,
+                             server=self, peer=str(assoc.requestor.address))
+        try:
+            payload = dispatch(ctx, text)
+        except Exception as exc:  # a failing command must not take the server down
+            self.logs.operator.printf(f"***server command {text.split(':', 1)[0]}: failed: {exc}\n")
+            payload = None
+        finally:
+            ctx.close()
+        assoc.dgate_reply = reply_elements(payload)
 
     def on_store(self, event) -> int:
         assoc = event.assoc

@@ -1,0 +1,388 @@
+"""Database, deletion, regeneration, file and listing commands
+(conquest-protocol.md §5.2, §5.3, §5.7 dump/count)."""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+
+from ..config.keys import atoi
+from ..db import DatabaseError
+from ..db.regen import RegenSummary, regen_devices, regen_file, regen_tree
+from ..store.devices import device_root, devices, locate
+from ..store.dropped import add_image_file
+from ..store.dump import dump
+from ..store.formats import BadObject, read_file
+from ..store.ingest import Ingest, StoreFailed
+from ..store.removal import remove_stored_file
+from . import command
+from .cformat import cformat
+from .context import CommandContext, deliver
+
+
+# -- objects by the LoadForGUI syntax ------------------------------------------------------------
+def load_for_gui(ctx: CommandContext, spec: str) -> Dataset | None:
+    """``patid|sop`` (also ``?``, ``*``, ``:``), ``study\\series\\sop`` or a file path."""
+    path = locate_object(ctx, spec)
+    if path is None:
+        return None
+    try:
+        return read_file(path).dataset()
+    except (OSError, BadObject) as exc:
+        ctx.logs.operator.printf(f"***Could not load {path}: {exc}\n")
+        return None
+
+
+def locate_object(ctx: CommandContext, spec: str) -> Path | None:
+    for sep in "|?*:":
+        pat, found, sop = spec.partition(sep)
+        if found and not sop.startswith("\\"):
+            stored = ctx.db().get_file(sop, pat or None)
+            if stored is None:
+                return None
+            path = locate(ctx.settings, stored.device, stored.object_file)
+            if path is None:
+                ctx.logs.operator.printf(f"***GUI could not find file:{stored.object_file}\n")
+            return path
+    if spec.count("\\") == 2 and not os.path.exists(spec):
+        _study, _series, sop = spec.split("\\")
+        stored = ctx.db().get_file(sop)
+        return locate(ctx.settings, stored.device, stored.object_file) if stored else None
+    return Path(spec) if os.path.isfile(spec) else None
+
+
+@command("dump_header")
+def dump_header(ctx: CommandContext, args: str) -> bytes | None:
+    spec, _, out = args.partition(",")
+    ds = load_for_gui(ctx, spec)
+    return deliver(dump(ds), out, pre=True) if ds is not None else None
+
+
+@command("count_frames")
+def count_frames(ctx: CommandContext, args: str) -> str | None:
+    ds = load_for_gui(ctx, args)
+    if ds is None:
+        return None
+    return str(atoi(str(ds.get("NumberOfFrames", "0") or "0")))
+
+
+# -- deletion -------------------------------------------------------------------------------------
+def _remove(ctx: CommandContext, keep_files: bool, **keys) -> int:
+    removed = ctx.db().delete(**keys)
+    if not keep_files:
+        for item in removed:
+            remove_stored_file(ctx.settings, item.object_file, item.device)
+    return len(removed)
+
+
+def _patient_and(text: str) -> tuple[str, str]:
+    if ":" in text:
+        patid, _, uid = text.rpartition(":")
+        return patid, uid
+    return "", text
+
+
+@command("deletepatient")
+def deletepatient(ctx: CommandContext, args: str) -> None:
+    if args:
+        ctx.logs.operator.printf(f"Deleting patient: {args}\n")
+        _remove(ctx, False, patient_id=args)
+
+
+@command("deletestudy")
+def deletestudy(ctx: CommandContext, args: str) -> None:
+    patid, uid = _patient_and(args)
+    if uid:
+        ctx.logs.operator.printf(f"Deleting study from: {args}\n")
+        _remove(ctx, False, patient_id=patid, study_uid=uid)
+
+
+@command("deletestudies")
+def deletestudies(ctx: CommandContext, args: str) -> None:
+    if args:
+        ctx.logs.operator.printf(f"Deleting studies on date: {args}\n")
+        _remove(ctx, False, study_date=args)
+
+
+@command("deleteseries")
+def deleteseries(ctx: CommandContext, args: str) -> None:
+    patid, uid = _patient_and(args)
+    if uid:
+        ctx.logs.operator.printf(f"Deleting series from: {args}\n")
+        _remove(ctx, False, patient_id=patid, series_uid=uid)
+
+
+@command("deleteimage")
+def deleteimage(ctx: CommandContext, args: str) -> None:
+    patid, uid = _patient_and(args)
+    if uid:
+        ctx.logs.operator.printf(f"Deleting image from: {args}\n")
+        _remove(ctx, False, patient_id=patid, sop_uid=uid)
+
+
+@command("deletesopfromdb")
+def deletesopfromdb(ctx: CommandContext, args: str) -> None:
+    patid, study, series, sop = (args.split(",") + ["", "", "", ""])[:4]
+    if sop:
+        _remove(ctx, True, patient_id=patid, study_uid=study, series_uid=series, sop_uid=sop)
+
+
+def _file_uids(ctx: CommandContext, filename: str) -> tuple[str, str] | None:
+    try:
+        header = read_file(filename).header()
+        return str(header.SOPInstanceUID), str(header.get("PatientID", ""))
+    except (OSError, BadObject, AttributeError):
+        ctx.logs.operator.printf(f"***[DeleteImageFile] {filename} -FAILED: Error on Load\n")
+        return None
+
+
+@command("deleteimagefromdb")
+def deleteimagefromdb(ctx: CommandContext, args: str) -> None:
+    uids = _file_uids(ctx, args)
+    if uids:
+        ctx.logs.operator.printf(f"Deleting database entry for image: {args}\n")
+        _remove(ctx, True, sop_uid=uids[0], patient_id=uids[1])
+
+
+@command("deleteimagefile")
+def deleteimagefile(ctx: CommandContext, args: str) -> None:
+    uids = _file_uids(ctx, args)
+    if uids:
+        ctx.logs.operator.printf(f"Deleting database entry for image: {args}\n")
+        _remove(ctx, False, sop_uid=uids[0], patient_id=uids[1])
+
+
+# -- regeneration ---------------------------------------------------------------------------------
+def _summary(ctx: CommandContext, summary: RegenSummary, done: str) -> None:
+    ctx.logs.operator.printf(summary.line() + "\n" + done + "\n")
+
+
+@command("initializetables")
+def initializetables(ctx: CommandContext, args: str) -> None:
+    ctx.db().initialize_tables(atoi(args), echo=ctx.logs.operator.printf)
+
+
+@command("regen")
+def regen(ctx: CommandContext, args: str) -> None:
+    db = ctx.db()
+    db.initialize_tables(0, echo=ctx.logs.operator.printf)
+    _summary(ctx, regen_devices(db, progress=ctx.logs.operator.printf,
+                                announce=ctx.logs.operator.printf), "Regeneration Complete")
+
+
+@command("regendevice")
+def regendevice(ctx: CommandContext, args: str) -> None:
+    _summary(ctx, regen_devices(ctx.db(), only=args.strip(), progress=ctx.logs.operator.printf,
+                                announce=ctx.logs.operator.printf), "Regeneration Complete")
+
+
+@command("regendir")
+def regendir(ctx: CommandContext, args: str) -> None:
+    device, _, directory = args.partition(",")
+    root = device_root(ctx.settings, device.strip() or "MAG0")
+    if not root:
+        ctx.logs.operator.printf(f"***[Regen] unknown device {device}\n")
+        return
+    start = Path(directory) if os.path.isabs(directory) else Path(root) / directory
+    _summary(ctx, regen_tree(ctx.db(), Path(root), device.strip().upper() or "MAG0", start=start,
+                             progress=ctx.logs.operator.printf), "Regeneration folders Complete")
+
+
+@command("regenfile")
+def regenfile(ctx: CommandContext, args: str) -> None:
+    path = Path(args).resolve()
+    for dev in devices(ctx.settings, "MAG"):
+        root = Path(dev.root).resolve()
+        if root in path.parents:
+            regen_file(ctx.db(), path, root, dev.name, RegenSummary())
+            return
+    ctx.logs.operator.printf(f"***[Regen] {args} -FAILED: file is not on a MAG device\n")
+
+
+# -- adding files ----------------------------------------------------------------------------------
+def _split_file_and_patid(args: str) -> tuple[str, str]:
+    """``CommaInFilenameWorkAround``: a comma belongs to the name if .dcm/.v2/.hl7/.gz follows."""
+    pos = 0
+    while True:
+        comma = args.find(",", pos)
+        if comma < 0:
+            return args, ""
+        rest = args[comma + 1:].lower()
+        if any(ext in rest for ext in (".dcm", ".v2", ".hl7", ".gz")):
+            pos = comma + 1
+            continue
+        return args[:comma], args[comma + 1:]
+
+
+@command("addimagefile", "addlocalfile")
+def addimagefile(ctx: CommandContext, args: str) -> str:
+    """Add a server-side file, or the uploaded bytes (9999,0402); reply ``0`` or ``1``."""
+    filename, patid = _split_file_and_patid(args)
+    ingest = Ingest(ctx.config, ctx.logs)
+    temp = None
+    try:
+        if ctx.upload is not None:
+            suffix = "." + filename.rpartition(".")[2] if "." in filename else ""
+            handle, temp = tempfile.mkstemp(suffix=suffix, prefix="upload")
+            with os.fdopen(handle, "wb") as out:
+                out.write(ctx.upload)
+            filename = temp
+        add_image_file(filename, ingest, ctx.db(), ctx.own_ae, patid)
+        return "0"
+    except (StoreFailed, DatabaseError) as exc:
+        ctx.logs.operator.printf(f"{exc}\n")
+        return "1"
+    finally:
+        if temp:
+            os.unlink(temp)
+
+
+@command("loadanddeletedir")
+def loadanddeletedir(ctx: CommandContext, args: str) -> None:
+    folder, _, patid = args.partition(",")
+    ingest = Ingest(ctx.config, ctx.logs)
+    for current, _dirs, files in os.walk(folder, topdown=False):
+        for name in sorted(files):
+            path = Path(current) / name
+            try:
+                add_image_file(path, ingest, ctx.db(), ctx.own_ae, patid)
+                path.unlink()
+            except (StoreFailed, DatabaseError) as exc:
+                ctx.logs.operator.printf(f"{exc}\n")
+
+
+# -- finders and listers ---------------------------------------------------------------------------
+FINDER_FIELDS = {
+    "PATIENT": ["PatientName", "PatientID"],
+    "STUDY": ["StudyDate", "ModalitiesInStudy", "PatientName", "PatientID", "StudyInstanceUID"],
+    "SERIES": ["StudyDate", "SeriesTime", "Modality", "PatientName", "PatientID", "StudyInstanceUID",
+               "SeriesInstanceUID"],
+    "IMAGE": ["SOPInstanceUID", "PatientName", "PatientID", "StudyInstanceUID", "SeriesInstanceUID",
+              "InstanceNumber", "SliceLocation"],
+}
+_DATE = re.compile(r"^(\d{4}|\d{6}|\d{8}|\d{8}-|-\d{8}|\d{8}-\d{8})$")
+
+
+def _finder_queries(level: str, text: str) -> list[dict[str, str]]:
+    exact = text.startswith("=")
+    value = text[1:] if exact else f"*{text}*"
+    queries = [{"PatientID": value}]
+    if level != "IMAGE":
+        queries.append({"PatientName": value})
+    bare = text.lstrip("=")
+    if level in ("STUDY", "SERIES") and _DATE.match(bare):
+        queries.append({"StudyDate": bare + "*" if len(bare) in (4, 6) else bare})
+    if exact and level == "SERIES":
+        queries.append({"StudyInstanceUID": bare})
+    if exact and level == "IMAGE":
+        queries.append({"SeriesInstanceUID": bare})
+    return queries
+
+
+def _finder(level: str):
+    def handler(ctx: CommandContext, args: str) -> bytes | None:
+        server, text, fmt, out = (args.split("|") + ["", "", "", ""])[:4]
+        fields = FINDER_FIELDS[level]
+        fmt = (fmt or " ".join(["%s"] * len(fields))) + "\n"
+        seen, lines = set(), []
+        for keys in _finder_queries(level, text):
+            ident = Dataset()
+            for name in fields:
+                setattr(ident, name, keys.get(name, ""))
+            for name, value in keys.items():
+                setattr(ident, name, value)
+            ident.QueryRetrieveLevel = level
+            results = _query(ctx, server, level, ident)
+            for ds in results:
+                values = tuple(str(ds.get(name, "") or "").rstrip(" \0") for name in fields)
+                if values not in seen:
+                    seen.add(values)
+                    lines.append(cformat(fmt, list(values) * 8))
+        return deliver("".join(lines), out) if lines else None
+    return handler
+
+
+def _query(ctx: CommandContext, server: str, level: str, ident: Dataset) -> list[Dataset]:
+    if server.strip().lower() in ("", "local") or server.strip() == ctx.own_ae:
+        return ctx.db().find(level, ident)
+    from ..net import scu
+    address = ctx.config.amap.lookup(server.strip())
+    if address is None:
+        ctx.logs.operator.printf(f"***finder: AE not found: {server}\n")
+        return []
+    model = "patient" if level == "PATIENT" else "study"
+    try:
+        return scu.find(ctx.own_ae, address, ident, model)
+    except Exception as exc:
+        ctx.logs.operator.printf(f"***finder: query of {server} failed: {exc}\n")
+        return []
+
+
+for _level in FINDER_FIELDS:
+    command(f"{_level.lower()}finder")(_finder(_level))
+
+
+@command("imagelister")
+def imagelister(ctx: CommandContext, args: str) -> bytes | None:
+    """Images of one series, sorted by image number (``ImageFileLister``)."""
+    server, patid, series, fmt, out = (args.split("|") + [""] * 5)[:5]
+    db = ctx.db()
+    im = db.schema.image
+    p = db.driver.text_param
+    sql = f"SELECT ObjectFile, DeviceName, {im.key.column}, {im.by_tag(0x00280008).column if im.by_tag(0x00280008) else im.key.column} " \
+          f"FROM {im.name} WHERE {im.link.column} = {p}"
+    params = [series]
+    pat = im.patient_column()
+    if patid and pat is not None:
+        sql += f" AND {pat.column} = {p}"
+        params.append(patid)
+    number = im.by_tag(0x00200013)
+    if number is not None:
+        sql += f" ORDER BY ({number.column}+0)"
+    rows = [r for r in db.driver.query(sql, params) if locate(ctx.settings, r[1] or "", r[0] or "")]
+    fmt = fmt or "%s*"
+    if fmt.startswith("?"):
+        return deliver(cformat(fmt[1:] or "%d", [len(rows)]), out)
+    lines = []
+    for i, (obj, device, sop, frames) in enumerate(rows):
+        if fmt.startswith("#"):
+            values = [device, obj, i, i + 1] * 3
+        elif fmt.startswith("@"):
+            values = [device, obj.replace("\\", "/"), i, i + 1] * 3
+        elif fmt.startswith(":"):
+            values = [patid.replace(" ", "%20"), sop, i, i + 1] * 3
+        elif fmt.startswith("$"):
+            values = [atoi(frames or "0")]
+        else:
+            values = [str(locate(ctx.settings, device, obj)), i, i + 1] * 3
+        body = fmt[1:] if fmt[:1] in "#@:$" else fmt
+        if body.endswith("*") and i == len(rows) - 1:
+            body = body[:-1]
+        elif not body.endswith("*") and not fmt.startswith("$"):
+            body += "\n"
+        lines.append(cformat(body, values))
+    return deliver("".join(lines), out) if lines else None
+
+
+@command("serieslister")
+def serieslister(ctx: CommandContext, args: str) -> bytes | None:
+    """Series UIDs of a study (``SeriesUIDLister``)."""
+    server, patid, study, fmt, out = (args.split("|") + [""] * 5)[:5]
+    db = ctx.db()
+    se = db.schema.series
+    p = db.driver.text_param
+    sql = f"SELECT {se.key.column} FROM {se.name} WHERE {se.link.column} = {p}"
+    params = [study]
+    pat = se.patient_column()
+    if patid and pat is not None:
+        sql += f" AND {pat.column} = {p}"
+        params.append(patid)
+    uids = [row[0] for row in db.driver.query(sql, params)]
+    fmt = fmt or "%s*"
+    if fmt.startswith("?"):
+        return deliver(cformat(fmt[1:] or "%d", [len(uids)]), out)
+    text = "".join(cformat(fmt, [uid, i] * 3) for i, uid in enumerate(uids))
+    return deliver(text, out) if text else None
