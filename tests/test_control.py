@@ -248,3 +248,27 @@ def test_quit_stops_the_server(tmp_path):
     assert result.returncode == 1
     proc.proc.wait(10)
     assert proc.proc.returncode == 0
+
+
+def test_query_passthrough_binds_values_and_refuses_injection(server):
+    ct = get_testdata_file("CT_small.dcm")
+    cmd(server, f"--addimagefile:{ct}")
+    out = cmd(server, "--query:DICOMPatients|PatientID,PatientNam|PatientID = '1CT1'|%s=%s")
+    assert out.stdout == "1CT1=CompressedSamples^CT1\n"
+    star = cmd(server, "--query:DICOMImages|SOPInstanc|ImagePat = '1CT1' or ImagePat = 'x'|%s*")
+    assert star.stdout == pydicom.dcmread(ct).SOPInstanceUID
+    quoted = cmd(server, "--query:DICOMPatients|PatientID|PatientNam = 'O''Brien'|%s")
+    assert quoted.returncode == 0 and quoted.stdout == ""
+    injected = cmd(server, "--query:DICOMPatients|PatientID|1=1; DROP TABLE DICOMPatients|%s")
+    assert injected.stdout == ""
+    assert cmd(server, "--query:DICOMPatients|PatientID|PatientID = '1CT1'|%s").stdout == "1CT1\n"
+    assert cmd(server, "--query:sqlite_master|name||%s").stdout == ""
+    time.sleep(0.2)
+    assert "***query refused: unexpected text at ';" in server.output()
+    assert "***query refused: unknown table 'sqlite_master'" in server.output()
+    rows = cmd(server, "--query2:DICOMImages|SOPInstanc||%s|1").stdout
+    assert rows.count("\n") == 1
+    cmd(server, "--addrecord:DICOMWorkList|AccessionN,PatientID|'ACC9','P9'")
+    assert cmd(server, "--query:DICOMWorkList|AccessionN|PatientID = 'P9'|%s").stdout == "ACC9\n"
+    cmd(server, "--deleterecord:DICOMWorkList,AccessionN = 'ACC9'")
+    assert cmd(server, "--query:DICOMWorkList|AccessionN|PatientID = 'P9'|%s").stdout == ""

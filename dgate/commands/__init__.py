@@ -31,7 +31,6 @@ PENDING = {
     "HL7 import": "loadhl7",
     "forwarding and export": "forward export submit submit2 grabimagesfromserver clonedb "
                              "attachrtplantortstruct attachanytopatient attachanytostudy attachanytoseries",
-    "query passthrough": "query query2 addrecord deleterecord",
 }
 
 

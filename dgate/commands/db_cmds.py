@@ -386,3 +386,98 @@ def serieslister(ctx: CommandContext, args: str) -> bytes | None:
         return deliver(cformat(fmt[1:] or "%d", [len(uids)]), out)
     text = "".join(cformat(fmt, [uid, i] * 3) for i, uid in enumerate(uids))
     return deliver(text, out) if text else None
+
+
+# -- SQL passthrough, made safe (query, query2, addrecord, deleterecord) ------------------------------
+def _query_rows(ctx: CommandContext, table: str, fields: str, where: str) -> list[tuple] | None:
+    from ..db.sqlfilter import UnsafeSQL, rebuild, table_list
+    db = ctx.db()
+    p = db.driver.text_param
+    try:
+        tables = table_list(table, db.schema)
+        cols = rebuild(fields, db.schema, p) if fields.strip() else None
+        cond = rebuild(where, db.schema, p) if where.strip() else None
+    except UnsafeSQL as exc:
+        ctx.logs.operator.printf(f"***query refused: {exc}\n")
+        return None
+    sql = f"SELECT {cols.sql if cols else '*'} FROM {tables}"
+    params = list(cols.params) if cols else []
+    if cond:
+        sql += f" WHERE {cond.sql}"
+        params += cond.params
+    try:
+        return db.driver.query(sql, params)
+    except DatabaseError as exc:
+        ctx.logs.operator.printf(f"***query failed: {exc}\n")
+        return None
+
+
+def _format_rows(rows: list[tuple], fmt: str) -> str:
+    if not fmt:
+        fmt = " ".join(["%s"] * (len(rows[0]) if rows else 1))
+    star = fmt.endswith("*")
+    body = fmt[:-1] if star else fmt + "\n"
+    texts = [cformat(body, [("" if v is None else v) for v in row] or [""]) for row in rows]
+    return "*".join(texts) if star else "".join(texts)
+
+
+def _query_reply(ctx: CommandContext, rows: list[tuple] | None, fmt: str, out: str) -> bytes | str | None:
+    if rows is None:
+        return None
+    text = _format_rows(rows, fmt)
+    if out.strip() in ("", "binary", "cgi"):
+        return deliver(text, out) if text else None
+    deliver(text, out)
+    return "0" if rows else "1"
+
+
+@command("query")
+def query(ctx: CommandContext, args: str) -> bytes | str | None:
+    """``table|fields|where|fmt|out``: rows through a C format (bound parameters only)."""
+    table, fields, where, fmt, out = (args.split("|", 4) + [""] * 5)[:5]
+    return _query_reply(ctx, _query_rows(ctx, table, fields, where), fmt, out)
+
+
+@command("query2")
+def query2(ctx: CommandContext, args: str) -> bytes | str | None:
+    """``table|fields|where|fmt|max|out``: as query, evenly sub-sampled to at most max rows."""
+    table, fields, where, fmt, most, out = (args.split("|", 5) + [""] * 6)[:6]
+    rows = _query_rows(ctx, table, fields, where)
+    limit = atoi(most)
+    if rows and limit > 0 and len(rows) > limit:
+        step = -(-len(rows) // limit)
+        rows = rows[::step]
+    return _query_reply(ctx, rows, fmt, out)
+
+
+@command("addrecord")
+def addrecord(ctx: CommandContext, args: str) -> None:
+    """``table|fields|values``: INSERT with the quoted values bound as parameters."""
+    from ..db.sqlfilter import UnsafeSQL, rebuild, table_list
+    table, fields, values = (args.split("|", 2) + ["", ""])[:3]
+    db = ctx.db()
+    try:
+        name = table_list(table, db.schema)
+        cols = rebuild(fields, db.schema, db.driver.text_param)
+        vals = rebuild(values, db.schema, db.driver.text_param)
+        if "," in name or cols.params or any(t.isalpha() for t in vals.sql.replace(db.driver.text_param, "").split()):
+            raise UnsafeSQL("addrecord takes one table, column names and literal values")
+        db.driver.execute(f"INSERT INTO {name} ({cols.sql}) VALUES ({vals.sql})", vals.params)
+    except (UnsafeSQL, DatabaseError) as exc:
+        ctx.logs.operator.printf(f"***addrecord refused: {exc}\n")
+
+
+@command("deleterecord")
+def deleterecord(ctx: CommandContext, args: str) -> None:
+    """``table,where``: DELETE rows matching a validated condition."""
+    from ..db.sqlfilter import UnsafeSQL, rebuild, table_list
+    table, _, where = args.partition(",")
+    db = ctx.db()
+    try:
+        name = table_list(table, db.schema)
+        if not where.strip():
+            raise UnsafeSQL("deleterecord needs a condition")
+        cond = rebuild(where, db.schema, db.driver.text_param)
+        db.driver.execute(f"DELETE FROM {name} WHERE {cond.sql}", cond.params)
+    except (UnsafeSQL, DatabaseError) as exc:
+        ctx.logs.operator.printf(f"***deleterecord refused: {exc}\n")
