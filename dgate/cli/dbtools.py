@@ -11,8 +11,8 @@ from ..config.keys import atoi
 from ..db import Database, DatabaseError, open_database
 from ..db.regen import RegenSummary, regen_devices, regen_file, regen_tree
 from ..store.devices import devices
-from ..store.reader import UnreadableFile, read_header
-from ..store.removal import remove_stored_file
+from ..store.formats import BadObject, uids_of_file
+from ..store.removal import remove_from_pacs
 from .context import Invocation
 
 
@@ -97,13 +97,9 @@ def _split_patient(text: str) -> tuple[str, str]:
 
 
 def delete_from_pacs(inv: Invocation, keep_images: bool, **keys) -> int:
-    """``RemoveFromPACS``: index rows always, files unless ``keep_images``."""
+    """``RemoveFromPACS`` on this invocation's database."""
     with _open(inv) as db:
-        removed = db.delete(**keys)
-    if not keep_images:
-        for item in removed:
-            remove_stored_file(inv.settings, item.object_file, item.device)
-    return len(removed)
+        return remove_from_pacs(db, inv.settings, keep_images, **keys)
 
 
 def opt_zap_patient(inv: Invocation, text: str, rest: list) -> int:
@@ -122,15 +118,6 @@ def _device_of(inv: Invocation, path: Path) -> tuple[str, Path] | None:
         if root == resolved or root in resolved.parents:
             return dev.name, root
     return None
-
-
-def _uids_of(inv: Invocation, filename: str, who: str) -> tuple[str, str] | None:
-    try:
-        ds = read_header(filename)
-        return str(ds.SOPInstanceUID), str(ds.get("PatientID", ""))
-    except (UnreadableFile, AttributeError):
-        inv.logs.operator.printf(f"***[{who}] {filename} -FAILED: Error on Load\n")
-        return None
 
 
 def f_delete_db(level: str):
@@ -158,24 +145,18 @@ def f_enter_file(inv: Invocation, text: str) -> int:
         return 0 if regen_file(db, path, found[1], found[0], RegenSummary()) else 1
 
 
-def f_delete_file_db(inv: Invocation, text: str) -> int:
-    """-fdFILE: remove a file's index entry only."""
-    uids = _uids_of(inv, text, "DeleteImageFile")
-    if uids is None:
-        return 1
-    inv.logs.operator.printf(f"Deleting database entry for image: {text}\n")
-    delete_from_pacs(inv, True, sop_uid=uids[0], patient_id=uids[1])
-    return 0
-
-
-def f_zap_file(inv: Invocation, text: str) -> int:
-    """-fzFILE: delete a stored file and its index entry."""
-    uids = _uids_of(inv, text, "DeleteImageFile")
-    if uids is None:
-        return 1
-    inv.logs.operator.printf(f"Deleting database entry for image: {text}\n")
-    delete_from_pacs(inv, False, sop_uid=uids[0], patient_id=uids[1])
-    return 0
+def f_delete_file(keep_files: bool):
+    """-fdFILE (index entry only) and -fzFILE (file and index entry)."""
+    def handler(inv: Invocation, text: str) -> int:
+        try:
+            sop, patid = uids_of_file(text)
+        except (OSError, BadObject):
+            inv.logs.operator.printf(f"***[DeleteImageFile] {text} -FAILED: Error on Load\n")
+            return 1
+        inv.logs.operator.printf(f"Deleting database entry for image: {text}\n")
+        delete_from_pacs(inv, keep_files, sop_uid=sop, patient_id=patid)
+        return 0
+    return handler
 
 
 def f_regen_dir(inv: Invocation, text: str) -> int:
@@ -235,6 +216,6 @@ def f_add_file(inv: Invocation, text: str) -> int:
 
 F_OPTIONS = {
     "p": f_delete_db("patient"), "t": f_delete_db("study"), "s": f_delete_db("series"),
-    "i": f_delete_db("image"), "e": f_enter_file, "d": f_delete_file_db, "z": f_zap_file,
+    "i": f_delete_db("image"), "e": f_enter_file, "d": f_delete_file(True), "z": f_delete_file(False),
     "r": f_regen_dir, "a": f_add_file,
 }

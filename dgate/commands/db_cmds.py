@@ -15,9 +15,9 @@ from ..db.regen import RegenSummary, regen_devices, regen_file, regen_tree
 from ..store.devices import device_root, devices, locate
 from ..store.dropped import add_image_file
 from ..store.dump import dump
-from ..store.formats import BadObject, read_file
+from ..store.formats import BadObject, read_file, uids_of_file
 from ..store.ingest import Ingest, StoreFailed
-from ..store.removal import remove_stored_file
+from ..store.removal import remove_from_pacs
 from . import command
 from .cformat import cformat
 from .context import CommandContext, deliver
@@ -70,15 +70,8 @@ def count_frames(ctx: CommandContext, args: str) -> str | None:
 
 
 # -- deletion -------------------------------------------------------------------------------------
-def _remove(ctx: CommandContext, keep_files: bool, **keys) -> int:
-    removed = ctx.db().delete(**keys)
-    if not keep_files:
-        for item in removed:
-            remove_stored_file(ctx.settings, item.object_file, item.device)
-    return len(removed)
-
-
 def _patient_and(text: str) -> tuple[str, str]:
+    """``[patid:]uid`` (the last ``:`` splits)."""
     if ":" in text:
         patid, _, uid = text.rpartition(":")
         return patid, uid
@@ -89,70 +82,54 @@ def _patient_and(text: str) -> tuple[str, str]:
 def deletepatient(ctx: CommandContext, args: str) -> None:
     if args:
         ctx.logs.operator.printf(f"Deleting patient: {args}\n")
-        _remove(ctx, False, patient_id=args)
-
-
-@command("deletestudy")
-def deletestudy(ctx: CommandContext, args: str) -> None:
-    patid, uid = _patient_and(args)
-    if uid:
-        ctx.logs.operator.printf(f"Deleting study from: {args}\n")
-        _remove(ctx, False, patient_id=patid, study_uid=uid)
+        remove_from_pacs(ctx.db(), ctx.settings, False, patient_id=args)
 
 
 @command("deletestudies")
 def deletestudies(ctx: CommandContext, args: str) -> None:
     if args:
         ctx.logs.operator.printf(f"Deleting studies on date: {args}\n")
-        _remove(ctx, False, study_date=args)
+        remove_from_pacs(ctx.db(), ctx.settings, False, study_date=args)
 
 
-@command("deleteseries")
-def deleteseries(ctx: CommandContext, args: str) -> None:
-    patid, uid = _patient_and(args)
-    if uid:
-        ctx.logs.operator.printf(f"Deleting series from: {args}\n")
-        _remove(ctx, False, patient_id=patid, series_uid=uid)
+def _delete_level(label: str, key: str):
+    """``delete<level>:[patid:]uid`` for study, series and image."""
+    def handler(ctx: CommandContext, args: str) -> None:
+        patid, uid = _patient_and(args)
+        if uid:
+            ctx.logs.operator.printf(f"Deleting {label} from: {args}\n")
+            remove_from_pacs(ctx.db(), ctx.settings, False, patient_id=patid, **{key: uid})
+    return handler
 
 
-@command("deleteimage")
-def deleteimage(ctx: CommandContext, args: str) -> None:
-    patid, uid = _patient_and(args)
-    if uid:
-        ctx.logs.operator.printf(f"Deleting image from: {args}\n")
-        _remove(ctx, False, patient_id=patid, sop_uid=uid)
+command("deletestudy")(_delete_level("study", "study_uid"))
+command("deleteseries")(_delete_level("series", "series_uid"))
+command("deleteimage")(_delete_level("image", "sop_uid"))
 
 
 @command("deletesopfromdb")
 def deletesopfromdb(ctx: CommandContext, args: str) -> None:
     patid, study, series, sop = (args.split(",") + ["", "", "", ""])[:4]
     if sop:
-        _remove(ctx, True, patient_id=patid, study_uid=study, series_uid=series, sop_uid=sop)
+        remove_from_pacs(ctx.db(), ctx.settings, True, patient_id=patid, study_uid=study,
+                         series_uid=series, sop_uid=sop)
 
 
-def _file_uids(ctx: CommandContext, filename: str) -> tuple[str, str] | None:
-    try:
-        header = read_file(filename).header()
-        return str(header.SOPInstanceUID), str(header.get("PatientID", ""))
-    except (OSError, BadObject, AttributeError):
-        ctx.logs.operator.printf(f"***[DeleteImageFile] {filename} -FAILED: Error on Load\n")
-        return None
-
-
-@command("deleteimagefromdb")
-def deleteimagefromdb(ctx: CommandContext, args: str) -> None:
-    uids = _file_uids(ctx, args)
-    if uids:
+def _delete_file(keep_files: bool):
+    """``deleteimagefromdb:file`` (index only) and ``deleteimagefile:file`` (also the file)."""
+    def handler(ctx: CommandContext, args: str) -> None:
+        try:
+            sop, patid = uids_of_file(args)
+        except (OSError, BadObject):
+            ctx.logs.operator.printf(f"***[DeleteImageFile] {args} -FAILED: Error on Load\n")
+            return
         ctx.logs.operator.printf(f"Deleting database entry for image: {args}\n")
-        _remove(ctx, True, sop_uid=uids[0], patient_id=uids[1])
+        remove_from_pacs(ctx.db(), ctx.settings, keep_files, sop_uid=sop, patient_id=patid)
+    return handler
 
 
-@command("deleteimagefile")
-def deleteimagefile(ctx: CommandContext, args: str) -> None:
-    uids = _file_uids(ctx, args)
-    if uids:
-        ctx.logs.operator.printf(f"Deleting database entry for image: {args}\n")
-        _remove(ctx, False, sop_uid=uids[0], patient_id=uids[1])
+command("deleteimagefromdb")(_delete_file(True))
+command("deleteimagefile")(_delete_file(False))
 
 
 # -- regeneration ---------------------------------------------------------------------------------

@@ -118,17 +118,14 @@ class Schema:
             return [f"CREATE INDEX study_lnk ON {st.name} ({st.link.column})",
                     f"CREATE INDEX idx_patientid ON {st.name} ({p.link.column})",
                     f"CREATE INDEX idx_patientid_studyinsta ON {st.name} ({p.key.column}, {st.key.column})"]
-        if level == "series":
-            out = [f"CREATE INDEX series_lnk ON {se.name} ({se.link.column})"]
-            if " SeriesPat " in self.create_table_sql("series"):
-                out.append(f"CREATE INDEX series_pat ON {se.name} (SeriesPat)")
-            out.append(f"CREATE INDEX idx_studyinsta_seriesinst ON {se.name} ({st.key.column}, {se.key.column})")
-            return out
-        if level == "image":
-            out = [f"CREATE INDEX images_lnk ON {im.name} ({im.link.column})"]
-            if " ImagePat " in self.create_table_sql("image"):
-                out.append(f"CREATE INDEX images_pat ON {im.name} (ImagePat)")
-            out.append(f"CREATE INDEX idx_seriesinst_sopinstanc ON {im.name} ({se.key.column}, {im.key.column})")
+        if level in ("series", "image"):
+            table, parent = (se, st) if level == "series" else (im, se)
+            prefix, pat, pair = (("series", "SeriesPat", "idx_studyinsta_seriesinst") if level == "series"
+                                 else ("images", "ImagePat", "idx_seriesinst_sopinstanc"))
+            out = [f"CREATE INDEX {prefix}_lnk ON {table.name} ({table.link.column})"]
+            if f" {pat} " in self.create_table_sql(level):
+                out.append(f"CREATE INDEX {prefix}_pat ON {table.name} ({pat})")
+            out.append(f"CREATE INDEX {pair} ON {table.name} ({parent.key.column}, {table.key.column})")
             return out
         return []
 

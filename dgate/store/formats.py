@@ -150,3 +150,11 @@ def write_atomic(path: Path, data: bytes) -> None:
     with open(tmp, "wb") as handle:
         handle.write(data)
     os.replace(tmp, path)
+
+
+def uids_of_file(path: str | os.PathLike) -> tuple[str, str]:
+    """(SOPInstanceUID, PatientID) of a stored object; raises BadObject/OSError."""
+    header = read_file(path).header()
+    if "SOPInstanceUID" not in header:
+        raise BadObject("no SOPInstanceUID")
+    return str(header.SOPInstanceUID), str(header.get("PatientID", ""))

@@ -39,3 +39,13 @@ def _prune(folder: Path, root: Path) -> None:
         except OSError:
             return
         folder = folder.parent
+
+
+def remove_from_pacs(db, settings: Settings, keep_files: bool, **keys) -> int:
+    """``RemoveFromPACS``: index rows of the selected images always, their files unless
+    ``keep_files``. ``keys`` as :meth:`dgate.db.Database.images`. Returns the count."""
+    removed = db.delete(**keys)
+    if not keep_files:
+        for item in removed:
+            remove_stored_file(settings, item.object_file, item.device)
+    return len(removed)
