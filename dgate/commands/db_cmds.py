@@ -306,20 +306,11 @@ for _level in FINDER_FIELDS:
 def imagelister(ctx: CommandContext, args: str) -> bytes | None:
     """Images of one series, sorted by image number (``ImageFileLister``)."""
     server, patid, series, fmt, out = (args.split("|") + [""] * 5)[:5]
-    db = ctx.db()
-    im = db.schema.image
-    p = db.driver.text_param
-    sql = f"SELECT ObjectFile, DeviceName, {im.key.column}, {im.by_tag(0x00280008).column if im.by_tag(0x00280008) else im.key.column} " \
-          f"FROM {im.name} WHERE {im.link.column} = {p}"
-    params = [series]
-    pat = im.patient_column()
-    if patid and pat is not None:
-        sql += f" AND {pat.column} = {p}"
-        params.append(patid)
-    number = im.by_tag(0x00200013)
-    if number is not None:
-        sql += f" ORDER BY ({number.column}+0)"
-    rows = [r for r in db.driver.query(sql, params) if locate(ctx.settings, r[1] or "", r[0] or "")]
+    im = ctx.db().schema.image
+    frames = im.by_tag(0x00280008)
+    columns = ["ObjectFile", "DeviceName", im.key.column, (frames or im.key).column]
+    rows = [r for r in ctx.db().children("image", series, patid, columns, numeric_order_tag=0x00200013)
+            if locate(ctx.settings, r[1] or "", r[0] or "")]
     fmt = fmt or "%s*"
     if fmt.startswith("?"):
         return deliver(cformat(fmt[1:] or "%d", [len(rows)]), out)
@@ -348,16 +339,7 @@ def imagelister(ctx: CommandContext, args: str) -> bytes | None:
 def serieslister(ctx: CommandContext, args: str) -> bytes | None:
     """Series UIDs of a study (``SeriesUIDLister``)."""
     server, patid, study, fmt, out = (args.split("|") + [""] * 5)[:5]
-    db = ctx.db()
-    se = db.schema.series
-    p = db.driver.text_param
-    sql = f"SELECT {se.key.column} FROM {se.name} WHERE {se.link.column} = {p}"
-    params = [study]
-    pat = se.patient_column()
-    if patid and pat is not None:
-        sql += f" AND {pat.column} = {p}"
-        params.append(patid)
-    uids = [row[0] for row in db.driver.query(sql, params)]
+    uids = [row[0] for row in ctx.db().children("series", study, patid)]
     fmt = fmt or "%s*"
     if fmt.startswith("?"):
         return deliver(cformat(fmt[1:] or "%d", [len(uids)]), out)

@@ -163,6 +163,26 @@ class Database:
         return [StoredFile(o or "", d or "", p or "", u or "") for o, d, p, u in
                 self.driver.query(built.sql, built.params)]
 
+    def children(self, level: str, parent_uid: str, patient_id: str = "", columns: list[str] | None = None,
+                 numeric_order_tag: int | None = None) -> list[tuple]:
+        """Rows of ``level`` (series or image) below one parent, optionally for one patient.
+
+        ``columns`` defaults to the key; ``numeric_order_tag`` sorts numerically on that
+        element's column (``ImageNumber`` for listers).
+        """
+        table = self.schema.table(level)
+        p = self.driver.text_param
+        sql = f"SELECT {', '.join(columns or [table.key.column])} FROM {table.name} WHERE {table.link.column} = {p}"
+        params = [parent_uid]
+        pat = table.patient_column()
+        if patient_id and pat is not None:
+            sql += f" AND {pat.column} = {p}"
+            params.append(patient_id)
+        order = table.by_tag(numeric_order_tag) if numeric_order_tag else None
+        if order is not None:
+            sql += f" ORDER BY ({order.column}+0)"
+        return self.driver.query(sql, params)
+
     # -- deleting ------------------------------------------------------------------------
     def delete_image(self, sop_uid: str, patient_id: str) -> None:
         """``NewDeleteSopFromDB``: remove one image row, then empty parents and worklist."""
