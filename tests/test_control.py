@@ -272,3 +272,24 @@ def test_query_passthrough_binds_values_and_refuses_injection(server):
     assert cmd(server, "--query:DICOMWorkList|AccessionN|PatientID = 'P9'|%s").stdout == "ACC9\n"
     cmd(server, "--deleterecord:DICOMWorkList,AccessionN = 'ACC9'")
     assert cmd(server, "--query:DICOMWorkList|AccessionN|PatientID = 'P9'|%s").stdout == ""
+
+
+def test_servercommand_modes(server, tmp_path):
+    import io
+    from dgate.net.control import process_html, server_command
+    kw = dict(host="127.0.0.1", port=server.port, ae="CONQUESTSRV1")
+    assert server_command("checksum:hello", **kw) == b"4029829531"
+    assert server_command("get_param:MyACRNema,%s  ", **kw) == b"CONQUESTSRV1"  # server drops one blank, client one
+    assert server_command("get_param:MyACRNema,%s  ", "binary", **kw) == b"CONQUESTSRV1 "
+    assert server_command("unknown:", **kw) is None
+    target = tmp_path / "out.txt"
+    assert server_command("checksum:hello", f">{target}", **kw) is None
+    assert target.read_bytes() == b"4029829531"
+    stream = io.BytesIO()
+    server_command("checksum:hello", "cgi", stdout=stream, **kw)
+    assert stream.getvalue() == b"4029829531"
+    odd = tmp_path / "odd.dcm"
+    odd.write_bytes(open(get_testdata_file("CT_small.dcm"), "rb").read() + b"X")   # odd length upload
+    assert server_command("addimagefile:x.dcm", f"<{odd}", **kw) in (b"0", b"1")
+    assert process_html(b'<A HREF="a b">x y</A>\0\0') == b'<A HREF="a%20b">x y</A>\0'
+    assert server_command("checksum:x", host="127.0.0.1", port=free_port()) is None

@@ -306,3 +306,65 @@ def reply_elements(payload: bytes | None) -> list[tuple[int, bytes]]:
     if len(payload) % 2:
         elements.append((ODD, struct.pack("<H", 1)))
     return elements
+
+
+def process_html(data: bytes) -> bytes:
+    """``processhtml``: after each ``<A `` every space up to the next ``>`` becomes ``%20``;
+    an even-length result ending in NUL loses that NUL."""
+    out = bytearray()
+    i = 0
+    inside = False
+    while i < len(data):
+        if not inside and data[i:i + 3] == b"<A ":
+            out += b"<A "
+            i += 3
+            inside = True
+            continue
+        ch = data[i:i + 1]
+        if inside and ch == b">":
+            inside = False
+        out += b"%20" if inside and ch == b" " else ch
+        i += 1
+    if len(out) % 2 == 0 and out.endswith(b"\0"):
+        out = out[:-1]
+    return bytes(out)
+
+
+def server_command(command: str, mode: str = "", host: str = "127.0.0.1", port: int = 5678,
+                   ae: str = "CONQUESTSRV1", stdout=None) -> bytes | None:
+    """Lua ``servercommand(cmd [, mode])`` semantics (conquest-protocol.md §4.6, §7).
+
+    * default (or unknown mode): the reply minus the odd pad, then one trailing space or NUL
+      removed; None when there was no payload or no server;
+    * ``binary``: the reply minus the odd pad only;
+    * ``<path``: upload the file at path (9999,0402), reply as ``binary``;
+    * ``>path``: write the reply to path, return None;
+    * ``cgi`` / ``cgibinary``: write the reply raw to ``stdout``; ``cgihtml`` through
+      :func:`process_html`; return None.
+    """
+    upload = None
+    if mode.startswith("<"):
+        with open(mode[1:], "rb") as handle:
+            upload = handle.read()
+    try:
+        reply = send_command(command, host=host, port=port, ae=ae, console_text=None, upload=upload)
+    except ControlError:
+        return None
+    if not reply.has_payload:
+        return None
+    data = reply.data()
+    if mode.startswith(">"):
+        with open(mode[1:], "wb") as handle:
+            handle.write(data)
+        return None
+    if mode in ("cgi", "cgibinary", "cgihtml"):
+        import sys
+        stream = stdout or sys.stdout.buffer
+        stream.write(process_html(data) if mode == "cgihtml" else data)
+        stream.flush()
+        return None
+    if mode == "binary" or mode.startswith("<"):
+        return data
+    if len(data) > 1 and data[-1:] in (b" ", b"\0"):
+        data = data[:-1]
+    return data
