@@ -291,5 +291,6 @@ def test_servercommand_modes(server, tmp_path):
     odd = tmp_path / "odd.dcm"
     odd.write_bytes(open(get_testdata_file("CT_small.dcm"), "rb").read() + b"X")   # odd length upload
     assert server_command("addimagefile:x.dcm", f"<{odd}", **kw) in (b"0", b"1")
-    assert process_html(b'<A HREF="a b">x y</A>\0\0') == b'<A HREF="a%20b">x y</A>\0'
+    assert process_html(b'<A HREF="a b">x</A>\0') == b'<A HREF="a%20b">x</A>'       # even: NUL dropped
+    assert process_html(b'<A HREF="a b">xy</A>\0') == b'<A HREF="a%20b">xy</A>\0'   # odd: kept
     assert server_command("checksum:x", host="127.0.0.1", port=free_port()) is None
