@@ -26,3 +26,9 @@ def workdir(tmp_path: Path) -> Path:
     from dgate.config.defaults import create_default_config
     create_default_config(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
+def driver(request) -> str:
+    """Run a test once per database driver (servers from dbdrivers.py)."""
+    return request.param

@@ -36,8 +36,11 @@ def make_ds(sop="1.2.3.1.1.1", series="1.2.3.1.1", study="1.2.3.1", patid="PAT1"
     return ds
 
 
-def make_db(folder: Path, ini_extra: str = "", sql: str | None = None):
+def make_db(folder: Path, ini_extra: str = "", sql: str | None = None, driver: str = "sqlite"):
+    """A database on a fresh config folder, tables initialised (``driver`` from dbdrivers)."""
+    from dbdrivers import ensure_database
     create_default_config(folder)
+    ini_extra = ensure_database(driver) + "\n" + ini_extra
     for line in ini_extra.strip().splitlines():
         key, _, value = line.partition("=")
         put_param(folder / "dicom.ini", key.strip(), value.strip())
@@ -45,5 +48,6 @@ def make_db(folder: Path, ini_extra: str = "", sql: str | None = None):
         (folder / "dicom.sql").write_text(sql)
     config = Configuration.open(folder)
     db = open_database(config)
+    db.initialize_tables(2, echo=lambda text: None)   # the shared server databases keep a worklist
     db.initialize_tables(0, echo=lambda text: None)
     return db

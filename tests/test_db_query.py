@@ -23,10 +23,10 @@ OBJECTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "postgres", "mysql"])
+def db(tmp_path_factory, request):
     folder = tmp_path_factory.mktemp("query")
-    database = make_db(folder, "EnableComputedFields = 1")
+    database = make_db(folder, "EnableComputedFields = 1", driver=request.param)
     for obj in OBJECTS:
         database.add(make_ds(**obj), f"{obj['sop']}.dcm")
     return database
@@ -117,27 +117,27 @@ def test_computed_fields(db):
     assert series.NumberOfSeriesRelatedInstances == 2
 
 
-def test_retrieve_ae_and_charset(tmp_path):
-    database = make_db(tmp_path, "QueriesReturnISO_IR = 100")
+def test_retrieve_ae_and_charset(tmp_path, driver):
+    database = make_db(tmp_path, "QueriesReturnISO_IR = 100", driver=driver)
     database.add(make_ds(), "a.dcm")
     r = database.find("STUDY", ident(StudyInstanceUID="", RetrieveAETitle=""))[0]
     assert r.RetrieveAETitle == "CONQUESTSRV1" and r.SpecificCharacterSet == "ISO_IR 100"
 
 
-def test_istr_matches_case_insensitively(tmp_path):
+def test_istr_matches_case_insensitively(tmp_path, driver):
     from dgate.config.defaults import conf_dir
     sql = (conf_dir() / "dicom.sql").read_text().replace(
         '{ 0x0010, 0x0010, "PatientName", 64, SQL_C_CHAR, DT_STR },\n\t{ 0x0010, 0x0030, "PatientBirthDate", 8, SQL_C_DATE, DT_DATE },\n\t{ 0x0010, 0x0040, "PatientSex", 16, SQL_C_CHAR, DT_STR }\n\t{',
         '{ 0x0010, 0x0010, "PatientName", 64, SQL_C_CHAR, DT_ISTR },\n\t{ 0x0010, 0x0030, "PatientBirthDate", 8, SQL_C_DATE, DT_DATE },\n\t{ 0x0010, 0x0040, "PatientSex", 16, SQL_C_CHAR, DT_STR }\n\t{')
     assert "DT_ISTR" in sql
-    database = make_db(tmp_path, sql=sql)
+    database = make_db(tmp_path, sql=sql, driver=driver)
     database.add(make_ds(name="DOE^JOHN"), "a.dcm")
     assert len(database.find("STUDY", ident(StudyInstanceUID="", PatientName="doe^john"))) == 1
     assert len(database.find("STUDY", ident(StudyInstanceUID="", PatientName="doe*"))) == 1
 
 
-def test_modality_worklist(tmp_path):
-    database = make_db(tmp_path)
+def test_modality_worklist(tmp_path, driver):
+    database = make_db(tmp_path, driver=driver)
     marks = ", ".join([database.driver.text_param] * 7)
     insert = ("INSERT INTO DICOMWorkList (AccessionN, PatientID, PatientNam, Modality, StartDate, ScheduledA, "
               f"ReqProcID) VALUES ({marks})")

@@ -12,8 +12,8 @@ def rows(db, sql):
     return db.driver.query(sql)
 
 
-def test_bottom_up_insert_and_values(tmp_path):
-    db = make_db(tmp_path)
+def test_bottom_up_insert_and_values(tmp_path, driver):
+    db = make_db(tmp_path, driver=driver)
     ds = make_ds(Rows=320, Columns=256, ImageType=["ORIGINAL", "PRIMARY"],
                  StudyDescription="   ", PatientBirthDate="1998.04.14", SliceLocation="-12.5 ")
     ds[0x00200011] = raw_element(0x00200011, b" 1", "IS")     # raw bytes as received
@@ -29,16 +29,16 @@ def test_bottom_up_insert_and_values(tmp_path):
     assert rows(db, "SELECT qTimeStamp, qFlags, qSpare FROM DICOMStudies") == [(None, None, None)]
 
 
-def test_study_modality_merge(tmp_path):
-    db = make_db(tmp_path)
+def test_study_modality_merge(tmp_path, driver):
+    db = make_db(tmp_path, driver=driver)
     db.add(make_ds(sop="1.1", series="1.2.3.1.1", modality="CT"), "a")
     db.add(make_ds(sop="1.2", series="1.2.3.1.2", modality="MR"), "b")
     db.add(make_ds(sop="1.3", series="1.2.3.1.3", modality="CT"), "c")
     assert rows(db, "SELECT StudyModal FROM DICOMStudies") == [("MR\\CT",)]
 
 
-def test_same_sop_different_patient_is_refused_and_nothing_changes(tmp_path):
-    db = make_db(tmp_path)
+def test_same_sop_different_patient_is_refused_and_nothing_changes(tmp_path, driver):
+    db = make_db(tmp_path, driver=driver)
     db.add(make_ds(), "a.dcm")
     with pytest.raises(StoreRefused, match=r"Refused to enter inconsistent link PatientID into DICOMStudies"):
         db.add(make_ds(patid="OTHER"), "b.dcm")
@@ -47,8 +47,8 @@ def test_same_sop_different_patient_is_refused_and_nothing_changes(tmp_path):
     assert rows(db, "SELECT SeriesPat FROM DICOMSeries") == [("PAT1",)]
 
 
-def test_series_moved_to_other_study_is_refused_and_rolled_back(tmp_path):
-    db = make_db(tmp_path)
+def test_series_moved_to_other_study_is_refused_and_rolled_back(tmp_path, driver):
+    db = make_db(tmp_path, driver=driver)
     db.add(make_ds(), "a.dcm")
     with pytest.raises(StoreRefused, match="inconsistent link StudyInsta into DICOMSeries"):
         db.add(make_ds(sop="1.2.3.1.1.2", study="9.9.9"), "b.dcm")
@@ -56,8 +56,8 @@ def test_series_moved_to_other_study_is_refused_and_rolled_back(tmp_path):
     assert rows(db, "SELECT count(*) FROM DICOMStudies") == [(1,)]
 
 
-def test_changed_demographics_update_and_go_to_trouble_log(tmp_path):
-    db = make_db(tmp_path)
+def test_changed_demographics_update_and_go_to_trouble_log(tmp_path, driver):
+    db = make_db(tmp_path, driver=driver)
     from dgate.log import FileSink
     db.logs.trouble.send_to(FileSink(tmp_path / "trouble.log", timestamps=False))
     db.add(make_ds(name="DOE^JOHN", PatientSex="M"), "a.dcm")
@@ -72,8 +72,8 @@ def test_changed_demographics_update_and_go_to_trouble_log(tmp_path):
     assert "ROE^JANE^MARIE" not in (tmp_path / "trouble.log").read_text()
 
 
-def test_resend_updates_rows_and_file(tmp_path):
-    db = make_db(tmp_path)
+def test_resend_updates_rows_and_file(tmp_path, driver):
+    db = make_db(tmp_path, driver=driver)
     db.add(make_ds(), "a.dcm")
     db.add(make_ds(), "a2.dcm")
     assert rows(db, "SELECT ObjectFile FROM DICOMImages") == [("a2.dcm",)]
@@ -81,21 +81,21 @@ def test_resend_updates_rows_and_file(tmp_path):
     assert rows(db, "SELECT ObjectFile FROM DICOMImages") == [("a2.dcm",)]
 
 
-def test_missing_patient_id_is_synthesised(tmp_path):
-    db = make_db(tmp_path)
+def test_missing_patient_id_is_synthesised(tmp_path, driver):
+    db = make_db(tmp_path, driver=driver)
     db.add(make_ds(patid=None, name="NONAME", InstanceCreationDate="20200202"), "a.dcm")
     assert rows(db, "SELECT PatientID FROM DICOMPatients") == [("NONAME20200202",)]
 
 
-def test_allow_empty_patient_id_borrows_from_study(tmp_path):
-    db = make_db(tmp_path, "AllowEmptyPatientID = 1")
+def test_allow_empty_patient_id_borrows_from_study(tmp_path, driver):
+    db = make_db(tmp_path, "AllowEmptyPatientID = 1", driver=driver)
     db.add(make_ds(), "a.dcm")
     db.add(make_ds(sop="1.2.3.1.1.9", patid=""), "b.dcm")
     assert rows(db, "SELECT ImagePat FROM DICOMImages ORDER BY SOPInstanc") == [("PAT1",), ("PAT1",)]
 
 
-def test_truncation_is_logged(tmp_path):
-    db = make_db(tmp_path)
+def test_truncation_is_logged(tmp_path, driver):
+    db = make_db(tmp_path, driver=driver)
     from dgate.log import FileSink
     db.logs.operator.send_to(FileSink(tmp_path / "op.log", timestamps=False))
     db.add(make_ds(StationName="S" * 20), "a.dcm", filename_for_log="in.dcm")
@@ -104,8 +104,8 @@ def test_truncation_is_logged(tmp_path):
     assert "***Truncated StationNam from 20 to 16 chars in file: in.dcm" in (tmp_path / "op.log").read_text()
 
 
-def test_deletion_cascades_to_parents_and_worklist(tmp_path):
-    db = make_db(tmp_path)
+def test_deletion_cascades_to_parents_and_worklist(tmp_path, driver):
+    db = make_db(tmp_path, driver=driver)
     db.add(make_ds(sop="1.1"), "a")
     db.add(make_ds(sop="1.2"), "b")
     db.add(make_ds(sop="2.1", series="2.2", study="2.3", patid="PAT2"), "c")
@@ -122,8 +122,8 @@ def test_deletion_cascades_to_parents_and_worklist(tmp_path):
     assert rows(db, "SELECT count(*) FROM DICOMPatients") == [(0,)]
 
 
-def test_change_uid_is_stable_and_reversible(tmp_path):
-    db = make_db(tmp_path, "UIDPrefix = 99999.99999")
+def test_change_uid_is_stable_and_reversible(tmp_path, driver):
+    db = make_db(tmp_path, "UIDPrefix = 99999.99999", driver=driver)
     new = db.change_uid("1.2.3")
     assert new.startswith("99999.99999.7.")
     assert db.change_uid("1.2.3") == new

@@ -180,7 +180,7 @@ class Database:
             params.append(patient_id)
         order = table.by_tag(numeric_order_tag) if numeric_order_tag else None
         if order is not None:
-            sql += f" ORDER BY ({order.column}+0)"
+            sql += f" ORDER BY {self.driver.numeric(order.column)}"
         return self.driver.query(sql, params)
 
     # -- deleting ------------------------------------------------------------------------

@@ -33,7 +33,26 @@ class Driver:
     text_param = "?"
     int_param = "?"
     like_escape = " ESCAPE '\\'"    # appended after LIKE patterns that escape % _ [ \
+    backslash_escapes_like = False  # True where \ is LIKE's default escape (PostgreSQL, MySQL)
     supports_joins = True
+
+    like_op = "LIKE"                # case-insensitive for ASCII on every driver (SQLite's LIKE)
+
+    def exact(self, column: str, placeholder: str) -> tuple[str, int]:
+        """A case-sensitive equality test (SQLite's ``=``) and how many times the value binds."""
+        return f"{column} = {placeholder}", 1
+
+    def sort_key(self, column: str) -> str:
+        """A column sorted byte-wise (SQLite's default ordering)."""
+        return column
+
+    def numeric(self, column: str) -> str:
+        """A column sorted as a number (``9999,0c00`` fields with ``Number`` in the name)."""
+        return f"({column}+0)"
+
+    def literal_backslash(self) -> str:
+        """A LIKE pattern fragment matching one backslash (DT_MSTR value separators)."""
+        return "\\\\" if self.backslash_escapes_like else "\\"
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run a statement; returns the affected row count."""
@@ -87,6 +106,22 @@ def open_driver(settings: Settings) -> Driver:
             raise DatabaseError("*** cannot use DoubleBackSlashToDB=1 with sqlite database")
         from .sqlite import SQLiteDriver
         return SQLiteDriver(settings.str("SQLServer"), settings.str("SQLiteStartup"))
-    names = {"postgres": "PostgreSQL", "mysql": "MySQL/MariaDB", "odbc": "ODBC", "dbase": "dBase III"}
-    raise DatabaseError(f"the {names[kind]} driver is not available in this dgate yet "
-                        f"(SQLServer = {settings.str('SQLServer')}); use SQLite=1 or an empty SQLServer")
+    if kind == "postgres":
+        from .postgres import PostgresDriver
+        return PostgresDriver(settings)
+    if kind == "mysql":
+        from .mysql import MySQLDriver
+        return MySQLDriver(settings)
+    if kind == "odbc":
+        from .odbc import ODBCDriver
+        return ODBCDriver(settings)
+    raise DatabaseError(f"the built-in dBase III driver is not available in this dgate yet "
+                        f"(SQLServer = {settings.str('SQLServer')} names a folder); use SQLite=1, "
+                        "MySQL=1, PostGres=1 or an ODBC data source")
+
+
+def host_and_port(settings: Settings, default_port: int) -> tuple[str, int]:
+    """``SQLHost`` as ``host`` or ``host:port`` (empty means localhost)."""
+    text = settings.str("SQLHost") or "localhost"
+    host, _, port = text.partition(":")
+    return host or "localhost", int(port) if port.isdigit() else default_port

@@ -116,15 +116,19 @@ class QueryBuilder:
         value = value.replace(" *", "*").rstrip(" ")
         if entry.dicom_type == "DT_UI":
             value = value.rstrip("\0")
-        kind = self._find_dbe(entry.tag).dicom_type if self._find_dbe(entry.tag) else entry.dicom_type
+        dbe = self._find_dbe(entry.tag)
+        kind = dbe.dicom_type if dbe else entry.dicom_type
         wildcard = "*" in value or "?" in value
-        like = ""
-        if wildcard:
-            like = self.driver.escape_like(value).replace("*", "%").replace("?", "_")
-        esc = self.driver.like_escape
+        like = self.driver.escape_like(value).replace("*", "%").replace("?", "_") if wildcard else ""
+        like_sql = f"{col} {self.driver.like_op} {p}{self.driver.like_escape}"
+
+        def equals(text: str) -> Condition:
+            sql, times = self.driver.exact(col, p)
+            return Condition(sql, [text] * times)
+
         if kind == "DT_DATE":
             if wildcard:
-                return Condition(f"{col} LIKE {p}{esc}", [like])
+                return Condition(like_sql, [like])
             if "-" in value:
                 low, high = value.split("-", 1)
                 parts, params = [], []
@@ -134,29 +138,26 @@ class QueryBuilder:
                 if high:
                     parts.append(f"{col} <= {p}")
                     params.append(high)
-                if not parts:
-                    return Condition("", [])
                 return Condition(" and ".join(parts), params)
-            return Condition(f"{col} = {p}", [value])
+            return equals(value)
         if kind == "DT_UI":
             if "\\" in value:
                 uids = [u.strip(" \0") for u in value.split("\\") if u.strip(" \0")]
                 return Condition(f"{col} in ({', '.join([p] * len(uids))})", uids)
-            if wildcard:
-                return Condition(f"{col} LIKE {p}{esc}", [like])
-            return Condition(f"{col} = {p}", [value])
+            return Condition(like_sql, [like]) if wildcard else equals(value)
         if kind == "DT_MSTR":
             if wildcard:
-                return Condition(f"{col} LIKE {p}{esc}", [like])
-            return Condition(f"({col} = {p} or {col} LIKE {p} or {col} LIKE {p} or {col} LIKE {p})",
-                             [value, value + "\\%", "%\\" + value + "\\%", "%\\" + value])
+                return Condition(like_sql, [like])
+            sep = self.driver.literal_backslash()
+            op = self.driver.like_op
+            first, times = self.driver.exact(col, p)
+            return Condition(f"({first} or {col} {op} {p} or {col} {op} {p} or {col} {op} {p})",
+                             [value] * times + [value + sep + "%", "%" + sep + value + sep + "%", "%" + sep + value])
         if kind == "DT_ISTR":
             if wildcard:
-                return Condition(f"UPPER({col}) LIKE {p}{esc}", [like.upper()])
+                return Condition(f"UPPER({col}) LIKE {p}{self.driver.like_escape}", [like.upper()])
             return Condition(f"UPPER({col}) = {p}", [value.upper()])
-        if wildcard:
-            return Condition(f"{col} LIKE {p}{esc}", [like])
-        return Condition(f"{col} = {p}", [value])
+        return Condition(like_sql, [like]) if wildcard else equals(value)
 
     # -- building ----------------------------------------------------------------------
     def build(self, level: str, identifier: Dataset, count_only: bool = False,
@@ -265,17 +266,12 @@ class QueryBuilder:
                 entry = next((e for e in table.entries if e.column.lower() == name.lower()), None)
                 if entry is not None:
                     col = f"{table.name}.{entry.column}"
-                    return f"({col}+0)" if "Number" in entry.column else col
+                    return self.driver.numeric(col) if "Number" in entry.column else self.driver.sort_key(col)
             return ""
         name_key = next((k for k in keys if k.tag == PATIENT_NAME), None)
-        if level == "PATIENT":
-            if st.str("StudyQuerySortOrder"):
-                return st.str("StudyQuerySortOrder")
-            return f"{name_key.table.name}.{name_key.entry.column}" if name_key else ""
-        if level == "STUDY":
-            if st.str("StudyQuerySortOrder"):
-                return st.str("StudyQuerySortOrder")
-            return f"{name_key.table.name}.{name_key.entry.column}" if name_key else ""
+        name_sort = self.driver.sort_key(f"{name_key.table.name}.{name_key.entry.column}") if name_key else ""
+        if level in ("PATIENT", "STUDY"):
+            return st.str("StudyQuerySortOrder") or name_sort
         if level == "SERIES":
             return st.str("SeriesQuerySortOrder") if st.str("StudyQuerySortOrder") else ""
         return st.str("ImageQuerySortOrder")

@@ -56,7 +56,9 @@ class WorklistQuery:
                     params.extend(cond.params)
         columns = [f"{table.name}.{entry.column}" for _, _, _, entry, _ in keys] or [f"{table.name}.{table.key.column}"]
         name_key = next((k for k in keys if k[1] == 0x00100010), None)
-        sort = f"{table.name}.{name_key[3].column}" if name_key else ""
+        sort = b.driver.sort_key(f"{table.name}.{name_key[3].column}") if name_key else ""
+        if sort and sort not in columns:
+            columns.append(sort)
         sql = f"SELECT DISTINCT {', '.join(columns)} FROM {table.name}"
         if conditions:
             sql += " WHERE " + " and ".join(conditions)

@@ -1,0 +1,81 @@
+"""ODBC data sources through pyodbc and unixODBC (``SQLServer`` = DSN; conquest-storage.md §3.1).
+
+The DSN is defined in odbc.ini (``ODBCINI``); ``Username``/``Password`` are passed as
+UID/PWD. The dialect details (backslash in LIKE) follow the DBMS the DSN reaches.
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+from ..config.keys import Settings
+from .driver import DatabaseError, Driver, DuplicateKey
+
+
+class ODBCDriver(Driver):
+    label = "ODBC connection"
+    kind = "odbc"
+
+    def __init__(self, settings: Settings):
+        try:
+            import pyodbc
+        except ImportError as exc:
+            raise DatabaseError(f"ODBC needs unixODBC (libodbc) installed: {exc}") from exc
+        self._pyodbc = pyodbc
+        dsn = settings.str("SQLServer")
+        try:
+            self.conn = pyodbc.connect(f"DSN={dsn};UID={settings.str('Username')};PWD={settings.str('Password')}",
+                                       autocommit=True, timeout=10)
+        except pyodbc.Error as exc:
+            raise DatabaseError(f"***Failed to connect to ODBC data source '{dsn}': {exc}") from exc
+        dbms = (self.conn.getinfo(pyodbc.SQL_DBMS_NAME) or "").lower()
+        self.dbms = dbms
+        if "mysql" in dbms or "mariadb" in dbms:
+            self.backslash_escapes_like = True
+            self.like_escape = " ESCAPE '\\\\'"  # two backslashes: MySQL escapes inside literals
+        elif "postgres" in dbms:
+            self.backslash_escapes_like = True
+        self._lock = threading.RLock()
+
+    def numeric(self, column: str) -> str:
+        return f"CAST({column} AS integer)" if "postgres" in self.dbms else f"({column}+0)"
+
+    def _run(self, sql: str, params: Sequence[Any], fetch: bool):
+        pyodbc = self._pyodbc
+        with self._lock:
+            try:
+                cur = self.conn.cursor()
+                cur.execute(sql, *params)
+                result = [tuple(row) for row in cur.fetchall()] if fetch else cur.rowcount
+                cur.close()
+                return result
+            except pyodbc.IntegrityError as exc:
+                raise DuplicateKey(str(exc)) from exc
+            except pyodbc.Error as exc:
+                raise DatabaseError(f"{exc} in: {sql}") from exc
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._run(sql, params, False)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return self._run(sql, params, True)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            self.conn.autocommit = False
+            try:
+                yield
+            except BaseException:
+                self.conn.rollback()
+                self.conn.autocommit = True
+                raise
+            self.conn.commit()
+            self.conn.autocommit = True
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except self._pyodbc.Error:
+            pass
