@@ -28,7 +28,7 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture(params=["sqlite", "postgres", "mysql"])
+@pytest.fixture(params=["sqlite", "postgres", "mysql", "odbc"])
 def driver(request) -> str:
     """Run a test once per database driver (servers from dbdrivers.py)."""
     return request.param

@@ -11,7 +11,9 @@ import os
 
 import pytest
 
-DRIVERS = ["sqlite", "postgres", "mysql"]
+DRIVERS = ["sqlite", "postgres", "mysql", "odbc"]
+ODBC_DIR = "/tmp/dgate-odbc-test"
+PSQLODBC = "/usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so"
 TEST_DB = "dgate_test"
 
 INI = {
@@ -20,6 +22,7 @@ INI = {
                 "PostGres = 1\nSQLite = 0\nDoubleBackSlashToDB = 1\nUseEscapeStringConstants = 1",
     "mysql": f"SQLServer = {TEST_DB}\nSQLHost = 127.0.0.1:3306\nUsername = root\nPassword =\n"
              "MySQL = 1\nSQLite = 0\nDoubleBackSlashToDB = 1",
+    "odbc": "SQLServer = dgate_test_pg\nUsername = postgres\nPassword =\nSQLite = 0",
 }
 
 
@@ -50,4 +53,16 @@ def ensure_database(driver: str) -> str:
             conn.close()
         except Exception as exc:
             _unavailable("MariaDB", str(exc).strip())
+    elif driver == "odbc":
+        ensure_database("postgres")
+        if not os.path.exists(PSQLODBC):
+            _unavailable("psqlODBC driver", f"{PSQLODBC} missing; .ci/run installs odbc-postgresql")
+        os.makedirs(ODBC_DIR, exist_ok=True)
+        with open(os.path.join(ODBC_DIR, "odbcinst.ini"), "w") as handle:
+            handle.write(f"[PostgreSQL Unicode]\nDriver={PSQLODBC}\n")
+        with open(os.path.join(ODBC_DIR, "odbc.ini"), "w") as handle:
+            handle.write(f"[dgate_test_pg]\nDriver=PostgreSQL Unicode\nServername=127.0.0.1\nPort=5432\n"
+                         f"Database={TEST_DB}\nUsername=postgres\nPassword=\n")
+        os.environ["ODBCSYSINI"] = ODBC_DIR
+        os.environ["ODBCINI"] = os.path.join(ODBC_DIR, "odbc.ini")
     return INI[driver]

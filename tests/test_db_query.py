@@ -23,7 +23,7 @@ OBJECTS = [
 ]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres", "mysql"])
+@pytest.fixture(scope="module", params=["sqlite", "postgres", "mysql", "odbc"])
 def db(tmp_path_factory, request):
     folder = tmp_path_factory.mktemp("query")
     database = make_db(folder, "EnableComputedFields = 1", driver=request.param)

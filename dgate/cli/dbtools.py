@@ -54,6 +54,18 @@ def _finish(inv: Invocation, summary: RegenSummary, done: str) -> None:
     inv.logs.operator.printf(done + "\n")
 
 
+def opt_create_database(inv: Invocation, text: str, rest: list) -> int:
+    """-eSAPW DB USER PW: create the database and its login (always exit 0, as the original)."""
+    from ..db.create import create_database
+    words = (rest + ["", "", ""])[:3]
+    try:
+        message = create_database(inv.settings, text, words[0], words[1], words[2])
+        inv.say(message + "\n")
+    except DatabaseError as exc:
+        inv.say(f"***{exc}\n")
+    return 0
+
+
 def opt_test_database(inv: Invocation, text: str, rest: list) -> int:
     """-o: open the database ten times and exercise a scratch table ``xtesttable``."""
     op = inv.logs.operator

@@ -213,7 +213,7 @@ OPTIONS: dict[str, Handler] = {
     "d": opt_devices, "m": opt_amap, "k": opt_kfactor, "t": opt_console_test,
     "f": opt_file_utils, "s": opt_odbc_dsn,
     "i": dbtools.opt_initialize, "r": dbtools.opt_regen, "o": dbtools.opt_test_database,
-    "e": _missing("database creation (-e)"), "z": dbtools.opt_zap_patient,
+    "e": dbtools.opt_create_database, "z": dbtools.opt_zap_patient,
     "g": _missing("DICOM network"), "a": dbtools.opt_archive,
     "n": _missing("compression"), "j": _missing("compression"),
 }

@@ -29,9 +29,10 @@ def serve(inv: Invocation) -> int:
         label = db.label
         db.close()
     except DatabaseError as exc:
+        # keep serving: stores are refused with StorageFailedErrorCode until the database is back
         op.printf(f"***Unable to open database: {exc}\n")
-        sys.stderr.write(f"dgate: *** database: {exc}\n")
-        return 1
+        sys.stderr.write(f"dgate: *** database not available, serving anyway: {exc}\n")
+        label = "unavailable"
     port = int(inv.tcp_port or 104)
     server = DicomServer(inv.config, inv.logs, ae_title=inv.my_ae, port=port)
     build = time.ctime(os.path.getmtime(__file__))

@@ -29,17 +29,23 @@ class ODBCDriver(Driver):
                                        autocommit=True, timeout=10)
         except pyodbc.Error as exc:
             raise DatabaseError(f"***Failed to connect to ODBC data source '{dsn}': {exc}") from exc
-        dbms = (self.conn.getinfo(pyodbc.SQL_DBMS_NAME) or "").lower()
-        self.dbms = dbms
-        if "mysql" in dbms or "mariadb" in dbms:
-            self.backslash_escapes_like = True
-            self.like_escape = " ESCAPE '\\\\'"  # two backslashes: MySQL escapes inside literals
-        elif "postgres" in dbms:
-            self.backslash_escapes_like = True
+        self.dbms = (self.conn.getinfo(pyodbc.SQL_DBMS_NAME) or "").lower()
+        self._adopt_dialect()
         self._lock = threading.RLock()
 
-    def numeric(self, column: str) -> str:
-        return f"CAST({column} AS integer)" if "postgres" in self.dbms else f"({column}+0)"
+    def _adopt_dialect(self) -> None:
+        """Take LIKE, equality and sort rules from the native driver of the same DBMS."""
+        import types
+        from .mysql import MySQLDriver
+        from .postgres import PostgresDriver
+        dialect = PostgresDriver if "postgres" in self.dbms else \
+            MySQLDriver if ("mysql" in self.dbms or "mariadb" in self.dbms) else None
+        if dialect is None:
+            return
+        for name in ("like_op", "like_escape", "backslash_escapes_like"):
+            setattr(self, name, getattr(dialect, name))
+        for name in ("exact", "numeric", "sort_key"):
+            setattr(self, name, types.MethodType(getattr(dialect, name), self))
 
     def _run(self, sql: str, params: Sequence[Any], fetch: bool):
         pyodbc = self._pyodbc
