@@ -1,6 +1,9 @@
 """Index N synthetic instances and time C-FIND-style queries at each level.
 
-Usage: python3 bench/bench_db.py [N] [folder]
+Usage: python3 bench/bench_db.py [N] [driver ...]
+
+Drivers: sqlite (default), postgres, mysql, odbc (the test servers of tests/dbdrivers.py).
+Each driver is measured in turn in the same run, so the figures can be compared.
 
 Layout: N/1000 patients x 10 studies x 10 series x 10 images. Reports the insert rate
 through the full store rules (Database.add with index values) and the median latency of
@@ -50,9 +53,22 @@ def timed(fn, runs=50):
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    folder = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tempfile.mkdtemp(prefix="benchdb"))
+    for driver in sys.argv[2:] or ["sqlite"]:
+        print(f"--- {driver}")
+        run(n, driver)
+
+
+def run(n: int, driver: str) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from dbdrivers import ensure_database
+    from dgate.config.ini import put_param
+    folder = Path(tempfile.mkdtemp(prefix="benchdb"))
     create_default_config(folder)
+    for line in ensure_database(driver).splitlines():
+        key, _, value = line.partition("=")
+        put_param(folder / "dicom.ini", key.strip(), value.strip())
     db = open_database(Configuration.open(folder))
+    db.initialize_tables(2, echo=lambda text: None)
     db.initialize_tables(0, echo=lambda text: None)
     patients = max(n // 1000, 1)
     start = time.perf_counter()

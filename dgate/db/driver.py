@@ -56,9 +56,14 @@ class Driver:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run a statement; returns the affected row count."""
-        raise NotImplementedError
+        return self._run(sql, params, False)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Run a query; returns all rows."""
+        return self._run(sql, params, True)
+
+    def _run(self, sql: str, params: Sequence[Any], fetch: bool):
+        """Execute one statement (drivers implement this); rows when ``fetch``."""
         raise NotImplementedError
 
     @contextmanager

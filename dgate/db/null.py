@@ -12,8 +12,5 @@ class NullDriver(Driver):
     label = "NULL driver (black hole)"
     kind = "null"
 
-    def execute(self, sql, params=()) -> int:
-        return 0
-
-    def query(self, sql, params=()) -> list[tuple]:
-        return []
+    def _run(self, sql, params, fetch):
+        return [] if fetch else 0

@@ -61,12 +61,6 @@ class ODBCDriver(Driver):
             except pyodbc.Error as exc:
                 raise DatabaseError(f"{exc} in: {sql}") from exc
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self._run(sql, params, False)
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        return self._run(sql, params, True)
-
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self._lock:

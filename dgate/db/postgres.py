@@ -69,12 +69,6 @@ class PostgresDriver(Driver):
             except psycopg.Error as exc:
                 raise DatabaseError(f"{exc} in: {sql}".strip()) from exc
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self._run(sql, params, False)
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        return self._run(sql, params, True)
-
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self._lock:

@@ -206,7 +206,6 @@ class QueryBuilder:
                 cond = self.condition(key.table, key.entry, key.value)
                 if cond.sql:
                     conditions[key.table.level].append(cond)
-        constrained = {lvl for lvl, conds in conditions.items() if conds}
 
         where: list[Condition] = []
         for lvl in ("image", "series", "patient", "study"):

@@ -45,19 +45,13 @@ class SQLiteDriver(Driver):
         for statement in filter(None, (s.strip() for s in startup.split(";"))):
             self.execute(statement)
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    def _run(self, sql: str, params: Sequence[Any], fetch: bool):
         with self._lock:
             try:
-                return self.conn.execute(sql, [_bind(p) for p in params]).rowcount
+                cur = self.conn.execute(sql, [_bind(p) for p in params])
+                return cur.fetchall() if fetch else cur.rowcount
             except sqlite3.IntegrityError as exc:
                 raise DuplicateKey(str(exc)) from exc
-            except sqlite3.Error as exc:
-                raise DatabaseError(f"{exc} in: {sql}") from exc
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        with self._lock:
-            try:
-                return self.conn.execute(sql, [_bind(p) for p in params]).fetchall()
             except sqlite3.Error as exc:
                 raise DatabaseError(f"{exc} in: {sql}") from exc
 

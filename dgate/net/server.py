@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
-from pynetdicom.sop_class import uid_to_service_class  # noqa: F401  (import registers classes)
 
 from ..config import Configuration
 from ..db import Database, DatabaseError, open_database

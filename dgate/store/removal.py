@@ -5,7 +5,6 @@ left empty are removed up to the device root.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ..config.keys import Settings
