@@ -372,3 +372,25 @@ def test_worklist_and_nki_move(server, tmp_path):
         assert statuses[-1] == 0 and len(got) == 1
     finally:
         scp.shutdown()
+
+
+def test_mirror_device_gets_a_copy(tmp_path):
+    create_default_config(tmp_path)
+    mirror = tmp_path / "mirror"
+    put_param(tmp_path / "dicom.ini", "MIRRORDevices", "1")
+    put_param(tmp_path / "dicom.ini", "MIRRORDevice0", f"{mirror}/")
+    run_dgate(["-i"], tmp_path)
+    proc = DgateProcess(tmp_path)
+    try:
+        assert dcmtk("storescu", "127.0.0.1", str(proc.port), get_testdata_file("CT_small.dcm")).returncode == 0
+        (obj,) = db_rows(tmp_path, "SELECT ObjectFile FROM DICOMImages")[0]
+        deadline = time.time() + 10
+        while time.time() < deadline and not (mirror / obj).exists():
+            time.sleep(0.1)
+        assert (mirror / obj).read_bytes() == (tmp_path / "data" / obj).read_bytes()
+        # reads fall back to the mirror when the MAG copy is gone
+        (tmp_path / "data" / obj).unlink()
+        result = run_dgate([f"-p{proc.port}", f"--count_frames:1CT1|{pydicom.dcmread(get_testdata_file('CT_small.dcm')).SOPInstanceUID}"], tmp_path)
+        assert result.stdout == "0"
+    finally:
+        proc.stop()

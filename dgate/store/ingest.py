@@ -22,6 +22,7 @@ from .devices import devices, free_megabytes
 from .filenames import UnsafeFileName, generate_file_name
 from .fiximage import fix_image
 from .formats import UNCOMPRESSED, BadObject, Encoded, part10_bytes, v2_bytes, write_atomic
+from .mirror import MirrorQueue
 from .removal import remove_stored_file
 
 AS_IS = ("", "as", "is")
@@ -71,6 +72,7 @@ class Ingest:
         self.config = config
         self.settings = config.settings
         self.logs = logs
+        self.mirror = MirrorQueue(self.settings, logs)
 
     # -- device (GetDevice) ------------------------------------------------------------
     def choose_device(self) -> tuple[str, Path]:
@@ -163,6 +165,7 @@ class Ingest:
             db.delete_image(sop, patid)
             raise StoreFailed(f"***Failed to write file {path}: {exc}") from exc
         self.logs.operator.printf(f"{'Rewritten' if rewritten else 'Written'} file: {path}\n")
+        self.mirror.submit(path, name, device)
         counters.add("received")
         return Stored(path, name, device, rewritten)
 
