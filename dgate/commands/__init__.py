@@ -27,7 +27,7 @@ PENDING = {
     "archival": "selectlruforarchival selectseriestomove preparebunchforburning movedatatodevice "
                 "moveseriestodevice restoremagflags comparebunchafterburning verifymirrordisk testimages "
                 "deletebunchafterburning renamedevice makespace prefetch",
-    "dBase III driver": "packdbf indexdbf extract todbf",
+    "dBase extracts": "extract todbf",
     "HL7 import": "loadhl7",
     "forwarding and export": "forward export submit submit2 grabimagesfromserver clonedb "
                              "attachrtplantortstruct attachanytopatient attachanytostudy attachanytoseries",

@@ -440,3 +440,13 @@ def deleterecord(ctx: CommandContext, args: str) -> None:
         db.driver.execute(f"DELETE FROM {name} WHERE {cond.sql}", cond.params)
     except (UnsafeSQL, DatabaseError) as exc:
         ctx.logs.operator.printf(f"***deleterecord refused: {exc}\n")
+
+
+@command("packdbf", "indexdbf")
+def packdbf(ctx: CommandContext, args: str) -> None:
+    """Built-in dBase driver: remove deleted records and rebuild the indexes."""
+    driver = ctx.db().driver
+    if driver.kind != "dbase":
+        ctx.logs.operator.printf("packdbf/indexdbf: the database is not a dBase folder\n")
+        return
+    driver.pack()

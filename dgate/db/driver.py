@@ -120,9 +120,8 @@ def open_driver(settings: Settings) -> Driver:
     if kind == "odbc":
         from .odbc import ODBCDriver
         return ODBCDriver(settings)
-    raise DatabaseError(f"the built-in dBase III driver is not available in this dgate yet "
-                        f"(SQLServer = {settings.str('SQLServer')} names a folder); use SQLite=1, "
-                        "MySQL=1, PostGres=1 or an ODBC data source")
+    from .dbase import DBaseDriver
+    return DBaseDriver(settings)
 
 
 def host_and_port(settings: Settings, default_port: int) -> tuple[str, int]:
