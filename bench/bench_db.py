@@ -2,7 +2,8 @@
 
 Usage: python3 bench/bench_db.py [N] [driver ...]
 
-Drivers: sqlite (default), postgres, mysql, odbc (the test servers of tests/dbdrivers.py).
+Drivers: sqlite (default), postgres, mysql, odbc (the test servers of tests/dbdrivers.py),
+dbase (a DBF folder with the denormalised dicom.sql).
 Each driver is measured in turn in the same run, so the figures can be compared.
 
 Layout: N/1000 patients x 10 studies x 10 series x 10 images. Reports the insert rate
@@ -64,9 +65,16 @@ def run(n: int, driver: str) -> None:
     from dgate.config.ini import put_param
     folder = Path(tempfile.mkdtemp(prefix="benchdb"))
     create_default_config(folder)
-    for line in ensure_database(driver).splitlines():
-        key, _, value = line.partition("=")
-        put_param(folder / "dicom.ini", key.strip(), value.strip())
+    if driver == "dbase":
+        from dgate.config.defaults import conf_dir
+        (folder / "data" / "dbase").mkdir(parents=True, exist_ok=True)
+        (folder / "dicom.sql").write_text((conf_dir() / "dicom.sql.dbase").read_text())
+        put_param(folder / "dicom.ini", "SQLServer", f"{folder}/data/dbase/")
+        put_param(folder / "dicom.ini", "SQLite", "0")
+    else:
+        for line in ensure_database(driver).splitlines():
+            key, _, value = line.partition("=")
+            put_param(folder / "dicom.ini", key.strip(), value.strip())
     db = open_database(Configuration.open(folder))
     db.initialize_tables(2, echo=lambda text: None)
     db.initialize_tables(0, echo=lambda text: None)

@@ -7,7 +7,7 @@ decimals, 14 zeros), ``0x0D``, the records (flag ``' '`` live / ``'*'`` deleted,
 fields left-justified and space-padded) and ``0x1A`` at the end.
 
 One :class:`DbfTable` per file and process (:func:`table`), guarded by a lock, with an
-in-memory index of the first field and of the patient-ID field.
+in-memory index of the key, the patient-ID field and the link to the parent table.
 """
 from __future__ import annotations
 
@@ -145,11 +145,16 @@ class DbfTable:
 
     # -- index (first field and patient field, case-insensitive) ----------------------------
     def indexed_fields(self) -> list[int]:
+        """The key (first field), the patient-ID field and the link to the parent table
+        (the field before ACCESSTIME in Conquest's layout)."""
         found = [0] if self.fields else []
         for i, (name, _) in enumerate(self.fields):
             if name in PATIENT_FIELDS and i not in found:
                 found.append(i)
                 break
+        for i, (name, _) in enumerate(self.fields):
+            if name == "ACCESSTIME" and i > 1 and i - 1 not in found:
+                found.append(i - 1)
         return found
 
     def index(self, field: int) -> dict[str, set[int]] | None:
