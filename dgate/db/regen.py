@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..store.devices import devices
-from ..store.reader import UnreadableFile, read_header, regen_loader_for
+from ..store.formats import BadObject, read_file
+from ..store.reader import regen_loader_for
 from .database import Database
 from .driver import DatabaseError
 
@@ -42,12 +43,12 @@ def regen_file(db: Database, path: Path, root: Path, device: str, summary: Regen
     relative = os.path.relpath(path, root)
     log = db.logs
     try:
-        ds = read_header(path)
+        ds = read_file(path).header()
         for keyword in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
             if keyword not in ds:
-                raise UnreadableFile(f"no {keyword}")
+                raise BadObject(f"no {keyword}")
         db.add(ds, relative, device, filename_for_log=str(path))
-    except (UnreadableFile, DatabaseError) as exc:
+    except (OSError, BadObject, DatabaseError) as exc:
         summary.failed += 1
         summary.failures.append(str(path))
         log.operator.printf(f"***[Regen] {path} -FAILED: {exc}\n")
