@@ -394,3 +394,37 @@ def test_mirror_device_gets_a_copy(tmp_path):
         assert result.stdout == "0"
     finally:
         proc.stop()
+
+
+def test_move_as_is_falls_back_to_uncompressed(tmp_path):
+    create_default_config(tmp_path)
+    put_param(tmp_path / "dicom.ini", "IncomingCompression", "as")
+    run_dgate(["-i"], tmp_path)
+    dest_port = free_port()
+    amap = tmp_path / "acrnema.map"
+    amap.write_text(amap.read_text().replace("CONQUESTSRV1", f"PLAINSCP 127.0.0.1 {dest_port} as\nCONQUESTSRV1", 1))
+    proc = DgateProcess(tmp_path)
+    received = tmp_path / "plain"
+    received.mkdir()
+    scp = subprocess.Popen(["/usr/bin/storescp", "-od", str(received), "-aet", "PLAINSCP", str(dest_port)],
+                           env={"TCP_NODELAY": "1"})      # accepts uncompressed syntaxes only
+    try:
+        wait_for_port(dest_port)
+        ds = pydicom.dcmread(get_testdata_file("JPEG2000.dcm"))
+        ae = AE("PYSCU")
+        ae.add_requested_context(ds.SOPClassUID, [ds.file_meta.TransferSyntaxUID])
+        assoc = ae.associate("127.0.0.1", proc.port)
+        assert assoc.send_c_store(ds).Status == 0
+        assoc.release()
+        move = dcmtk("movescu", "-S", "-aem", "PLAINSCP", "-k", "QueryRetrieveLevel=STUDY",
+                     "-k", f"StudyInstanceUID={ds.StudyInstanceUID}", "127.0.0.1", str(proc.port))
+        assert move.returncode == 0, move.stderr
+        (got,) = list(received.iterdir())
+        back = pydicom.dcmread(got)
+        assert back.file_meta.TransferSyntaxUID in ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
+        assert back.pixel_array.tolist() == ds.pixel_array.tolist()
+        assert back.SOPInstanceUID == ds.SOPInstanceUID
+    finally:
+        scp.terminate()
+        scp.wait(5)
+        proc.stop()

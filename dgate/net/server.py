@@ -381,15 +381,27 @@ class DicomServer:
         yield address.host, address.port, {"contexts": contexts,
                                            "evt_handlers": [(evt.EVT_CONN_OPEN, _nodelay_handler)]}
         yield len(datasets)
+        accepted = self._accepted_by(destination)     # pynetdicom associates after the count
         failed_loads = len(rows) - len(datasets)
         for ds in datasets:
             if event.is_cancelled:
                 yield 0xFE00, None
                 return
+            ts = str(ds.file_meta.TransferSyntaxUID)
+            if accepted is not None and ts not in UNCOMPRESSED and (str(ds.SOPClassUID), ts) not in accepted:
+                ds.decompress(generate_instance_uid=False)      # the destination refused the compressed syntax
             counters.add("sent")
             yield 0xFF00, ds
         if failed_loads:
             self.logs.operator.printf(f"***C-Move: {failed_loads} stored file(s) could not be read\n")
+
+    def _accepted_by(self, destination: str) -> set | None:
+        """Accepted (SOP class, transfer syntax) pairs of our open association to a C-MOVE
+        destination, or None when it cannot be found."""
+        for assoc in reversed(self.ae.active_associations):
+            if assoc.is_requestor and assoc.acceptor.ae_title.strip() == destination:
+                return {(str(cx.abstract_syntax), str(cx.transfer_syntax[0])) for cx in assoc.accepted_contexts}
+        return None
 
     def on_get(self, event):
         assoc = event.assoc
