@@ -294,3 +294,14 @@ def test_servercommand_modes(server, tmp_path):
     assert process_html(b'<A HREF="a b">x</A>\0') == b'<A HREF="a%20b">x</A>'       # even: NUL dropped
     assert process_html(b'<A HREF="a b">xy</A>\0') == b'<A HREF="a%20b">xy</A>\0'   # odd: kept
     assert server_command("checksum:x", host="127.0.0.1", port=free_port()) is None
+
+
+@pytest.mark.skipif(not have_dcmtk(), reason="dcmtk is installed by .ci/run")
+def test_testmode_appends_to_file_names(server):
+    assert cmd(server, "--testmode:RUN7").returncode == 0
+    try:
+        dcmtk("storescu", "127.0.0.1", str(server.port), get_testdata_file("rtplan.dcm"))
+        names = [p.name for p in (server.folder / "data").rglob("*RUN7.dcm")]
+        assert len(names) == 1
+    finally:
+        cmd(server, "--testmode:")

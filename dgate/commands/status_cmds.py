@@ -145,8 +145,9 @@ def browsepatient(ctx: CommandContext, args: str) -> None:
 
 @command("testmode")
 def testmode(ctx: CommandContext, args: str) -> None:
+    """Append ``args`` to the names of files stored from now on (empty: stop)."""
     if ctx.server is not None:
-        ctx.server.test_mode = args
+        ctx.server.ingest.test_mode = args
 
 
 @command("quit")

@@ -95,7 +95,6 @@ class DicomServer:
         self.started_at = time.time()
         self.status_string = ""
         self.debug_level = self.settings.int("DebugLevel")
-        self.test_mode = ""
 
     def association_count(self) -> tuple[int, int]:
         """(associations so far, open now) for ``display_status``."""

@@ -73,6 +73,7 @@ class Ingest:
         self.settings = config.settings
         self.logs = logs
         self.mirror = MirrorQueue(self.settings, logs)
+        self.test_mode = ""          # ``testmode:`` text appended to new file names
 
     # -- device (GetDevice) ------------------------------------------------------------
     def choose_device(self) -> tuple[str, Path]:
@@ -126,6 +127,10 @@ class Ingest:
                                       settings.int("MaxFileNameLength"))
         except UnsafeFileName as exc:
             raise StoreFailed(f"***{exc}") from exc
+        if self.test_mode:
+            stem, dot, ext = name.rpartition(".")
+            suffix = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in self.test_mode)
+            name = f"{stem}{suffix}.{ext}" if dot else name + suffix
         existing = db.get_file(sop, patid)
         rewritten = False
         if existing is not None:
