@@ -66,3 +66,17 @@ def dcmtk(tool: str, *args: str, timeout: float = 60) -> subprocess.CompletedPro
 
 def have_dcmtk() -> bool:
     return shutil.which(str(DCMTK / "storescu")) is not None
+
+
+def start_server(folder: Path, start: bool = True, **params: str) -> DgateProcess | None:
+    """Default configuration in ``folder`` with ``params`` put into dicom.ini, tables
+    initialised, and (unless ``start=False``) a running dgate."""
+    from dgate.config.defaults import create_default_config
+    from dgate.config.ini import put_param
+
+    from conftest import run_dgate
+    create_default_config(folder)
+    for key, value in params.items():
+        put_param(folder / "dicom.ini", key, value)
+    assert run_dgate(["-i"], folder).returncode == 0
+    return DgateProcess(folder) if start else None

@@ -16,7 +16,7 @@ from dgate.config.ini import put_param
 from dgate.net.control import decode_command_set
 
 from conftest import REPO, run_dgate
-from netpeers import DgateProcess, dcmtk, free_port, have_dcmtk, wait_for_port
+from netpeers import DgateProcess, dcmtk, free_port, have_dcmtk, start_server, wait_for_port
 
 
 @pytest.fixture(scope="module")
@@ -227,10 +227,7 @@ def test_movestudy_scripts(server, tmp_path):
 
 
 def test_commands_refused_from_other_addresses(tmp_path):
-    create_default_config(tmp_path)
-    put_param(tmp_path / "dicom.ini", "ServerCommandAddresses", "10.9.9.9")
-    run_dgate(["-i"], tmp_path)
-    proc = DgateProcess(tmp_path)
+    proc = start_server(tmp_path, ServerCommandAddresses="10.9.9.9")
     try:
         result = run_dgate([f"-p{proc.port}", "--display_status:"], tmp_path)
         assert result.returncode == 0 and result.stdout == ""
@@ -241,9 +238,7 @@ def test_commands_refused_from_other_addresses(tmp_path):
 
 
 def test_quit_stops_the_server(tmp_path):
-    create_default_config(tmp_path)
-    run_dgate(["-i"], tmp_path)
-    proc = DgateProcess(tmp_path)
+    proc = start_server(tmp_path)
     result = run_dgate([f"-p{proc.port}", "--quit:"], tmp_path)
     assert result.returncode == 1
     proc.proc.wait(10)

@@ -17,7 +17,7 @@ from dgate.config.defaults import create_default_config
 from dgate.config.ini import put_param
 
 from conftest import run_dgate
-from netpeers import DgateProcess, dcmtk, free_port, have_dcmtk, wait_for_port
+from netpeers import DgateProcess, dcmtk, free_port, have_dcmtk, start_server, wait_for_port
 
 pytestmark = pytest.mark.skipif(not have_dcmtk(), reason="dcmtk is installed by .ci/run")
 
@@ -99,11 +99,8 @@ def test_store_compressed_with_pynetdicom_and_decompress_on_ingest(server):
 
 
 def test_store_as_is_keeps_compressed_bytes(tmp_path):
-    create_default_config(tmp_path)
-    put_param(tmp_path / "dicom.ini", "IncomingCompression", "as")
-    proc = DgateProcess(tmp_path, args=[])
+    proc = start_server(tmp_path, IncomingCompression="as")
     try:
-        run_dgate(["-i"], tmp_path)
         ds = pydicom.dcmread(get_testdata_file("JPEG2000.dcm"))
         ae = AE("PYSCU")
         ae.add_requested_context(ds.SOPClassUID, [ds.file_meta.TransferSyntaxUID])
@@ -119,10 +116,7 @@ def test_store_as_is_keeps_compressed_bytes(tmp_path):
 
 
 def test_v2_storage_and_regen(tmp_path):
-    create_default_config(tmp_path)
-    put_param(tmp_path / "dicom.ini", "FileNameSyntax", "3")
-    run_dgate(["-i"], tmp_path)
-    proc = DgateProcess(tmp_path)
+    proc = start_server(tmp_path, FileNameSyntax="3")
     try:
         assert dcmtk("storescu", "127.0.0.1", str(proc.port), *paths(["CT_small.dcm"])).returncode == 0
     finally:
@@ -375,12 +369,8 @@ def test_worklist_and_nki_move(server, tmp_path):
 
 
 def test_mirror_device_gets_a_copy(tmp_path):
-    create_default_config(tmp_path)
     mirror = tmp_path / "mirror"
-    put_param(tmp_path / "dicom.ini", "MIRRORDevices", "1")
-    put_param(tmp_path / "dicom.ini", "MIRRORDevice0", f"{mirror}/")
-    run_dgate(["-i"], tmp_path)
-    proc = DgateProcess(tmp_path)
+    proc = start_server(tmp_path, MIRRORDevices="1", MIRRORDevice0=f"{mirror}/")
     try:
         assert dcmtk("storescu", "127.0.0.1", str(proc.port), get_testdata_file("CT_small.dcm")).returncode == 0
         (obj,) = db_rows(tmp_path, "SELECT ObjectFile FROM DICOMImages")[0]
@@ -397,9 +387,7 @@ def test_mirror_device_gets_a_copy(tmp_path):
 
 
 def test_move_as_is_falls_back_to_uncompressed(tmp_path):
-    create_default_config(tmp_path)
-    put_param(tmp_path / "dicom.ini", "IncomingCompression", "as")
-    run_dgate(["-i"], tmp_path)
+    start_server(tmp_path, start=False, IncomingCompression="as")
     dest_port = free_port()
     amap = tmp_path / "acrnema.map"
     amap.write_text(amap.read_text().replace("CONQUESTSRV1", f"PLAINSCP 127.0.0.1 {dest_port} as\nCONQUESTSRV1", 1))
