@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from ..config.keys import atoi
 from ..db import Database, DatabaseError, open_database
-from ..db.regen import RegenSummary, regen_devices, regen_file, regen_tree
-from ..store.devices import devices
+from ..db.regen import RegenSummary, regen_devices, regen_folder, regen_one_file
 from ..store.formats import BadObject, uids_of_file
 from ..store.removal import remove_from_pacs
+from ..commands.context import split_patient
 from .context import Invocation
 
 
@@ -99,14 +98,6 @@ def opt_test_database(inv: Invocation, text: str, rest: list) -> int:
     return 0
 
 
-def _split_patient(text: str) -> tuple[str, str]:
-    """``patid:uid`` (the last ``:`` splits) or a bare ``uid``."""
-    if ":" in text:
-        patid, _, uid = text.rpartition(":")
-        return patid, uid
-    return "", text
-
-
 def delete_from_pacs(inv: Invocation, keep_images: bool, **keys) -> int:
     """``RemoveFromPACS`` on this invocation's database."""
     with _open(inv) as db:
@@ -122,21 +113,10 @@ def opt_zap_patient(inv: Invocation, text: str, rest: list) -> int:
     return 0
 
 
-def _device_of(inv: Invocation, path: Path) -> tuple[str, Path] | None:
-    resolved = path.resolve()
-    for dev in devices(inv.settings, "MAG"):
-        root = Path(dev.root).resolve()
-        if root == resolved or root in resolved.parents:
-            return dev.name, root
-    return None
-
-
 def f_delete_db(level: str):
     def handler(inv: Invocation, text: str) -> int:
-        patid, uid = _split_patient(text) if level != "patient" else (text, "")
-        shown = text
-        names = {"patient": "patient", "study": "study", "series": "series", "image": "image"}
-        inv.logs.operator.printf(f"Deleting database entries for {names[level]}: {shown}\n")
+        patid, uid = split_patient(text) if level != "patient" else (text, "")
+        inv.logs.operator.printf(f"Deleting database entries for {level}: {text}\n")
         keys = {"patient": {"patient_id": patid}, "study": {"patient_id": patid, "study_uid": uid},
                 "series": {"patient_id": patid, "series_uid": uid},
                 "image": {"patient_id": patid, "sop_uid": uid}}[level]
@@ -147,13 +127,8 @@ def f_delete_db(level: str):
 
 def f_enter_file(inv: Invocation, text: str) -> int:
     """-feFILE: re-enter a file that lies on a MAG device."""
-    path = Path(text)
-    found = _device_of(inv, path)
-    if found is None:
-        inv.logs.operator.printf(f"***[Regen] {text} -FAILED: file is not on a MAG device\n")
-        return 1
     with _open(inv) as db:
-        return 0 if regen_file(db, path, found[1], found[0], RegenSummary()) else 1
+        return 0 if regen_one_file(db, text) else 1
 
 
 def f_delete_file(keep_files: bool):
@@ -177,19 +152,10 @@ def f_regen_dir(inv: Invocation, text: str) -> int:
 
 
 def regen_directory(inv: Invocation, device: str, directory: str) -> int:
-    dev = next((d for d in devices(inv.settings, "MAG") if d.name.upper() == device.upper()), None)
-    if dev is None:
-        inv.logs.operator.printf(f"***[Regen] unknown device {device}\n")
-        return 1
-    root = Path(dev.root)
-    start = Path(directory)
-    if not start.is_absolute():
-        start = root / directory
-    if not start.is_dir():
-        inv.logs.operator.printf(f"***[Regen] {start} is not a folder on {device}\n")
-        return 1
     with _open(inv) as db:
-        summary = regen_tree(db, root, dev.name, start=start, progress=inv.say)
+        summary = regen_folder(db, device, directory, progress=inv.say)
+    if summary is None:
+        return 1
     _finish(inv, summary, "Regeneration folders Complete")
     return 0
 

@@ -41,6 +41,14 @@ class CommandContext:
         counters.add(name)
 
 
+def split_patient(text: str) -> tuple[str, str]:
+    """``[patid:]uid`` as (patid, uid); the last ``:`` splits, a bare uid gives ('', uid)."""
+    if ":" in text:
+        patid, _, uid = text.rpartition(":")
+        return patid, uid
+    return "", text
+
+
 def deliver(output: str | bytes, out: str, pre: bool = False) -> bytes | None:
     """Apply the ``out`` argument: empty/``binary`` → reply, ``cgi`` → with a
     ``Content-type`` header (``<pre>`` for dumps), ``pre`` → ``<pre>`` prefix (dumps only),

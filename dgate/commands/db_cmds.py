@@ -11,8 +11,8 @@ from pydicom.dataset import Dataset
 
 from ..config.keys import atoi
 from ..db import DatabaseError
-from ..db.regen import RegenSummary, regen_devices, regen_file, regen_tree
-from ..store.devices import device_root, devices, locate
+from ..db.regen import RegenSummary, regen_devices, regen_folder, regen_one_file
+from ..store.devices import locate
 from ..store.dropped import add_image_file
 from ..store.dump import dump
 from ..store.formats import BadObject, read_file, uids_of_file
@@ -20,7 +20,7 @@ from ..store.ingest import Ingest, StoreFailed
 from ..store.removal import remove_from_pacs
 from . import command
 from .cformat import cformat
-from .context import CommandContext, deliver
+from .context import CommandContext, deliver, split_patient
 
 
 # -- objects by the LoadForGUI syntax ------------------------------------------------------------
@@ -70,14 +70,6 @@ def count_frames(ctx: CommandContext, args: str) -> str | None:
 
 
 # -- deletion -------------------------------------------------------------------------------------
-def _patient_and(text: str) -> tuple[str, str]:
-    """``[patid:]uid`` (the last ``:`` splits)."""
-    if ":" in text:
-        patid, _, uid = text.rpartition(":")
-        return patid, uid
-    return "", text
-
-
 @command("deletepatient")
 def deletepatient(ctx: CommandContext, args: str) -> None:
     if args:
@@ -95,7 +87,7 @@ def deletestudies(ctx: CommandContext, args: str) -> None:
 def _delete_level(label: str, key: str):
     """``delete<level>:[patid:]uid`` for study, series and image."""
     def handler(ctx: CommandContext, args: str) -> None:
-        patid, uid = _patient_and(args)
+        patid, uid = split_patient(args)
         if uid:
             ctx.logs.operator.printf(f"Deleting {label} from: {args}\n")
             remove_from_pacs(ctx.db(), ctx.settings, False, patient_id=patid, **{key: uid})
@@ -159,24 +151,14 @@ def regendevice(ctx: CommandContext, args: str) -> None:
 @command("regendir")
 def regendir(ctx: CommandContext, args: str) -> None:
     device, _, directory = args.partition(",")
-    root = device_root(ctx.settings, device.strip() or "MAG0")
-    if not root:
-        ctx.logs.operator.printf(f"***[Regen] unknown device {device}\n")
-        return
-    start = Path(directory) if os.path.isabs(directory) else Path(root) / directory
-    _summary(ctx, regen_tree(ctx.db(), Path(root), device.strip().upper() or "MAG0", start=start,
-                             progress=ctx.logs.operator.printf), "Regeneration folders Complete")
+    summary = regen_folder(ctx.db(), device.strip() or "MAG0", directory, progress=ctx.logs.operator.printf)
+    if summary is not None:
+        _summary(ctx, summary, "Regeneration folders Complete")
 
 
 @command("regenfile")
 def regenfile(ctx: CommandContext, args: str) -> None:
-    path = Path(args).resolve()
-    for dev in devices(ctx.settings, "MAG"):
-        root = Path(dev.root).resolve()
-        if root in path.parents:
-            regen_file(ctx.db(), path, root, dev.name, RegenSummary())
-            return
-    ctx.logs.operator.printf(f"***[Regen] {args} -FAILED: file is not on a MAG device\n")
+    regen_one_file(ctx.db(), args)
 
 
 # -- adding files ----------------------------------------------------------------------------------

@@ -14,14 +14,7 @@ from pydicom.dataset import Dataset
 from ..config.acrnema import Address
 from ..net import scu
 from . import command
-from .context import CommandContext
-
-
-def _split_patient(text: str) -> tuple[str, str]:
-    if ":" in text:
-        patid, _, uid = text.rpartition(":")
-        return patid, uid
-    return "", text
+from .context import CommandContext, split_patient
 
 
 def do_move(ctx: CommandContext, source: str, destination: str, message_id: int, patid: str = "",
@@ -81,14 +74,14 @@ def movepatient(ctx: CommandContext, args: str) -> str:
 @command("movestudy")
 def movestudy(ctx: CommandContext, args: str) -> str:
     src, dst, rest = _parts(args, 3)
-    patid, study = _split_patient(rest)
+    patid, study = split_patient(rest)
     return do_move(ctx, src, dst, 7, patid=patid, study=study)
 
 
 @command("moveaccession")
 def moveaccession(ctx: CommandContext, args: str) -> str:
     src, dst, rest = _parts(args, 3)
-    patid, accession = _split_patient(rest)
+    patid, accession = split_patient(rest)
     return do_move(ctx, src, dst, 7777, patid=patid, study=accession, accession=True)
 
 
@@ -101,7 +94,7 @@ def movestudies(ctx: CommandContext, args: str) -> str:
 @command("moveseries")
 def moveseries(ctx: CommandContext, args: str) -> str:
     src, dst, rest, study = _parts(args, 4)
-    patid, series = _split_patient(rest)
+    patid, series = split_patient(rest)
     return do_move(ctx, src, dst, 9, patid=patid, series=series, study=study)
 
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..store.devices import devices
+from ..store.devices import device_of, devices
 from ..store.formats import BadObject, read_file
 from ..store.reader import regen_loader_for
 from .database import Database
@@ -56,6 +56,29 @@ def regen_file(db: Database, path: Path, root: Path, device: str, summary: Regen
     summary.indexed += 1
     log.debug.printf(f"[Regen] {path} -SUCCESS\n")
     return True
+
+
+def regen_one_file(db: Database, path: str | os.PathLike) -> bool:
+    """``regenfile`` / ``-fe``: re-enter a file that lies on a MAG device."""
+    found = device_of(db.settings, path)
+    if found is None:
+        db.logs.operator.printf(f"***[Regen] {path} -FAILED: file is not on a MAG device\n")
+        return False
+    return regen_file(db, Path(path), found[1], found[0], RegenSummary())
+
+
+def regen_folder(db: Database, device: str, directory: str, progress=None) -> RegenSummary | None:
+    """``regendir`` / ``-frDEV,DIR`` / ``-arDEV,DIR``: one folder (relative to the device root
+    or absolute) of one MAG device; None (logged) when the device or folder does not exist."""
+    dev = next((d for d in devices(db.settings, "MAG") if d.name.upper() == device.upper()), None)
+    if dev is None:
+        db.logs.operator.printf(f"***[Regen] unknown device {device}\n")
+        return None
+    start = Path(directory) if os.path.isabs(directory) else Path(dev.root) / directory
+    if not start.is_dir():
+        db.logs.operator.printf(f"***[Regen] {start} is not a folder on {device}\n")
+        return None
+    return regen_tree(db, Path(dev.root), dev.name, start=start, progress=progress)
 
 
 def regen_tree(db: Database, root: Path, device: str, start: Path | None = None,

@@ -16,8 +16,8 @@ from pynetdicom import AE, build_context, evt
 from pynetdicom.sop_class import Verification
 
 from ..config.acrnema import Address
-from ..store.formats import UNCOMPRESSED
-from .server import EXPLICIT_LE, IMPLICIT_LE, set_nodelay
+from ..store.formats import EXPLICIT_LE, IMPLICIT_LE, UNCOMPRESSED
+from .server import accepted_pairs, fit_to_accepted, set_nodelay
 
 QR_MODELS = {
     ("find", "patient"): "1.2.840.10008.5.1.4.1.2.1.1", ("find", "study"): "1.2.840.10008.5.1.4.1.2.2.1",
@@ -85,13 +85,11 @@ def store(own_ae: str, address: Address, datasets: Iterable[Dataset], timeout: f
             seen.add((sop, ""))
             contexts.append(build_context(sop, [EXPLICIT_LE, IMPLICIT_LE]))
     assoc = _associate(own_ae, address, contexts, timeout)
-    accepted = {(str(cx.abstract_syntax), str(cx.transfer_syntax[0])) for cx in assoc.accepted_contexts}
+    accepted = accepted_pairs(assoc)
     results = []
     try:
         for ds in datasets:
-            ts = str(ds.file_meta.TransferSyntaxUID)
-            if ts not in UNCOMPRESSED and (str(ds.SOPClassUID), ts) not in accepted:
-                ds.decompress(generate_instance_uid=False)
+            fit_to_accepted(ds, accepted)
             try:
                 status = assoc.send_c_store(ds)
                 results.append(int(status.Status) if status else -1)

@@ -25,9 +25,8 @@ from ..config import Configuration
 from ..db import Database, DatabaseError, open_database
 from ..log import Logs
 from ..store.devices import locate
-from ..store.formats import UNCOMPRESSED, BadObject, read_file
+from ..store.formats import EXPLICIT_LE, IMPLICIT_LE, UNCOMPRESSED, Encoded, read_file
 from ..store.ingest import Ingest, StoreFailed, counters
-from ..store.formats import Encoded
 from .control import COMMAND, CONSOLE_TEXT, UPLOAD, command_of, install_hooks, reply_elements
 from .negotiation import NKI_MOVE, SopListWatcher
 
@@ -48,7 +47,6 @@ GET_MODELS = {
     "1.2.840.10008.5.1.4.1.2.1.3": "PatientRoot", "1.2.840.10008.5.1.4.1.2.2.3": "StudyRoot",
     "1.2.840.10008.5.1.4.1.2.3.3": "PatientStudyOnly",
 }
-EXPLICIT_LE, IMPLICIT_LE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
 
 
 def set_nodelay(assoc) -> None:
@@ -344,7 +342,7 @@ class DicomServer:
             ds = read_file(path).dataset()
             if uncompressed and str(ds.file_meta.TransferSyntaxUID) not in UNCOMPRESSED:
                 ds.decompress(generate_instance_uid=False)
-        except (BadObject, Exception) as exc:
+        except Exception as exc:  # pydicom and the codecs raise many kinds on broken files
             self.logs.operator.printf(f"***Could not read {path}: {exc}\n")
             return None
         return ds
@@ -386,9 +384,8 @@ class DicomServer:
             if event.is_cancelled:
                 yield 0xFE00, None
                 return
-            ts = str(ds.file_meta.TransferSyntaxUID)
-            if accepted is not None and ts not in UNCOMPRESSED and (str(ds.SOPClassUID), ts) not in accepted:
-                ds.decompress(generate_instance_uid=False)      # the destination refused the compressed syntax
+            if accepted is not None:
+                fit_to_accepted(ds, accepted)       # the destination may refuse the compressed syntax
             counters.add("sent")
             yield 0xFF00, ds
         if failed_loads:
@@ -399,7 +396,7 @@ class DicomServer:
         destination, or None when it cannot be found."""
         for assoc in reversed(self.ae.active_associations):
             if assoc.is_requestor and assoc.acceptor.ae_title.strip() == destination:
-                return {(str(cx.abstract_syntax), str(cx.transfer_syntax[0])) for cx in assoc.accepted_contexts}
+                return accepted_pairs(assoc)
         return None
 
     def on_get(self, event):
@@ -409,8 +406,7 @@ class DicomServer:
         model = GET_MODELS.get(str(event.request.AffectedSOPClassUID), "StudyRoot")
         self.logs.operator.printf(f"C-Get ({model})\n")
         rows = self._datasets(assoc, event.identifier)
-        accepted = {(str(cx.abstract_syntax), str(cx.transfer_syntax[0]))
-                    for cx in assoc.accepted_contexts if cx.as_scu}
+        accepted = accepted_pairs(assoc, as_scu=True)
         yield len(rows)
         for object_file, device, _sop in rows:
             if event.is_cancelled:
@@ -420,11 +416,23 @@ class DicomServer:
             if ds is None:
                 yield 0xA702, None
                 continue
-            key = (str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID))
-            if key not in accepted and key[1] not in UNCOMPRESSED:
-                ds.decompress(generate_instance_uid=False)
+            fit_to_accepted(ds, accepted)
             counters.add("sent")
             yield 0xFF00, ds
+
+
+def accepted_pairs(assoc, as_scu: bool = False) -> set[tuple[str, str]]:
+    """(SOP class, transfer syntax) of every context the peer accepted (ours as SCU only)."""
+    return {(str(cx.abstract_syntax), str(cx.transfer_syntax[0]))
+            for cx in assoc.accepted_contexts if cx.as_scu or not as_scu}
+
+
+def fit_to_accepted(ds: Dataset, accepted: set[tuple[str, str]]) -> None:
+    """Decompress an object whose compressed syntax the peer did not accept; pynetdicom
+    re-encodes uncompressed objects to whatever uncompressed syntax was accepted."""
+    ts = str(ds.file_meta.TransferSyntaxUID)
+    if ts not in UNCOMPRESSED and (str(ds.SOPClassUID), ts) not in accepted:
+        ds.decompress(generate_instance_uid=False)
 
 
 def _nodelay_handler(event) -> None:

@@ -82,6 +82,16 @@ def device_root(settings: Settings, device: str) -> str | None:
     return None
 
 
+def device_of(settings: Settings, path: str | os.PathLike) -> tuple[str, Path] | None:
+    """(``MAG<n>``, root) of the MAG device whose folder holds ``path``, or None."""
+    resolved = Path(path).resolve()
+    for dev in devices(settings, "MAG"):
+        root = Path(dev.root).resolve()
+        if root == resolved or root in resolved.parents:
+            return dev.name, root
+    return None
+
+
 def locate(settings: Settings, device: str, object_file: str) -> Path | None:
     """``FindPhysicalDevice``: the recorded device, its mirror, then every MAG and MIRROR."""
     relative = object_file.replace("\\", "/")

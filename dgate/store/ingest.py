@@ -18,14 +18,12 @@ from pydicom.dataset import Dataset
 from ..config import Configuration
 from ..db import Database, DatabaseError
 from ..log import Logs
-from .devices import devices, free_megabytes
+from .devices import device_root, devices, free_megabytes
 from .filenames import UnsafeFileName, generate_file_name
 from .fiximage import fix_image
 from .formats import UNCOMPRESSED, BadObject, Encoded, part10_bytes, v2_bytes, write_atomic
 from .mirror import MirrorQueue
 from .removal import remove_stored_file
-
-AS_IS = ("", "as", "is")
 
 
 class StoreFailed(Exception):
@@ -90,16 +88,15 @@ class Ingest:
 
     # -- the pipeline ------------------------------------------------------------------
     def store(self, encoded: Encoded, db: Database, calling: str = "", called: str = "",
-              compression: str | None = None, apply_fix: bool = True) -> Stored:
+              compression: str | None = None) -> Stored:
         try:
             header = encoded.header()
         except BadObject as exc:
             raise StoreFailed(f"***{exc}") from exc
-        for keyword in ("SOPInstanceUID",):
-            if keyword not in header:
-                raise StoreFailed(f"***Object has no {keyword}; not stored")
+        if "SOPInstanceUID" not in header:
+            raise StoreFailed("***Object has no SOPInstanceUID; not stored")
         full: Dataset | None = None
-        if apply_fix and not self.settings.int("AllowEmptyPatientID") and _needs_fix(header, self.settings):
+        if not self.settings.int("AllowEmptyPatientID") and _needs_fix(header, self.settings):
             full = encoded.dataset()
             fix_image(full, self.settings)
         code = (compression if compression is not None else self.settings.str("IncomingCompression")).lower()
@@ -148,7 +145,7 @@ class Ingest:
                 name, rewritten = existing.object_file.replace("\\", "/"), True
         if existing is not None:
             device = existing.device
-            root = Path(settings.str(f"MAGDevice{device[3:].split('.')[0]}", ""))
+            root = Path(device_root(settings, device) or "")
         else:
             device, root = self.choose_device()
         path = root / name
