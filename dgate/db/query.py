@@ -81,6 +81,12 @@ def raw_element(tag: int, value: bytes, vr: str | None = None) -> RawDataElement
     return RawDataElement(Tag(tag), vr or _vr(tag), len(value), value, 0, False, True)
 
 
+def text_element(tag: int, text: str, vr: str) -> RawDataElement:
+    """A string element padded to even length with a space."""
+    raw = text.encode("latin-1", "replace")
+    return raw_element(tag, raw + (b" " if len(raw) % 2 else b""), vr)
+
+
 class QueryBuilder:
     """Builds and runs Conquest queries against one database."""
 
@@ -301,15 +307,11 @@ class QueryBuilder:
                 raw = response_value(value, key.entry)
                 ds[key.tag] = raw_element(key.tag, raw)
             if want_ae:
-                ae = self.own_ae[:16].encode("latin-1")
-                ds[RETRIEVE_AE] = raw_element(RETRIEVE_AE, ae + (b" " if len(ae) % 2 else b""), "AE")
+                ds[RETRIEVE_AE] = text_element(RETRIEVE_AE, self.own_ae[:16], "AE")
             if iso:
-                text = f"ISO_IR {iso}".encode()
-                ds[CHARSET] = raw_element(CHARSET, text + (b" " if len(text) % 2 else b""), "CS")
+                ds[CHARSET] = text_element(CHARSET, f"ISO_IR {iso}", "CS")
             for tag in built.computed:
-                count = self._computed(level, tag, values)
-                text = str(count).encode()
-                ds[tag] = raw_element(tag, text + (b" " if len(text) % 2 else b""), "IS")
+                ds[tag] = text_element(tag, str(self._computed(level, tag, values)), "IS")
             results.append(ds)
         return results
 

@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset
 from pydicom.dataelem import DataElement
 from pydicom.sequence import Sequence
 
-from .query import QueryBuilder, raw_element, CHARSET
+from .query import CHARSET, QueryBuilder, raw_element, text_element
 from .values import element_bytes, from_db, response_value
 
 REF_STUDY_SEQ, REF_PATIENT_SEQ = 0x00081110, 0x00081120
@@ -94,8 +94,7 @@ class WorklistQuery:
                 if seq_tag not in ds:
                     ds.add(DataElement(seq_tag, "SQ", Sequence([])))
             if charset:
-                text = f"ISO_IR {charset}".encode()
-                ds[CHARSET] = raw_element(CHARSET, text + (b" " if len(text) % 2 else b""), "CS")
+                ds[CHARSET] = text_element(CHARSET, f"ISO_IR {charset}", "CS")
             results.append(ds)
         return results
 
