@@ -150,14 +150,17 @@ class Database:
     def images(self, patient_id: str = "", study_uid: str = "", series_uid: str = "",
                sop_uid: str = "", study_date: str = "") -> list[StoredFile]:
         """Images selected like ``RemoveFromPACS`` selects them (any combination of keys)."""
-        s = self.schema
         ident = Dataset()
         for tag, value in ((0x00100020, patient_id), (0x0020000D, study_uid),
                            (0x0020000E, series_uid), (0x00080018, sop_uid), (0x00080020, study_date)):
             if value:
                 ident.add_new(tag, {0x00100020: "LO", 0x00080020: "DA"}.get(tag, "UI"), value)
-        im = s.image
-        built = self.queries.build("IMAGE", ident, select=[
+        return self.stored_files(ident)
+
+    def stored_files(self, identifier: Dataset) -> list[StoredFile]:
+        """Files of the images matching an image-level identifier (C-MOVE/C-GET, deletion)."""
+        im = self.schema.image
+        built = self.queries.build("IMAGE", identifier, select=[
             f"{im.name}.ObjectFile", f"{im.name}.DeviceName",
             f"{im.name}.{(im.patient_column() or im.key).column}", f"{im.name}.{im.key.column}"])
         return [StoredFile(o or "", d or "", p or "", u or "") for o, d, p, u in

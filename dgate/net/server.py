@@ -321,17 +321,14 @@ class DicomServer:
     # -- retrieval -----------------------------------------------------------------------
     def _datasets(self, assoc, identifier: Dataset) -> list:
         """The stored files selected by a C-MOVE/C-GET identifier."""
-        db = self.database(assoc)
         level = str(identifier.get("QueryRetrieveLevel", "IMAGE")).strip().upper() or "IMAGE"
         keys = Dataset()
         for tag in (0x00100020, 0x0020000D, 0x0020000E, 0x00080018, 0x00080050):
             if tag in identifier and identifier[tag].value not in (None, ""):
                 keys[tag] = identifier[tag]
-        im = db.schema.image
-        built = db.queries.build("IMAGE", keys, select=[f"{im.name}.ObjectFile", f"{im.name}.DeviceName",
-                                                         f"{im.name}.{im.key.column}"])
-        rows = db.driver.query(built.sql, built.params) if keys or level == "PATIENT" else []
-        return rows
+        if not keys and level != "PATIENT":
+            return []
+        return self.database(assoc).stored_files(keys)
 
     def _load(self, device: str, object_file: str, uncompressed: bool) -> Dataset | None:
         path = locate(self.settings, device or "MAG0", object_file or "")
@@ -370,8 +367,8 @@ class DicomServer:
         rows = self._datasets(assoc, event.identifier)
         uncompressed = address.compression.lower().startswith("u")
         datasets = []
-        for object_file, device, _sop in rows:
-            ds = self._load(device, object_file, uncompressed)
+        for stored in rows:
+            ds = self._load(stored.device, stored.object_file, uncompressed)
             if ds is not None:
                 datasets.append(ds)
         contexts = _contexts_for(datasets)
@@ -408,11 +405,11 @@ class DicomServer:
         rows = self._datasets(assoc, event.identifier)
         accepted = accepted_pairs(assoc, as_scu=True)
         yield len(rows)
-        for object_file, device, _sop in rows:
+        for stored in rows:
             if event.is_cancelled:
                 yield 0xFE00, None
                 return
-            ds = self._load(device, object_file, False)
+            ds = self._load(stored.device, stored.object_file, False)
             if ds is None:
                 yield 0xA702, None
                 continue
