@@ -1,6 +1,6 @@
 """Database servers for the shared driver test suite.
 
-Each driver gets a test database (``dgate_test``) on the machine's PostgreSQL
+Each driver gets a test database (``dgate_test``, or ``$DGATE_TEST_DB``) on the machine's PostgreSQL
 (127.0.0.1:5432, user postgres) and MariaDB (127.0.0.1:3306, user root); .ci/run starts
 them. When a server is not reachable the tests skip on a developer machine and fail in
 CI (``CI`` set), so a missing server is never silently passed over.
@@ -12,9 +12,10 @@ import os
 import pytest
 
 DRIVERS = ["sqlite", "postgres", "mysql", "odbc"]
-ODBC_DIR = "/tmp/dgate-odbc-test"
 PSQLODBC = "/usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so"
-TEST_DB = "dgate_test"
+# DGATE_TEST_DB lets several checkouts run their suites at once on the same servers
+TEST_DB = os.environ.get("DGATE_TEST_DB", "dgate_test")
+ODBC_DIR = f"/tmp/{TEST_DB}-odbc"
 
 INI = {
     "sqlite": "",
@@ -22,7 +23,7 @@ INI = {
                 "PostGres = 1\nSQLite = 0\nDoubleBackSlashToDB = 1\nUseEscapeStringConstants = 1",
     "mysql": f"SQLServer = {TEST_DB}\nSQLHost = 127.0.0.1:3306\nUsername = root\nPassword =\n"
              "MySQL = 1\nSQLite = 0\nDoubleBackSlashToDB = 1",
-    "odbc": "SQLServer = dgate_test_pg\nUsername = postgres\nPassword =\nSQLite = 0",
+    "odbc": f"SQLServer = {TEST_DB}_pg\nUsername = postgres\nPassword =\nSQLite = 0",
 }
 
 
@@ -61,7 +62,7 @@ def ensure_database(driver: str) -> str:
         with open(os.path.join(ODBC_DIR, "odbcinst.ini"), "w") as handle:
             handle.write(f"[PostgreSQL Unicode]\nDriver={PSQLODBC}\n")
         with open(os.path.join(ODBC_DIR, "odbc.ini"), "w") as handle:
-            handle.write(f"[dgate_test_pg]\nDriver=PostgreSQL Unicode\nServername=127.0.0.1\nPort=5432\n"
+            handle.write(f"[{TEST_DB}_pg]\nDriver=PostgreSQL Unicode\nServername=127.0.0.1\nPort=5432\n"
                          f"Database={TEST_DB}\nUsername=postgres\nPassword=\n")
         os.environ["ODBCSYSINI"] = ODBC_DIR
         os.environ["ODBCINI"] = os.path.join(ODBC_DIR, "odbc.ini")
