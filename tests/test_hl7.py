@@ -107,7 +107,7 @@ def test_generated_accession_and_uid(tmp_path: Path):
     create_default_config(tmp_path / "x")
     sql = (tmp_path / "x" / "dicom.sql").read_text()
     sql = sql.replace('DT_STR, "OBR.3"', 'DT_STR, "*AN"')
-    sql = sql.replace('"StudyInstanceUID", 64, SQL_C_CHAR, DT_UI, "---"', '"StudyInstanceUID", 64, SQL_C_CHAR, DT_UI, "*UI"')
+    sql = sql.replace('64, SQL_C_CHAR, DT_UI, "---"', '64, SQL_C_CHAR, DT_UI, "*UI"')
     db = make_db(tmp_path / "cfg", sql=sql)
     import_text(db, ORDER.format(patid="P1", acc="ignored") * 2)
     got = db.sql("SELECT AccessionN, StudyInsta FROM DICOMWorkList")
