@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 
 from ..config import Configuration
-from ..log import Logs
-from ..log import logs as process_logs
+from ..log import Logs, logs as process_logs
 from ..uids import gen_uid
 from .driver import DatabaseError, Driver, open_driver
 from .query import QueryBuilder
