@@ -223,10 +223,29 @@ def test_mpps_steps(site, tmp_path):
 
 
 # -- over the network ------------------------------------------------------------------------
+class Lines:
+    network = False
+
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.lines.extend(text.splitlines())
+
+    def close(self) -> None:
+        pass
+
+
 @pytest.fixture
 def peer(site):
+    from dgate.log import Logs
     port = free_port()
-    p = NServicePeer(lambda: services(site), port).start()
+    logs = Logs()
+    lines = Lines()
+    logs.operator.send_to(lines)
+    p = NServicePeer(lambda: AssociationServices(site.config, lambda: site.__class__(site.config), logs,
+                                                 own_ae="DGATE"), port).start()
+    p.lines = lines.lines
     wait_for_port(port)
     yield p
     p.stop()
@@ -286,6 +305,13 @@ def test_print_scu_to_dcmprscp_and_dcmprscu_to_our_scp(peer, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     printed = sorted((tmp_path / "data" / "printer_files").glob("*.dcm"))
     assert len(printed) == 2
+    # the operator lines 1.5.0e writes for the same dcmprscu job (2 images on STANDARD\\1,2)
+    film = [line for line in peer.lines if "Film Box with" in line][0].split("Film# ")[1]
+    assert [line.split(": ")[0] for line in peer.lines] == [
+        "getting Printer", "Creating Basic Film Session",
+        f"Creating Basic Film Box with 2 Image boxes - PORTRAIT - Film# {film}", "Print file", "Print file",
+        "Printing Basic Film Box", "Deleting Basic Film Box", "Deleting Basic Film Session"]
+    assert printed[0].name.endswith(f".{int(film) - 1}.1.2.0.dcm")
     assert {pydicom.dcmread(p).Rows for p in printed} == {128, 1024}
 
 

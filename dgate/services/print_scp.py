@@ -4,7 +4,7 @@ dgate.cpp:19968, conquest-lua-web.md §1.6 ``printserver``).
 As the original: the printer answers N-GET with status NORMAL and the name "Conquest
 dicom printer"; film sessions and film boxes are created, set, printed and deleted with
 one operator-log line each; a film box gets one image box per cell of its Image Display
-Format, with UIDs ``<film box uid>.<film#>.<rows>.<cols>.<index>``; each image box N-SET
+Format, with UIDs ``<film box uid>.<film# - 1>.<rows>.<cols>.<index>``; each image box N-SET
 saves the image (the item of the Basic Grayscale/Color Image Sequence) as an explicit VR
 Part 10 file ``<MAG0>printer_files/<image box uid>.dcm``. A ``printserver`` hook (the
 ``[lua] printserver`` script) replaces the logging and saving: it gets the event name or,
@@ -226,7 +226,7 @@ class PrintService:
         box_class = COLOR_IMAGE_BOX if request.context_class == COLOR_META else GRAY_IMAGE_BOX
         boxes = []
         for i in range(count):
-            suffix = f".{film % 1000}.{rows}.{cols}.{i}"
+            suffix = f".{(film - 1) % 1000}.{rows}.{cols}.{i}"
             base = uid[:min(51, 64 - len(suffix))].rstrip(".")
             boxes.append(base + suffix)
         response = Dataset()
@@ -241,6 +241,7 @@ class PrintService:
         response.ReferencedImageBoxSequence = Sequence(items)
         session.film_boxes[uid] = FilmBox(uid, ds, boxes)
         orientation = str(ds.get("FilmOrientation", "") or "")
+        orientation += " " * (len(orientation) % 2)          # the original logs the padded value
         self._event("createbasicfilmbox", f"Creating Basic Film Box with {count} Image boxes - {orientation} - "
                     f"Film# {film}", response, request)
         return NResponse(SUCCESS, response, FILM_BOX, uid)
