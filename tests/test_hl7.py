@@ -148,3 +148,49 @@ def test_mllp_listener_acks(wldb):
                 got += chunk
         assert got.count(b"MSA|AA|") == 2
     assert [r[0] for r in rows(wldb)] == ["ACC6", "ACC7", "ACC8"]
+
+
+def test_dbase_worklist_import_query_and_extract(tmp_path: Path):
+    from pydicom.dataset import Dataset
+    from test_dbase import dbase_folder
+
+    from dgate.commands import dispatch
+    from dgate.commands.context import CommandContext
+    from dgate.config import Configuration
+    from dgate.db import open_database
+    from dgate.db.dbf import DbfTable
+    from dgate.log import Logs
+    folder = dbase_folder(tmp_path)
+    db = open_database(Configuration.open(tmp_path))
+    db.initialize_tables(0, echo=lambda t: None)
+    import_text(db, TWO_MESSAGES)
+    q = Dataset()
+    q.AccessionNumber = "ACC3"
+    q.PatientName = ""
+    found = db.find_worklist(q)
+    assert [str(d.PatientName) for d in found] == ["Three"]
+    ctx = CommandContext(db.config, Logs(), "DGATE", 0, _db=db)
+    assert dispatch(ctx, "todbf:" + str(tmp_path / "out") + "|DICOMWorkList|AccessionN = 'ACC2'||") == b"0"
+    assert [r[0] for r in DbfTable(tmp_path / "out" / "DICOMWorkList.DBF").records] == ["ACC2"]
+    assert dispatch(ctx, "extract:PatientID = 'nobody'") == b"0"
+    assert (folder / "XDICOMPatients.DBF").is_file() and not (folder / "XADICOMPatients.DBF").exists()
+    db.close()
+
+
+def test_listener_from_dicom_ini(tmp_path: Path):
+    from netpeers import free_port
+
+    from dgate.config import Configuration
+    from dgate.config.ini import put_param
+    from dgate.hl7.mllp import listener_from_config
+    db = make_db(tmp_path)
+    assert listener_from_config(db.config) is None          # off by default
+    port = free_port()
+    put_param(tmp_path / "dicom.ini", "HL7Port", str(port))
+    listener = listener_from_config(Configuration.open(tmp_path))
+    assert listener is not None
+    with listener:
+        assert listener.port == port
+        assert "MSA|AA|" in send("127.0.0.1", port, ORDER.format(patid="P9", acc="ACC9"))
+    assert [r[0] for r in rows(db)] == ["ACC9"]
+    db.close()

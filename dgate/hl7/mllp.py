@@ -17,7 +17,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..db import Database, DatabaseError
+from ..config import Configuration
+from ..db import Database, DatabaseError, open_database
 from ..log import Logs
 from ..log import logs as process_logs
 from .importer import import_text
@@ -188,6 +189,14 @@ class MLLPListener:
         self.logs.operator.printf(f"HL7 listener: {len(result.rows)} worklist entr"
                                   f"{'y' if len(result.rows) == 1 else 'ies'} added\n")
         return ack(text, "AA")
+
+
+def listener_from_config(config: Configuration, logs: Logs | None = None) -> MLLPListener | None:
+    """The listener ``HL7Port`` asks for (not started), or None when it is 0 / absent."""
+    port = config.settings.int("HL7Port")
+    if port <= 0:
+        return None
+    return MLLPListener(port, lambda: open_database(config, logs), logs)
 
 
 def send(host: str, port: int, message: str, timeout: float = 10.0) -> str:
