@@ -128,6 +128,13 @@ def test_import_file_reports_file_and_line(tmp_path: Path):
     good = tmp_path / "good.hl7"
     good.write_text(ORDER.format(patid="P5", acc="ACC5"))
     assert len(import_file(good, db).rows) == 1
+    from dgate.hl7 import add_hl7_file
+    assert len(add_hl7_file(good, db).rows) == 1
+    empty = tmp_path / "empty.hl7"
+    empty.write_bytes(b"")
+    with pytest.raises(HL7Error):
+        add_hl7_file(empty, db)
+    assert len(rows(db)) == 2
     db.close()
 
 

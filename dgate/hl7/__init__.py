@@ -6,7 +6,7 @@
 
 Sits just above :mod:`dgate.db` in the layer order.
 """
-from .importer import ImportResult, import_file, import_text
+from .importer import ImportResult, add_hl7_file, import_file, import_text
 from .parser import HL7Error, parse
 
-__all__ = ["HL7Error", "ImportResult", "import_file", "import_text", "parse"]
+__all__ = ["HL7Error", "ImportResult", "add_hl7_file", "import_file", "import_text", "parse"]

@@ -82,3 +82,20 @@ def import_file(path: str | Path, db: Database, logs: Logs | None = None) -> Imp
         return import_text(db, data.decode("latin-1"), logs, str(path))
     except HL7Error as exc:
         raise HL7Error(exc.line, f"{path}: {exc.reason}") from exc
+
+
+def add_hl7_file(path: str | Path, db: Database, logs: Logs | None = None) -> ImportResult:
+    """The AddImageFile / incoming-folder entrance for a ``*.hl7`` file (dgate.cpp:3550).
+
+    Logs ``[AddImageFile] loaded HL7 file: <path>`` as the original and returns the result.
+    Raises :class:`HL7Error` for a malformed file (retrying cannot help: set it aside),
+    ``OSError`` when it cannot be read and ``DatabaseError`` when the insert failed (both
+    worth a retry); nothing is written in any of these cases.
+    """
+    log = logs or process_logs
+    if not Path(path).stat().st_size:
+        log.operator.printf(f"*** [AddImageFile] could not open HL7 file: {path}\n")
+        raise HL7Error(1, f"{path}: empty HL7 file")
+    result = import_file(path, db, log)
+    log.operator.printf(f"[AddImageFile] loaded HL7 file: {path}\n")
+    return result
