@@ -70,6 +70,9 @@ def test_matching_and_encoding(wldb):
     assert dates[0].ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate == "20240102"
     names = wldb.find_worklist(query(PatientName="Zijp*"))
     assert [str(d.PatientName) for d in names] == ["Zijp^Lambert"]
+    with_level = query(Modality="MR")
+    with_level.QueryRetrieveLevel = "WORKLIST"
+    assert wldb.find_worklist(with_level)[0]["QueryRetrieveLevel"].value == "WORKLIST"   # echoed, as 1.5.0e
 
 
 def test_converter_hooks(wldb):

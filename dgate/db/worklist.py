@@ -8,8 +8,8 @@ with the values of its mapped children (an empty sequence when none map). Missin
 Referenced Study (0008,1110) and Referenced Patient (0008,1120) sequences are added empty,
 and 0008,0005 ``ISO_IR 100`` by default.
 
-Encoded as the original encodes it (checked against 1.5.0e with a raw-PDU SCU): an empty
-(0008,0052) in every response; a sequence holding an item (ScheduledProcedureStepSequence)
+Encoded as the original encodes it (checked against 1.5.0e with a raw-PDU SCU): (0008,0052)
+in every response, empty unless the query gave one (then its value); a sequence holding an item (ScheduledProcedureStepSequence)
 and its item with undefined length, empty sequences with length 0.
 
 Converter hooks (the converter engine supplies them as callables): ``query_hook`` gets the
@@ -103,6 +103,7 @@ class WorklistQuery:
         utf8 = bool(b.settings.int("UTF8FromDB"))
         sequences = [item for item in flat if item[0] == "seq"]
         charset = self._charset()
+        level = element_bytes(identifier, QUERY_LEVEL) or b""
         results = []
         for row in rows:
             ds = Dataset()
@@ -130,7 +131,7 @@ class WorklistQuery:
                     ds.add(DataElement(seq_tag, "SQ", Sequence([])))
             if charset:
                 ds[CHARSET] = text_element(CHARSET, f"ISO_IR {charset}", "CS")
-            ds[QUERY_LEVEL] = raw_element(QUERY_LEVEL, b"", "CS")
+            ds[QUERY_LEVEL] = raw_element(QUERY_LEVEL, level, "CS")
             mark_undefined_lengths(ds)
             if result_hook is not None and result_hook(ds) == REFUSE:
                 continue
