@@ -201,3 +201,28 @@ def test_listener_from_dicom_ini(tmp_path: Path):
         assert "MSA|AA|" in send("127.0.0.1", port, ORDER.format(patid="P9", acc="ACC9"))
     assert [r[0] for r in rows(db)] == ["ACC9"]
     db.close()
+
+
+def test_mllp_refuses_oversized_frames_and_extra_clients(tmp_path: Path):
+    db = make_db(tmp_path)
+    with MLLPListener(0, lambda: db.__class__(db.config), max_clients=1, idle_timeout=5) as listener:
+        first = socket.create_connection(("127.0.0.1", listener.port))
+        time.sleep(0.2)
+        second = socket.create_connection(("127.0.0.1", listener.port))
+        second.settimeout(5)
+        assert second.recv(10) == b""                       # closed at once
+        second.close()
+        import dgate.hl7.mllp as mllp
+        first.settimeout(10)
+        try:
+            first.sendall(b"\x0b" + b"A" * (mllp.MAX_FRAME + 70000))
+        except OSError:
+            pass
+        try:
+            assert first.recv(10) == b""
+        except ConnectionResetError:
+            pass
+        first.close()
+        assert "MSA|AA|" in send("127.0.0.1", listener.port, ORDER.format(patid="P1", acc="ACC1"))
+    assert [r[0] for r in rows(db)] == ["ACC1"]
+    db.close()

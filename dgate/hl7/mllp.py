@@ -5,7 +5,8 @@ Beyond the original (which reads HL7 only from files). Each frame ``<VT> message
 answered with an ACK whose MSA-1 is ``AA`` (stored), ``AE`` (malformed: the text says which
 line and why; nothing stored) or ``AR`` (the database refused or is down; nothing stored,
 the sender may retry). Bytes outside a frame are ignored; a frame larger than
-:data:`MAX_FRAME` or a connection idle for ``idle_timeout`` seconds is closed.
+:data:`MAX_FRAME`, a connection idle for ``idle_timeout`` seconds and connections beyond
+``max_clients`` are closed.
 
 :class:`MLLPListener` is a background task with ``start``/``stop`` (for the hub process);
 ``HL7Port`` in dicom.ini turns it on (0, the default, leaves it off).
@@ -61,11 +62,12 @@ class MLLPListener:
     """Accepts MLLP connections on ``port`` and imports every frame received."""
 
     def __init__(self, port: int, database: Callable[[], Database], logs: Logs | None = None,
-                 host: str = "", idle_timeout: float = 60.0):
+                 host: str = "", idle_timeout: float = 60.0, max_clients: int = 32):
         self.requested = (host, port)
         self.database = database
         self.logs = logs or process_logs
         self.idle_timeout = idle_timeout
+        self.max_clients = max_clients
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -120,12 +122,19 @@ class MLLPListener:
                 continue
             except OSError:
                 break
+            with self._lock:
+                busy = len(self._clients) >= self.max_clients
+            if busy:
+                self.logs.operator.printf(f"***HL7 listener: more than {self.max_clients} connections, "
+                                          f"{peer[0]} refused\n")
+                client.close()
+                continue
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                self._clients.add(client)
             threading.Thread(target=self._serve, args=(client, peer), name="hl7-client", daemon=True).start()
 
     def _serve(self, client: socket.socket, peer) -> None:
-        with self._lock:
-            self._clients.add(client)
         db: Database | None = None
         buffer = b""
         try:
