@@ -40,7 +40,7 @@ def rows(db, where: str = "") -> list[tuple]:
     return db.sql(f"SELECT {COLUMNS} FROM DICOMWorkList {where} ORDER BY AccessionN")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
 def wldb(request, tmp_path: Path):
     db = make_db(tmp_path, driver=request.param)
     yield db
