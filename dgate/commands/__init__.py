@@ -7,7 +7,8 @@ capabilities not built yet are in the table too and log that they are not availa
 An unknown command does nothing and gets an empty reply, as in the original.
 
 Modules register their handlers with :func:`command`:
-:mod:`.config_cmds`, :mod:`.status_cmds`, :mod:`.db_cmds`, :mod:`.move_cmds`.
+:mod:`.config_cmds`, :mod:`.status_cmds`, :mod:`.db_cmds`, :mod:`.move_cmds`,
+:mod:`.hl7_cmds`, :mod:`.dbf_cmds`.
 """
 from __future__ import annotations
 
@@ -27,8 +28,6 @@ PENDING = {
     "archival": "selectlruforarchival selectseriestomove preparebunchforburning movedatatodevice "
                 "moveseriestodevice restoremagflags comparebunchafterburning verifymirrordisk testimages "
                 "deletebunchafterburning renamedevice makespace prefetch",
-    "dBase extracts": "extract todbf",
-    "HL7 import": "loadhl7",
     "forwarding and export": "forward export submit submit2 grabimagesfromserver clonedb "
                              "attachrtplantortstruct attachanytopatient attachanytostudy attachanytoseries",
 }
@@ -65,7 +64,7 @@ def dispatch(ctx: CommandContext, text: str) -> bytes | None:
 
 
 def _load() -> None:
-    from . import config_cmds, db_cmds, move_cmds, status_cmds  # noqa: F401  (registration)
+    from . import config_cmds, db_cmds, dbf_cmds, hl7_cmds, move_cmds, status_cmds  # noqa: F401  (registration)
     for capability, names in PENDING.items():
         for name in names.split():
             COMMANDS.setdefault(name, _pending(capability))

@@ -158,6 +158,10 @@ ROOT_KEYS: tuple[KeySpec, ...] = (
     _k("WebCodeBase", ""),
     _k("WEBReadOnly", "1", "int"),
     _k("WEBPush", "1", "int"),
+    # HL7, print, storage commitment, MPPS (hl7; ours: the original has no HL7 listener)
+    _k("HL7Port", "0", "int", doc="MLLP listener port for HL7 orders into the worklist; 0 = off"),
+    _k("PrintMaxFilmBoxes", "16", "int", doc="most film boxes one print film session may hold"),
+    _k("PrintMaxImageBoxes", "64", "int", doc="most image boxes one film box may hold"),
 )
 
 KEYS_BY_NAME: dict[str, KeySpec] = {}

@@ -120,8 +120,9 @@ class Database:
     def find(self, level: str, identifier: Dataset) -> list[Dataset]:
         return self.queries.find(level, identifier)
 
-    def find_worklist(self, identifier: Dataset) -> list[Dataset]:
-        return self.worklist.find(identifier)
+    def find_worklist(self, identifier: Dataset, query_hook=None, result_hook=None) -> list[Dataset]:
+        """Modality worklist responses (:mod:`.worklist`; hooks are the worklist converters)."""
+        return self.worklist.find(identifier, query_hook, result_hook)
 
     def count(self, level: str, identifier: Dataset) -> int:
         return self.queries.count(level, identifier)

@@ -7,17 +7,48 @@ The response rebuilds the query's sequence structure: each query sequence gets o
 with the values of its mapped children (an empty sequence when none map). Missing
 Referenced Study (0008,1110) and Referenced Patient (0008,1120) sequences are added empty,
 and 0008,0005 ``ISO_IR 100`` by default.
+
+Encoded as the original encodes it (checked against 1.5.0e with a raw-PDU SCU): (0008,0052)
+in every response, empty unless the query gave one (then its value); a sequence holding an item (ScheduledProcedureStepSequence)
+and its item with undefined length, empty sequences with length 0.
+
+Converter hooks (the converter engine supplies them as callables): ``query_hook`` gets the
+identifier before the query (WorkListQueryConverter0; rc 2 refuses the query, the handler
+answers 0xC011), ``result_hook`` each response (ModalityWorkListQueryResultConverter0; rc 2
+drops that response).
 """
 from __future__ import annotations
 
-from pydicom.dataset import Dataset
+from typing import Callable
+
 from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from .query import CHARSET, QueryBuilder, raw_element, text_element
 from .values import element_bytes, from_db, response_value
 
 REF_STUDY_SEQ, REF_PATIENT_SEQ = 0x00081110, 0x00081120
+QUERY_LEVEL = 0x00080052
+REFUSE = 2          # converter verdict "destroy": refuse the query / drop the response
+Hook = Callable[[Dataset], int]
+
+
+class WorklistRefused(Exception):
+    """The WorkListQueryConverter refused the query (C-FIND status 0xC011)."""
+
+    status = 0xC011
+
+
+def mark_undefined_lengths(ds: Dataset) -> None:
+    """Sequences with items get undefined length, as do their items (the original's encoding)."""
+    for elem in ds:
+        if elem.VR == "SQ":
+            items = elem.value or []
+            elem.is_undefined_length = bool(items)
+            for item in items:
+                item.is_undefined_length_sequence_item = True
+                mark_undefined_lengths(item)
 
 
 def _flatten(ds: Dataset, table, out: list, path: tuple):
@@ -41,7 +72,11 @@ class WorklistQuery:
     def __init__(self, builder: QueryBuilder):
         self.builder = builder
 
-    def find(self, identifier: Dataset) -> list[Dataset]:
+    def find(self, identifier: Dataset, query_hook: Hook | None = None,
+             result_hook: Hook | None = None) -> list[Dataset]:
+        """The worklist responses to a C-FIND identifier; raises :class:`WorklistRefused`."""
+        if query_hook is not None and query_hook(identifier) == REFUSE:
+            raise WorklistRefused()
         b = self.builder
         table = b.schema.worklist
         flat: list = []
@@ -68,6 +103,7 @@ class WorklistQuery:
         utf8 = bool(b.settings.int("UTF8FromDB"))
         sequences = [item for item in flat if item[0] == "seq"]
         charset = self._charset()
+        level = element_bytes(identifier, QUERY_LEVEL) or b""
         results = []
         for row in rows:
             ds = Dataset()
@@ -95,6 +131,10 @@ class WorklistQuery:
                     ds.add(DataElement(seq_tag, "SQ", Sequence([])))
             if charset:
                 ds[CHARSET] = text_element(CHARSET, f"ISO_IR {charset}", "CS")
+            ds[QUERY_LEVEL] = raw_element(QUERY_LEVEL, level, "CS")
+            mark_undefined_lengths(ds)
+            if result_hook is not None and result_hook(ds) == REFUSE:
+                continue
             results.append(ds)
         return results
 
