@@ -33,7 +33,9 @@ def is_palette(ds: Dataset) -> bool:
 
 def depalette(ds: Dataset, counters: CounterSink = NULL) -> bool:
     """PALETTE COLOR → RGB (8 bits per sample, or 16 when the 16-bit table entries use both
-    bytes, as ``DecodePalette`` decides from the red table); palette elements removed."""
+    bytes, as ``DecodePalette`` decides from the red table: 8-bit when one byte of every
+    entry is zero, or, for segmented tables, when both bytes are equal); palette elements
+    removed."""
     from pydicom.pixels.processing import apply_color_lut
 
     g = Geometry.of(ds)
@@ -49,7 +51,9 @@ def depalette(ds: Dataset, counters: CounterSink = NULL) -> bool:
     bits = 8
     if rgb.dtype.itemsize > 1:
         red = rgb[..., 0]
-        if not (red & 0xFF).any():
+        if 0x00281221 in ds and ((red >> 8) == (red & 0xFF)).all():
+            rgb = (rgb & 0xFF).astype(np.uint8)     # segmented 8-bit values written as 0x0101 * v
+        elif not (red & 0xFF).any():
             rgb = (rgb >> 8).astype(np.uint8)
         elif not (red >> 8).any():
             rgb = rgb.astype(np.uint8)
