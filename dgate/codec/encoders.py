@@ -87,6 +87,20 @@ def _color_kwargs(frame: Frame, lossy: bool) -> dict:
     return {"colorspace": "RGB", "outcolorspace": "RGB"}
 
 
+def jpeg_baseline(frame: Frame, params: Params) -> bytes:
+    """Process 1: 8-bit lossy."""
+    if _jpeg_precision(frame.geometry, lossy=True) != 8:
+        raise CodecError(f"JPEG Baseline holds 8-bit data, not {frame.geometry.bits_stored}-bit")
+    return jpeg_lossy(frame, params)
+
+
+def jpeg_extended(frame: Frame, params: Params) -> bytes:
+    """Processes 2 and 4: 8- or 12-bit lossy."""
+    if frame.geometry.bits_stored > 12:
+        raise CodecError(f"JPEG Extended holds up to 12 bits, not {frame.geometry.bits_stored}")
+    return jpeg_lossy(frame, params)
+
+
 def jpeg_lossy(frame: Frame, params: Params) -> bytes:
     import imagecodecs
     precision = _jpeg_precision(frame.geometry, lossy=True)
@@ -170,8 +184,8 @@ def rle(frame: Frame, params: Params) -> bytes:
 
 
 ENCODERS: dict[str, Encoder] = {
-    ts.JPEG_BASELINE: jpeg_lossy,
-    ts.JPEG_EXTENDED: jpeg_lossy,
+    ts.JPEG_BASELINE: jpeg_baseline,
+    ts.JPEG_EXTENDED: jpeg_extended,
     ts.JPEG_PROGRESSIVE: jpeg_progressive,
     ts.JPEG_LOSSLESS: jpeg_lossless,
     ts.JPEG_LOSSLESS_SV1: jpeg_lossless,
@@ -257,7 +271,8 @@ def encode(ds: Dataset, uid: str, params: Params | None = None, counters: Counte
         ds.PlanarConfiguration = 0
     if lossy:
         mark_lossy(ds, original / max(1, sum(len(f) for f in fragments)), METHODS.get(uid, "ISO_10918_1"))
-    counters.add(family_counter(ts.family(uid)))
+    if uid != ts.RLE:                          # the original counts RLE decompressions only
+        counters.add(family_counter(ts.family(uid)))
     return ds
 
 

@@ -409,6 +409,9 @@ def _decode14(b: np.ndarray, npixels: int, first: int, four: bool) -> np.ndarray
     second = b[np.minimum(starts + 1, n - 1)].astype(np.int64)
     count = np.where(run | is_nib, second, 1)
     total = np.cumsum(count)
+    empty = np.flatnonzero((run | is_nib) & (count == 0))
+    if empty.size and total[empty[0]] < need:
+        raise CodecError(f"NKI run of length 0 at byte {int(starts[empty[0]])}", codec="NKI")
     t = _last_token(total, need, npixels)
     starts, lead, run, is_nib, count = starts[: t + 1], lead[: t + 1], run[: t + 1], is_nib[: t + 1], count[: t + 1]
     if starts[-1] + length[starts[-1]] > n:

@@ -182,6 +182,8 @@ def compress_nki(ds: Dataset, mode: int, counters: CounterSink = NULL) -> bool:
     data = bytes(elem.value)
     if transfer_syntax(ds) == ts.EXPLICIT_BE:
         data = little_endian_pixels(ds)
+    if len(data) & 1:
+        data += b"\0"                 # as stored: element values have an even length
     value = nki.compress(data, mode)
     counters.add("nki")
     vr = elem.VR if elem.VR in ("OB", "OW") else "OW"

@@ -89,12 +89,15 @@ def _uncompressed_target(code: Code, current: str) -> str:
         code.mode, current if current in ts.UNCOMPRESSED else ts.EXPLICIT_LE)
 
 
-def already_there(header: Dataset, code: Code, uid: str, lossy_quality: int = 95) -> bool:
+def already_there(header: Dataset, code: Code, uid: str, lossy_quality: int = 95,
+                  has_pixel_data: bool | None = None) -> bool:
     """Whether an object (header enough: pixel data is not looked at, except the NKI
-    header) is already at the level ``code`` asks for, so nothing needs to change."""
+    header) is already at the level ``code`` asks for, so nothing needs to change.
+    ``has_pixel_data`` tells for a header read without its pixel data."""
     if code.leaves_as_is:
         return True
-    if not pixels.has_pixels(header) and pixels.nki.NKI_TAG not in header:
+    present = pixels.has_pixels(header) if has_pixel_data is None else has_pixel_data
+    if not present and pixels.nki.NKI_TAG not in header:
         # no pixel data (SR, PR, RT structures): nothing to compress; only the byte
         # order/VR encoding of u codes can apply
         return code.kind != "u" or _uncompressed_target(code, uid) == uid
@@ -113,6 +116,13 @@ def already_there(header: Dataset, code: Code, uid: str, lossy_quality: int = 95
     if code.kind == "k":
         return not resize.needs_downsize(header, code.size)
     return False
+
+
+def may_have_pixel_data(obj: EncodedLike) -> bool:
+    """Whether the bytes of an encoded object may hold (7FE0,0010) (a byte search: a false
+    "yes" only costs a decode)."""
+    tag = b"\x7f\xe0\x00\x10" if str(obj.transfer_syntax) == ts.EXPLICIT_BE else b"\xe0\x7f\x10\x00"
+    return tag in obj.raw
 
 
 def decompress(ds: Dataset, counters: CounterSink = NULL) -> Dataset:
@@ -156,7 +166,7 @@ def recompress(obj, code, *, lossy_quality=95, counters=NULL, log=None):
                 return obj
             return _apply(obj, spec, lossy_quality, counters, log)
         header = obj.header()
-        if already_there(header, spec, obj.transfer_syntax, lossy_quality):
+        if already_there(header, spec, obj.transfer_syntax, lossy_quality, may_have_pixel_data(obj)):
             return obj
         ds = _apply(obj.dataset(), spec, lossy_quality, counters, log)
         return rebuild(obj, ds)
