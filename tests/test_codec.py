@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from codecimages import fresh, kinds, load, make
+
 from dgate import codec
 from dgate.codec import syntaxes as ts
 from dgate.codec.pixels import transfer_syntax

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from codecimages import fresh, kinds, load
 from pydicom import dcmread
 
-from codecimages import fresh, kinds, load
 from dgate import codec
 from dgate.codec import syntaxes as ts
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 import struct
 
+import nkiref
 import numpy as np
 import pytest
 
-import nkiref
 from dgate.codec import CodecError, nki
 
 

@@ -9,9 +9,9 @@ import struct
 
 import numpy as np
 import pytest
+from codecimages import fresh, kinds, make
 from PIL import Image
 
-from codecimages import fresh, kinds, make
 from dgate import codec
 
 KINDS = kinds()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from codecimages import fresh, kinds
+
 from dgate import codec
 from dgate.codec import syntaxes as ts
 
