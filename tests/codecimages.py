@@ -12,13 +12,13 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 
-def testdata(name: str) -> Path | None:
+def sample_path(name: str) -> Path | None:
     path = get_testdata_file(name, download=False)
     return Path(path) if path else None
 
 
 def load(name: str) -> Dataset:
-    path = testdata(name)
+    path = sample_path(name)
     if path is None:
         import pytest
         pytest.skip(f"{name} is not available offline (pip install pydicom-data)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -273,7 +274,9 @@ def testcompress(ctx: CommandContext, args: str) -> None:
             # the label is not a number: keep it as text, as the original does
             ds[0x00200013] = RawDataElement(Tag(0x00200013), "IS", len(text), text, 0, False, True)
             try:
-                stored = ingest.store(Encoded.from_dataset(ds, transfer_syntax(ds)), db, compression="as")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)       # the label is not a valid IS
+                    stored = ingest.store(Encoded.from_dataset(ds, transfer_syntax(ds)), db, compression="as")
                 ctx.logs.operator.printf(f"Added file: {stored.path} ({note})\n")
             except StoreFailed as exc:
                 ctx.logs.operator.printf(f"{exc}\n")
