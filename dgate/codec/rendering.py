@@ -26,6 +26,7 @@ import struct
 import numpy as np
 from pydicom.dataset import Dataset
 
+from .counters import NULL, CounterSink
 from .errors import CodecError
 from .pixels import Geometry, frames, sop_of
 from .recompression import decompress
@@ -60,7 +61,8 @@ def _c_div(a: np.ndarray, b: int) -> np.ndarray:
 
 
 def to_8bit(ds: Dataset, size: int = 0, level: int = 0, window: int = 0, frame: int = 0,
-            rgb: bool = False, fixed_scale: bool = False, width_by_4: bool = False) -> np.ndarray:
+            rgb: bool = False, fixed_scale: bool = False, width_by_4: bool = False,
+            counters: CounterSink = NULL) -> np.ndarray:
     """The picture as uint8, shaped (rows, columns) or (rows, columns, 3) with ``rgb``,
     top row first. ``fixed_scale`` is the BMP/JPEG variant of the no-window mapping
     (clip to 2047, divide by 8); ``width_by_4`` cuts the width to a multiple of 4 (BMP).
@@ -98,7 +100,7 @@ def to_8bit(ds: Dataset, size: int = 0, level: int = 0, window: int = 0, frame: 
     max_side = size if size else 16384
     side = g.rows if g.rows >= g.columns else g.columns
     factor = max(1, -(-side // max_side))
-    decompress(ds)
+    decompress(ds, counters)
     g = Geometry.of(ds)
     arr = frames(ds, as_rgb=True)[0]
     if g.bits_allocated == 1:
@@ -150,11 +152,12 @@ def _working_copy(obj) -> Dataset:
 
 
 def render(obj, format: str = GIF, *, frame: int = 0, size: int = 0, level: int = 0, window: int = 0,
-           quality: int = 95) -> bytes:
+           quality: int = 95, counters: CounterSink = NULL) -> bytes:
     """The image file of a Dataset or encoded object (it is not changed).
 
     ``format``: gif, bmp, jpg/jpeg or png. ``frame`` > 10000 makes an animated GIF of all
-    frames at ``frame % 100`` frames per second. Raises :class:`CodecError`."""
+    frames at ``frame % 100`` frames per second. Decompressions are counted in
+    ``counters`` as the original counts them. Raises :class:`CodecError`."""
     kind = FORMATS.get(format.lower().lstrip("."))
     if kind is None:
         raise CodecError(f"unknown image format {format}")
@@ -162,12 +165,13 @@ def render(obj, format: str = GIF, *, frame: int = 0, size: int = 0, level: int 
     if not ("PixelData" in source or 0x7FDF0010 in source):
         raise CodecError("object has no pixel data", sop_of(source))
     if kind == GIF and frame > 10000 and number_of_frames(source) > 1:
-        return _animated_gif(source, size, level, window, frame % 100 or 1)
+        return _animated_gif(source, size, level, window, frame % 100 or 1, counters)
     if kind == GIF:
-        return _gif([to_8bit(source, size, level, window, frame)])
+        return _gif([to_8bit(source, size, level, window, frame, counters=counters)])
     if kind == BMP:
-        return bmp(to_8bit(source, size, level, window, frame, rgb=True, fixed_scale=True, width_by_4=True))
-    picture = to_8bit(source, size, level, window, frame, rgb=True, fixed_scale=True)
+        return bmp(to_8bit(source, size, level, window, frame, rgb=True, fixed_scale=True, width_by_4=True,
+                           counters=counters))
+    picture = to_8bit(source, size, level, window, frame, rgb=True, fixed_scale=True, counters=counters)
     if kind == JPEG:
         return _pillow(picture, "JPEG", quality=quality)
     g = Geometry.of(source)
@@ -194,10 +198,11 @@ def _gif(pictures: list[np.ndarray], delay_ms: int = 0) -> bytes:
     return out.getvalue()
 
 
-def _animated_gif(source: Dataset, size: int, level: int, window: int, rate: int) -> bytes:
+def _animated_gif(source: Dataset, size: int, level: int, window: int, rate: int, counters: CounterSink) -> bytes:
     import copy
     count = number_of_frames(source)
-    pictures = [to_8bit(copy.deepcopy(source), size, level, window, index) for index in range(count)]
+    pictures = [to_8bit(copy.deepcopy(source), size, level, window, index, counters=counters)
+                for index in range(count)]
     return _gif(pictures, delay_ms=10 * (100 // rate))
 
 

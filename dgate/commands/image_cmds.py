@@ -114,7 +114,7 @@ def _convert_image(kind: str):
         size = atoi(size_text) if size_text is not None else 256
         level, window, frame = _level_window_frame(lwf)
         try:
-            image = codec.render(ds, kind, size=size, level=level, window=window, frame=frame)
+            image = codec.render(ds, kind, size=size, level=level, window=window, frame=frame, counters=_counters())
         except codec.CodecError as exc:
             ctx.logs.operator.printf(f"***[convert_to_{kind}] {exc}\n")
             return None
