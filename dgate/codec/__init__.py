@@ -31,7 +31,7 @@ from . import nki, syntaxes
 from .codes import Code, parse
 from .counters import NULL, Tally
 from .encoded import Encoded
-from .errors import CodecError
+from .errors import CodecError, reported
 from .recompression import decompress, recompress, set_compression_converter
 from .transcoding import (
     allow_nki_in,
@@ -46,6 +46,7 @@ from .transcoding import (
 )
 
 
+@reported
 def decode_frames(obj):
     """All frames of a Dataset or encoded object as a numpy array."""
     from pydicom.dataset import Dataset

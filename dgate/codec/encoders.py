@@ -32,7 +32,7 @@ from pydicom.dataset import Dataset
 
 from . import syntaxes as ts
 from .counters import NULL, CounterSink, family_counter
-from .errors import CodecError
+from .errors import CodecError, is_library_failure
 from .pixels import Geometry, frames, set_transfer_syntax, sop_of
 
 
@@ -252,7 +252,9 @@ def encode(ds: Dataset, uid: str, params: Params | None = None, counters: Counte
             fragments.append(encoder(coded[-1], params))
     except CodecError as exc:
         raise CodecError(exc.reason, sop_of(ds), name) from None
-    except Exception as exc:
+    except BaseException as exc:
+        if not is_library_failure(exc):
+            raise
         raise CodecError(f"encode failed: {exc}", sop_of(ds), name) from None
     if all(f.coded_lossless for f in coded):
         lossy = False

@@ -13,7 +13,7 @@ from pydicom.dataset import Dataset
 
 from . import syntaxes as ts
 from .counters import NULL, CounterSink
-from .errors import CodecError
+from .errors import CodecError, is_library_failure
 from .pixels import Geometry, _set_native, frames, set_transfer_syntax, sop_of, transfer_syntax
 
 PALETTE_TAGS = (0x00281100, 0x00281101, 0x00281102, 0x00281103, 0x00281199, 0x00281200, 0x00281201,
@@ -46,7 +46,11 @@ def depalette(ds: Dataset, counters: CounterSink = NULL) -> bool:
     try:
         indices = frames(ds, as_rgb=False)
         rgb = apply_color_lut(indices, ds)
-    except Exception as exc:
+    except CodecError:
+        raise
+    except BaseException as exc:
+        if not is_library_failure(exc):
+            raise
         raise CodecError(f"palette cannot be applied: {exc}", sop_of(ds), "PALETTE COLOR") from None
     bits = 8
     if rgb.dtype.itemsize > 1:

@@ -23,7 +23,7 @@ from pydicom.uid import UID
 from . import nki
 from . import syntaxes as ts
 from .counters import NULL, CounterSink, family_counter
-from .errors import CodecError
+from .errors import CodecError, is_library_failure
 
 
 def transfer_syntax(ds: Dataset) -> str:
@@ -211,9 +211,11 @@ def _decoder(uid: str):
 def _plugins(decoder) -> list[str]:
     """Decoding plugins to try in turn: imagecodecs first where it can (libjpeg-turbo,
     CharLS and OpenJPEG are several times faster than the others here), then all of
-    pydicom's plugins ("" = pydicom tries each available one)."""
+    pydicom's plugins ("" = pydicom tries each available one); RLE with pydicom's own."""
     if "imagecodecs" in decoder.available_plugins and len(decoder.available_plugins) > 1:
         return ["imagecodecs", ""]
+    if str(decoder.UID) == ts.RLE and "pydicom" in decoder.available_plugins:
+        return ["pydicom"]           # pylibjpeg-rle panics (and prints a Rust backtrace) on bad data
     return [""]
 
 
@@ -237,12 +239,14 @@ def decode(ds: Dataset, counters: CounterSink = NULL) -> bool:
                 for arr, props in decoder.iter_array(ds, as_rgb=True, decoding_plugin=plugin):
                     parts.append(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes())
                 break
-            except Exception:
-                if plugin == "":
+            except BaseException as exc:
+                if plugin == "" or not is_library_failure(exc):
                     raise
     except CodecError:
         raise
-    except Exception as exc:
+    except BaseException as exc:
+        if not is_library_failure(exc):
+            raise
         message = str(exc).strip().splitlines()
         raise CodecError(f"decode failed: {' '.join(line.strip() for line in message)[:300]}",
                          sop_of(ds), row.name) from None
@@ -278,10 +282,12 @@ def frames(ds: Dataset, *, as_rgb: bool = True) -> np.ndarray:
             try:
                 arr, _ = decoder.as_array(ds, as_rgb=as_rgb, decoding_plugin=plugin)
                 break
-            except Exception:
-                if plugin == "":
+            except BaseException as exc:
+                if plugin == "" or not is_library_failure(exc):
                     raise
-    except Exception as exc:
+    except BaseException as exc:
+        if not is_library_failure(exc):
+            raise
         raise CodecError(f"cannot read pixel data: {str(exc).strip().splitlines()[0][:200]}",
                          sop_of(ds), ts.name(uid)) from None
     shape = (geometry.frames, geometry.rows, geometry.columns) + ((geometry.samples,) if geometry.samples > 1 else ())

@@ -22,7 +22,7 @@ from .codes import Code, parse
 from .counters import NULL, CounterSink
 from .encoded import EncodedLike, rebuild
 from .encoders import Params, encode, mark_lossy
-from .errors import CodecError
+from .errors import CodecError, reported
 from .pixels import Geometry, set_transfer_syntax, sop_of, transfer_syntax
 
 Log = Callable[[str], None]
@@ -144,6 +144,7 @@ def recompress(obj: E, code: str, *, lossy_quality: int = ..., counters: Counter
                log: Log | None = ...) -> E: ...
 
 
+@reported
 def recompress(obj, code, *, lossy_quality=95, counters=NULL, log=None):
     """``obj`` (a pydicom Dataset, or an encoded object: ``raw`` + ``transfer_syntax``)
     at the level of Conquest compression ``code``.

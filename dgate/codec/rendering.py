@@ -27,7 +27,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from .counters import NULL, CounterSink
-from .errors import CodecError
+from .errors import CodecError, reported
 from .pixels import Geometry, frames, sop_of
 from .recompression import decompress
 from .resize import extract_frames, number_of_frames
@@ -151,6 +151,7 @@ def _working_copy(obj) -> Dataset:
     return obj.dataset()
 
 
+@reported
 def render(obj, format: str = GIF, *, frame: int = 0, size: int = 0, level: int = 0, window: int = 0,
            quality: int = 95, counters: CounterSink = NULL) -> bytes:
     """The image file of a Dataset or encoded object (it is not changed).

@@ -15,7 +15,7 @@ from .codes import parse
 from .counters import NULL, CounterSink
 from .encoded import EncodedLike, rebuild
 from .encoders import Params, encode
-from .errors import CodecError
+from .errors import CodecError, reported
 from .recompression import Log, already_there, decompress, recompress, to_uncompressed
 
 E = TypeVar("E", bound=EncodedLike)
@@ -28,6 +28,7 @@ def _ts_of(obj) -> str:
     return pixels.transfer_syntax(obj) if isinstance(obj, Dataset) else str(obj.transfer_syntax)
 
 
+@reported
 def transcode(obj, transfer_syntax: str, *, quality: int = 95, counters: CounterSink = NULL):
     """``obj`` (Dataset or encoded) in exactly ``transfer_syntax``; unchanged when it is
     already in it (and not NKI compressed). Lossy targets use ``quality`` (JPEG quality;
@@ -61,6 +62,7 @@ def transcode(obj, transfer_syntax: str, *, quality: int = 95, counters: Counter
     return ds if is_ds else rebuild(obj, ds)
 
 
+@reported
 def readable(obj, counters: CounterSink = NULL):
     """What every reader of a stored object sees (C-MOVE/C-GET to ordinary classes,
     dump_header, conversions, regen): NKI private compression expanded to ordinary pixel
@@ -144,6 +146,7 @@ def nki_client_code(code: str, requested: str | None = None, max_nki: int | None
     return mode
 
 
+@reported
 def for_destination(obj, accepted: str, code: str = "as", *, lossy_quality: int = 95,
                     counters: CounterSink = NULL, nki_client: bool = False, log: Log | None = None):
     """``obj`` as it is sent to a destination that accepted transfer syntax ``accepted``
