@@ -196,3 +196,22 @@ def test_file_options(folder, tmp_path):
     assert run_dgate([f"-j*k4{tmp_path / 'missing.dcm'}"], folder).returncode == 1
     bad = run_dgate(["-v", f"-j*x9{out}"], folder)
     assert bad.returncode == 1 and "unknown compression" in bad.stdout
+
+
+def test_convert_to_json_uses_the_lua_serializer(ctx):
+    try:
+        import dgate.luabind.serialize  # noqa: F401
+    except ImportError:
+        lines = []
+
+        class Collect(StdoutSink):
+            def write(self, text: str) -> None:
+                lines.append(text)
+        ctx.logs.operator.send_to(Collect())
+        assert dispatch(ctx, f"convert_to_json:{CT}") is None
+        assert "needs Conquest's Lua Serialize" in "".join(lines)
+        return
+    text = dispatch(ctx, f"convert_to_json:{CT}").decode("latin-1")
+    assert text.startswith('{"MediaStorageSOPClassUID":"1.2.840.10008.5.1.4.1.1.2"') and '"Rows":128' in text
+    small = dispatch(ctx, f"convert_to_json:{CT},64,un,0,0").decode("latin-1")
+    assert '"Rows":64' in small

@@ -12,7 +12,6 @@ import copy
 import math
 import warnings
 from pathlib import Path
-from typing import Callable
 
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
@@ -25,16 +24,7 @@ from ..config.keys import atoi
 from ..store.formats import BadObject, Encoded, part10_bytes, v2_bytes, write_atomic
 from . import command
 from .context import CommandContext
-from .db_cmds import load_for_gui
-
-JsonSerializer = Callable[[Dataset, bool], str]
-_json_serializer: JsonSerializer | None = None
-
-
-def set_json_serializer(func: JsonSerializer | None) -> None:
-    """Register Conquest's ``Data:Serialize(true, pixels)`` (the Lua binding provides it)."""
-    global _json_serializer
-    _json_serializer = func
+from .db_cmds import load_for_gui, locate_object
 
 
 def _counters():
@@ -180,10 +170,11 @@ def convert_to_json(ctx: CommandContext, args: str) -> bytes | None:
     ds = _load(ctx, spec)
     if ds is None:
         return None
-    serializer = _json_serializer
-    if serializer is None:
-        ctx.logs.operator.printf("*** convert_to_json needs Conquest's Lua Serialize, which this dgate does not "
-                                 "have yet\n")
+    try:
+        from ..luabind.serialize import serialize  # type: ignore[import-not-found]
+    except ImportError:
+        ctx.logs.operator.printf("*** convert_to_json needs Conquest's Lua Serialize (dgate.luabind), which this "
+                                 "dgate does not have\n")
         return None
     pixels = len(fields) >= 4 and atoi(fields[3]) != 0
     try:
@@ -192,7 +183,25 @@ def convert_to_json(ctx: CommandContext, args: str) -> bytes | None:
     except codec.CodecError as exc:
         ctx.logs.operator.printf(f"***[convert_to_json] {exc}\n")
         return None
-    return serializer(ds, pixels).encode("utf-8", "replace")
+    _file_meta(ctx, spec, ds)
+    return serialize(ds, ctx.config.dictionary, json=True, pixels=pixels, include_meta=True).encode("latin-1",
+                                                                                                   "replace")
+
+
+def _file_meta(ctx: CommandContext, spec: str, ds: Dataset) -> None:
+    """Give ``ds`` the meta group of its file (the original's loaded object keeps it), with
+    the transfer syntax the object now has."""
+    from pydicom.filereader import read_file_meta_info
+
+    path = locate_object(ctx, spec.strip())
+    if path is None:
+        return
+    try:
+        meta = read_file_meta_info(path)
+    except Exception:
+        return                                   # a .v2 dump has no meta group
+    meta.TransferSyntaxUID = transfer_syntax(ds)
+    ds.file_meta = meta
 
 
 # -- compression ------------------------------------------------------------------------------
