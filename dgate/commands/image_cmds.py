@@ -16,6 +16,7 @@ from pathlib import Path
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
+from pydicom.uid import UID
 
 from .. import codec
 from ..codec import resize
@@ -200,7 +201,7 @@ def _file_meta(ctx: CommandContext, spec: str, ds: Dataset) -> None:
         meta = read_file_meta_info(path)
     except Exception:
         return                                   # a .v2 dump has no meta group
-    meta.TransferSyntaxUID = transfer_syntax(ds)
+    meta.TransferSyntaxUID = UID(transfer_syntax(ds))
     ds.file_meta = meta
 
 
