@@ -117,3 +117,14 @@ def test_nki_only_in_v2_files_unless_allowed(settings):
     nki = codec.Encoded.from_dataset(codec.recompress(fresh(KINDS["mono12"]), "n4"))
     assert file_step(nki, "x/y.v2", settings) is nki
     assert 0x7FDF0010 not in file_step(nki, "x/y.dcm", settings).dataset()
+
+
+def test_failed_transcode_sends_the_stored_form_when_accepted(settings):
+    stored = codec.Encoded.from_dataset(codec.recompress(fresh(KINDS["signed16"]), "j1"))
+    lines = []
+    # column j3 on 16-bit data cannot give .51; the destination also took the stored .70
+    out = retrieve_step(stored, ts.JPEG_EXTENDED, "j3", settings, also_accepted=[ts.JPEG_LOSSLESS_SV1],
+                        log=lines.append)
+    assert out is stored and "sent as stored" in lines[0]
+    with pytest.raises(codec.CodecError):
+        retrieve_step(stored, ts.JPEG_EXTENDED, "j3", settings)

@@ -13,7 +13,7 @@ server and :mod:`dgate.codec`; conquest-storage.md §6.2, §6.3, §6.7).
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable, Iterable
 
 from .. import codec
 from ..config.keys import Settings
@@ -58,15 +58,27 @@ def file_step(obj, file_name: str, settings: Settings, counters: codec.counters.
 
 
 def retrieve_step(obj, accepted: str, amap_code: str, settings: Settings, *, nki_client: bool = False,
-                  requested: str | None = None, max_nki: int | None = None,
+                  requested: str | None = None, max_nki: int | None = None, also_accepted: Iterable[str] = (),
                   counters: codec.counters.CounterSink = codec.NULL, log: Log | None = None):
     """The object for a destination that accepted ``accepted`` for its SOP class, with
     acrnema.map column ``amap_code`` (C-GET uses ``un``, as the original). For the NKI
     private retrieve classes pass ``nki_client`` and their (9999,0700)/(9999,0600) values.
-    Stored bytes come back untouched when they can be sent as they are. Raises
-    :class:`codec.CodecError` when the object cannot be sent in ``accepted``."""
+    Stored bytes come back untouched when they can be sent as they are.
+
+    When the object cannot be brought into ``accepted`` but its stored syntax is among
+    ``also_accepted`` (other presentation contexts accepted for the same SOP class), the
+    stored form is returned with a log line; otherwise :class:`codec.CodecError` is raised
+    and the caller fails that sub-operation."""
     code = amap_code
     if nki_client:
         code = codec.nki_client_code(codec.compression_for_destination(amap_code, accepted), requested, max_nki)
-    return codec.for_destination(obj, accepted, code, lossy_quality=settings.int("LossyQuality"),
-                                 counters=counters, nki_client=nki_client, log=log)
+    try:
+        return codec.for_destination(obj, accepted, code, lossy_quality=settings.int("LossyQuality"),
+                                     counters=counters, nki_client=nki_client, log=log)
+    except codec.CodecError as exc:
+        stored = str(obj.transfer_syntax) if hasattr(obj, "transfer_syntax") else ""
+        if stored and stored in {str(a).rstrip("\0 ") for a in also_accepted}:
+            if log is not None:
+                log(f"***[retrieve] {exc}; sent as stored ({codec.syntaxes.name(stored)})\n")
+            return obj
+        raise
