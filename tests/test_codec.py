@@ -332,3 +332,11 @@ def test_damaged_objects_give_codec_errors_only(code):
             codec.decode_frames(codec.recompress(damaged, "un"))
         except codec.CodecError:
             pass
+
+
+def test_headers_claiming_huge_images_are_refused_before_allocating():
+    ds = codec.recompress(fresh(KINDS["mono12"]), "j1")
+    ds.Rows = ds.Columns = 65535
+    ds.NumberOfFrames = 1000
+    with pytest.raises(codec.CodecError, match="do not fit"):
+        codec.recompress(ds, "un")

@@ -208,6 +208,17 @@ def _decoder(uid: str):
         raise CodecError(f"no decoder for transfer syntax {ts.name(uid)}") from None
 
 
+MAX_PIXEL_BYTES = 0xFFFFFFFE       # the largest native Pixel Data value (32-bit length, even)
+
+
+def _check_size(ds: Dataset, geometry: Geometry, codec: str) -> None:
+    """Refuse headers that claim more pixels than native pixel data can hold (before any
+    buffer is allocated for them)."""
+    if geometry.frame_bytes * geometry.frames > MAX_PIXEL_BYTES:
+        raise CodecError(f"{geometry.rows}x{geometry.columns}x{geometry.frames} pixels of {geometry.bits_allocated} "
+                         "bits do not fit in native pixel data", sop_of(ds), codec)
+
+
 def _plugins(decoder) -> list[str]:
     """Decoding plugins to try in turn: imagecodecs first where it can (libjpeg-turbo,
     CharLS and OpenJPEG are several times faster than the others here), then all of
@@ -229,6 +240,7 @@ def decode(ds: Dataset, counters: CounterSink = NULL) -> bool:
             raise CodecError(f"unknown compressed transfer syntax {uid}", sop_of(ds))
         return False
     geometry = Geometry.of(ds)
+    _check_size(ds, geometry, row.name)
     decoder = _decoder(uid)
     parts: list[bytes] = []
     props: dict = {}
@@ -276,6 +288,7 @@ def frames(ds: Dataset, *, as_rgb: bool = True) -> np.ndarray:
         raise CodecError("no pixel data", sop_of(ds))
     geometry = Geometry.of(ds)
     uid = transfer_syntax(ds)
+    _check_size(ds, geometry, ts.name(uid))
     decoder = _decoder(uid if ts.syntax(uid) else ts.EXPLICIT_LE)
     try:
         for plugin in _plugins(decoder):
