@@ -340,3 +340,16 @@ def test_headers_claiming_huge_images_are_refused_before_allocating():
     ds.NumberOfFrames = 1000
     with pytest.raises(codec.CodecError, match="do not fit"):
         codec.recompress(ds, "un")
+
+
+def test_encoded_objects_needing_fixes_are_not_passed_through():
+    # the byte-level fast path of ``un`` must still see palettes, planes, YBR_FULL and NKI
+    palette = codec.Encoded.from_dataset(load("examples_palette.dcm"))
+    assert codec.recompress(palette, "un").dataset().PhotometricInterpretation == "RGB"
+    ybr = codec.Encoded.from_dataset(load("SC_ybr_full_uncompressed.dcm"))
+    assert codec.recompress(ybr, "un").dataset().PhotometricInterpretation == "RGB"
+    planar = fresh(KINDS["rgb8"])
+    planar.PlanarConfiguration = 1
+    assert codec.recompress(codec.Encoded.from_dataset(planar), "un").dataset().PlanarConfiguration == 0
+    nki = codec.Encoded.from_dataset(codec.recompress(fresh(KINDS["mono12"]), "n4"))
+    assert 0x7FDF0010 not in codec.recompress(nki, "un").dataset()

@@ -118,6 +118,52 @@ def already_there(header: Dataset, code: Code, uid: str, lossy_quality: int = 95
     return False
 
 
+_FIXED_J = {"1": ts.JPEG_LOSSLESS_SV1, "2": ts.JPEG_LOSSLESS, "k": ts.J2K_LOSSLESS, "l": ts.J2K,
+            "s": ts.JPEGLS_LOSSLESS}
+
+
+def quick_pass(obj: EncodedLike, code: Code) -> bool:
+    """True when the bytes alone show that an encoded object is at the level of ``code``
+    (no parsing: the hot path of ingest with ``un`` and of retrieve). False means "look
+    at the header"."""
+    uid = str(obj.transfer_syntax)
+    if code.kind in ("uj", "nj") or (code.kind == "j" and code.mode == "a"):
+        return uid in ts.JPEG_FAMILY
+    if code.kind == "j" and code.mode in _FIXED_J:
+        return uid == _FIXED_J[code.mode]
+    if code.kind == "u":
+        if uid not in ts.UNCOMPRESSED or uid != _uncompressed_target(code, uid):
+            return False
+        big = uid == ts.EXPLICIT_BE
+        head = _before_pixels(obj.raw, uid)
+        nki_tag = b"\x7f\xdf\x00\x10" if big else b"\xdf\x7f\x10\x00"
+        planar_tag = b"\x00\x28\x00\x06" if big else b"\x28\x00\x06\x00"
+        return not any(pattern in head for pattern in (nki_tag, planar_tag, b"PALETTE COLOR", b"YBR_FULL"))
+    return False
+
+
+def _before_pixels(raw: bytes, uid: str) -> bytes:
+    """The bytes before the Pixel Data element when its first occurrence is clearly the
+    last element (tag, VR and length account for the rest of the data set, or for all but
+    a trailing padding element); else all."""
+    big = uid == ts.EXPLICIT_BE
+    start = raw.find(b"\x7f\xe0\x00\x10" if big else b"\xe0\x7f\x10\x00")
+    if start < 0:
+        return raw
+    if uid == ts.IMPLICIT_LE:
+        length = int.from_bytes(raw[start + 4:start + 8], "little")
+        end = start + 8 + length
+    elif raw[start + 4:start + 6] in (b"OB", b"OW"):
+        length = int.from_bytes(raw[start + 8:start + 12], "big" if big else "little")
+        end = start + 12 + length
+    else:
+        return raw
+    padding = b"\xff\xfc\xff\xfc" if big else b"\xfc\xff\xfc\xff"     # Data Set Trailing Padding
+    if length != 0xFFFFFFFF and (end == len(raw) or raw[end:end + 4] == padding):
+        return raw[:start]
+    return raw
+
+
 def may_have_pixel_data(obj: EncodedLike) -> bool:
     """Whether the bytes of an encoded object may hold (7FE0,0010) (a byte search: a false
     "yes" only costs a decode)."""
@@ -166,6 +212,8 @@ def recompress(obj, code, *, lossy_quality=95, counters=NULL, log=None):
             if already_there(obj, spec, transfer_syntax(obj), lossy_quality):
                 return obj
             return _apply(obj, spec, lossy_quality, counters, log)
+        if quick_pass(obj, spec):
+            return obj
         header = obj.header()
         if already_there(header, spec, obj.transfer_syntax, lossy_quality, may_have_pixel_data(obj)):
             return obj
