@@ -161,6 +161,8 @@ def _before_pixels(raw: bytes, uid: str) -> bytes:
     padding = b"\xff\xfc\xff\xfc" if big else b"\xfc\xff\xfc\xff"     # Data Set Trailing Padding
     if length != 0xFFFFFFFF and (end == len(raw) or raw[end:end + 4] == padding):
         return raw[:start]
+    if length == 0xFFFFFFFF and raw.endswith(b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"):
+        return raw[:start]                         # encapsulated, closed by its delimiter
     return raw
 
 

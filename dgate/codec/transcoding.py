@@ -16,7 +16,7 @@ from .counters import NULL, CounterSink
 from .encoded import EncodedLike, rebuild
 from .encoders import Params, encode
 from .errors import CodecError, reported
-from .recompression import Log, already_there, decompress, recompress, to_uncompressed
+from .recompression import Log, _before_pixels, already_there, decompress, recompress, to_uncompressed
 
 E = TypeVar("E", bound=EncodedLike)
 Obj = TypeVar("Obj", Dataset, EncodedLike)
@@ -72,6 +72,8 @@ def readable(obj, counters: CounterSink = NULL):
         if pixels.has_nki(obj):
             pixels.expand_nki(obj, counters)
         return obj
+    if len(_before_pixels(obj.raw, str(obj.transfer_syntax))) < len(obj.raw):
+        return obj                        # ordinary pixel data found: no NKI data (it replaces it)
     if NKI_TAG_BYTES not in obj.raw and b"\x7f\xdf\x00\x10" not in obj.raw:
         return obj
     header = obj.header()
