@@ -199,6 +199,18 @@ def _missing(capability: str, what: str | None = None) -> Handler:
     return handler
 
 
+def opt_nki(inv: Invocation, text: str, rest: list) -> int:
+    """-nd/-nu/-nc: NKI (de)compression of a file (:mod:`.compress_options`, imported on use)."""
+    from .compress_options import opt_nki as run
+    return run(inv, text, rest)
+
+
+def opt_jpeg(inv: Invocation, text: str, rest: list) -> int:
+    """-jd/-jc/-j*/-j-: JPEG (re)compression of a file (:mod:`.compress_options`, imported on use)."""
+    from .compress_options import opt_jpeg as run
+    return run(inv, text, rest)
+
+
 def opt_odbc_dsn(inv: Invocation, text: str, rest: list) -> int:
     sys.stderr.write("dgate: -s creates an ODBC system data source on Windows only; on Linux "
                      "define the data source in /etc/odbc.ini (unixODBC) and set SQLServer to its name\n")
@@ -215,7 +227,7 @@ OPTIONS: dict[str, Handler] = {
     "i": dbtools.opt_initialize, "r": dbtools.opt_regen, "o": dbtools.opt_test_database,
     "e": dbtools.opt_create_database, "z": dbtools.opt_zap_patient,
     "g": _missing("DICOM network"), "a": dbtools.opt_archive,
-    "n": _missing("compression"), "j": _missing("compression"),
+    "n": opt_nki, "j": opt_jpeg,
 }
 for _letter, _handler in list(OPTIONS.items()):
     if getattr(_handler, "__name__", "") == "handler":

@@ -26,14 +26,16 @@ def status_text(ctx: CommandContext) -> str:
         f"DICOM server '{ctx.own_ae}' (version {DGATE_VERSION}, port {ctx.port}, bits 64) was started on "
         f"{time.ctime(started)}\n",
         "Old JPEG decoder=0, JPEGLIB jpeg codec=1, LIBJASPER jpeg2000 codec=1\n",
-        f"Run time (s) total {int(time.time() - started)}, query 0, load 0, save 0, compress 0, process 0, gpps 0\n",
+        f"Run time (s) total {int(time.time() - started)}, query 0, load 0, save 0, "
+        f"compress {c.get('compress_ms') // 1000}, process 0, gpps 0\n",
         f"Associations={c.get('associations')}; Threads={threads[0]} ({threads[1]} open); "
         f"Images sent={c.get('sent')}, recieved={c.get('received')}, forwarded={c.get('forwarded')}\n",
         "Images printed=0, in color=0\n",
         f"Activity: Echo:{c.get('echo')}, Find:{c.get('find')}, Move:{c.get('move')}, Unknown:0, "
         f"gpps:{c.get('gpps')}\n",
-        f"Images (de)compressed: NKI 0, JPEG {c.get('jpeg')}, JPEG2000 {c.get('j2k')}, RLE {c.get('rle')}, "
-        "Planes removed 0, Palettes removed 0, Downsize 0\n",
+        f"Images (de)compressed: NKI {c.get('nki')}, JPEG {c.get('jpeg')}, JPEG2000 {c.get('j2k')}, "
+        f"RLE {c.get('rle')}, Planes removed {c.get('planes')}, Palettes removed {c.get('palettes')}, "
+        f"Downsize {c.get('downsize')}\n",
     ]
     for dev in devices(ctx.settings, "MAG"):
         lines.append(f"Space on MAG{dev.index}  : {free_megabytes(dev.root)} MByte\n")

@@ -1,0 +1,98 @@
+"""A data set as bytes in a transfer syntax, and the two conversions to and from a pydicom
+Dataset. It has the interface of ``dgate.store.formats.Encoded`` (``raw``,
+``transfer_syntax``, ``header()``, ``dataset()``, ``from_dataset()``), which the codec
+accepts as well: results are built with the caller's own class."""
+from __future__ import annotations
+
+import io
+import zlib
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
+from pydicom.uid import UID
+
+from . import syntaxes as ts
+from .errors import CodecError
+
+PIXEL_DATA = 0x7FE00010
+
+
+class EncodedLike(Protocol):
+    raw: bytes
+    transfer_syntax: str
+
+    def header(self) -> Dataset: ...
+
+    def dataset(self) -> Dataset: ...
+
+
+E = TypeVar("E", bound=EncodedLike)
+
+
+def parse(raw: bytes, transfer_syntax: str, stop_before_pixels: bool = False) -> Dataset:
+    """A data set from its bytes (no preamble, no meta group)."""
+    if transfer_syntax == ts.DEFLATED:
+        try:
+            raw = zlib.decompress(raw, -zlib.MAX_WBITS)
+        except zlib.error as exc:
+            raise CodecError(f"deflated data set is corrupt: {exc}") from None
+    implicit = transfer_syntax == ts.IMPLICIT_LE
+    little = transfer_syntax != ts.EXPLICIT_BE
+    stop = (lambda tag, vr, length: tag >= PIXEL_DATA) if stop_before_pixels else None
+    try:
+        ds = read_dataset(io.BytesIO(raw), implicit, little, stop_when=stop)
+    except Exception as exc:
+        raise CodecError(f"cannot parse data set: {exc}") from None
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = UID(transfer_syntax)
+    ds.set_original_encoding(implicit, little)
+    return ds
+
+
+def serialize(ds: Dataset, transfer_syntax: str) -> bytes:
+    """The bytes of a data set (group 0002 left out) in ``transfer_syntax``."""
+    fp = DicomBytesIO()
+    fp.is_little_endian = transfer_syntax != ts.EXPLICIT_BE
+    fp.is_implicit_VR = transfer_syntax == ts.IMPLICIT_LE
+    body = Dataset({tag: elem for tag, elem in ds.items() if tag.group != 2})
+    write_dataset(fp, body)
+    raw = fp.getvalue()
+    if transfer_syntax == ts.DEFLATED:
+        compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
+        raw = compressor.compress(raw) + compressor.flush()
+    return raw
+
+
+@dataclass
+class Encoded:
+    """A data set as bytes in a transfer syntax (no preamble, no meta group)."""
+
+    raw: bytes
+    transfer_syntax: str
+
+    def header(self) -> Dataset:
+        """The elements before the pixel data (pixels are not read)."""
+        return parse(self.raw, self.transfer_syntax, stop_before_pixels=True)
+
+    def dataset(self) -> Dataset:
+        return parse(self.raw, self.transfer_syntax)
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset, transfer_syntax: str | None = None) -> "Encoded":
+        meta = getattr(ds, "file_meta", None)
+        uid = transfer_syntax or str(meta.get("TransferSyntaxUID", "") if meta is not None else "") or ts.EXPLICIT_LE
+        return cls(serialize(ds, uid), uid)
+
+
+def rebuild(like: E, ds: Dataset) -> E:
+    """``ds`` encoded in its own transfer syntax, as an object of ``like``'s class."""
+    meta = getattr(ds, "file_meta", None)
+    uid = str(meta.get("TransferSyntaxUID", "") if meta is not None else "") or ts.EXPLICIT_LE
+    maker = getattr(type(like), "from_dataset", None)
+    if maker is not None:
+        return maker(ds, uid)
+    return type(like)(serialize(ds, uid), uid)  # type: ignore[call-arg]
