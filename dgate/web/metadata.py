@@ -1,0 +1,80 @@
+"""WADO-RS metadata (PS3.18 §10.4.1.1.2) with a cache.
+
+Each instance's DICOM JSON is built from its file header (pixels are not read) and kept
+in an LRU cache keyed by file path, size and modification time, so a changed or replaced
+file is read again; a series is the join of its instances' cached objects. URIs inside
+are written with a placeholder and get the request's base URL on the way out.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+
+from .dicomjson import dumps, to_json_dict
+
+BASE = "@@dgate-base@@"
+ENCAPSULATED_FREE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
+
+
+def read_header(path: Path) -> Dataset:
+    """The header of a stored file (Part 10 or ``.v2``), stopping before the pixels."""
+    return dcmread(str(path), stop_before_pixels=True, force=True)
+
+
+def instance_json(path: Path, study: str, series: str, sop: str) -> bytes:
+    ds = read_header(path)
+    prefix = f"{BASE}/studies/{study}/series/{series}/instances/{sop}/bulkdata/"
+
+    def bulk(parts: list[str]) -> str:
+        return prefix + "/".join(parts)
+
+    obj = to_json_dict(ds, bulk)
+    if "Rows" in ds and "Columns" in ds:
+        ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "") or "1.2.840.10008.1.2") \
+            if hasattr(ds, "file_meta") else "1.2.840.10008.1.2"
+        bits = int(ds.get("BitsAllocated", 16) or 16)
+        vr = "OW" if ts in ENCAPSULATED_FREE and bits > 8 else "OB"
+        obj["7FE00010"] = {"vr": vr, "BulkDataURI": prefix + "7FE00010"}
+    return dumps(obj)
+
+
+class MetadataCache:
+    """Instance JSON by (path, size, mtime); at most ``capacity`` instances."""
+
+    def __init__(self, capacity: int = 20000):
+        self.capacity = max(capacity, 0)
+        self._items: OrderedDict[tuple, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, path: Path, study: str, series: str, sop: str) -> bytes:
+        st = os.stat(path)
+        key = (str(path), st.st_size, st.st_mtime_ns, study, series, sop)
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return found
+        data = instance_json(path, study, series, sop)
+        with self._lock:
+            self.misses += 1
+            if self.capacity:
+                self._items[key] = data
+                while len(self._items) > self.capacity:
+                    self._items.popitem(last=False)
+        return data
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+def join(objects: list[bytes], base_url: str) -> bytes:
+    return (b"[" + b",".join(objects) + b"]").replace(BASE.encode(), base_url.encode("utf-8"))
