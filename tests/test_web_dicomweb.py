@@ -12,7 +12,6 @@ import pytest
 import requests
 from dicomweb_client.api import DICOMwebClient
 from pydicom import dcmread
-
 from webhelpers import WebServer, sample_paths
 
 

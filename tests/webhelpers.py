@@ -44,10 +44,11 @@ class WebServer:
     """``start_web`` in this process on a free port, for one dgate folder."""
 
     def __init__(self, folder: Path, **params: str):
+        from netpeers import free_port
+
         from dgate.config import Configuration
         from dgate.log import Logs
         from dgate.web.server import start_web
-        from netpeers import free_port
         make_folder(folder, **params)
         self.folder = folder
         self.config = Configuration.open(folder)

@@ -7,7 +7,7 @@ capabilities not built yet are in the table too and log that they are not availa
 An unknown command does nothing and gets an empty reply, as in the original.
 
 Modules register their handlers with :func:`command`:
-:mod:`.config_cmds`, :mod:`.status_cmds`, :mod:`.db_cmds`, :mod:`.move_cmds`.
+:mod:`.config_cmds`, :mod:`.status_cmds`, :mod:`.db_cmds`, :mod:`.move_cmds`, :mod:`.web_cmds`.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ PENDING = {
     "Lua scripting": "lua luastart globallua anonymize modifyimage modifystudy modifyseries modifier "
                      "mergeseries mergestudy mergeseriesfile mergestudyfile attachfile",
     "image conversion and WADO": "convert_to_gif convert_to_bmp convert_to_jpg convert_to_dicom convert_to_json "
-                                 "uncompress compress extract_frames wadorequest wadoparse testcompress",
+                                 "uncompress compress extract_frames testcompress",
     "archival": "selectlruforarchival selectseriestomove preparebunchforburning movedatatodevice "
                 "moveseriestodevice restoremagflags comparebunchafterburning verifymirrordisk testimages "
                 "deletebunchafterburning renamedevice makespace prefetch",
@@ -65,7 +65,7 @@ def dispatch(ctx: CommandContext, text: str) -> bytes | None:
 
 
 def _load() -> None:
-    from . import config_cmds, db_cmds, move_cmds, status_cmds  # noqa: F401  (registration)
+    from . import config_cmds, db_cmds, move_cmds, status_cmds, web_cmds  # noqa: F401  (registration)
     for capability, names in PENDING.items():
         for name in names.split():
             COMMANDS.setdefault(name, _pending(capability))
