@@ -10,11 +10,10 @@ import subprocess
 import sys
 
 import pytest
-from pydicom import dcmread
-from pydicom.data import get_testdata_file
-
 from conftest import REPO, run_dgate
 from netpeers import dcmtk, have_dcmtk, start_server
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
 from webhelpers import need
 
 CT = get_testdata_file("CT_small.dcm")
@@ -53,7 +52,8 @@ def test_text_plain_dump_like_the_original(server):
                  "0023,1070      8 UN                        d6 37(7) 8e 88 96 b3 c9 41(A) \n",
                  '0043,1028     80 UN                        "CT01"\n',
                  "0028,0120      2 US PixelPaddingValue      63536 \n",
-                 "7fe0,0010  32768 OW PixelData              00af 00b4 00a6 008f 008b 0098 00a7 00bb 00d4 00ec 00e5 \n"]:
+                 "7fe0,0010  32768 OW PixelData              00af 00b4 00a6 008f 008b 0098 00a7 00bb 00d4 00ec "
+                 "00e5 \n"]:
         assert line in text
     assert ask(server, f"wadorequest:{ST}\\{SE}\\{SOP},0/0/0/0,0/0,,text/plain,,,,") == out
 
@@ -81,7 +81,10 @@ def test_cgi_mode_wado_goes_through_the_server(server):
                         f"-yrequestType=WADO&{Q}&contentType=text/plain"], cwd=server.folder, env=env,
                        capture_output=True, timeout=60)
     assert r.stdout == ask(server, f"wadoparse:requestType=WADO&{Q}&contentType=text/plain")
-    env["QUERY_STRING"] = f"requestType=WADO&{Q}&contentType=application/dicom"
-    env["TCPPort"] = str(server.port)
-    r = run_dgate([f"-p{server.port}", f"-y{env['QUERY_STRING']}"], server.folder)
-    assert r.stdout.startswith("Content-type: application/dicom\n")
+    env["QUERY_STRING"] = f"requestType=WADO&{Q}&contentType=text/html"
+    from dgate.config.ini import put_param
+    put_param(server.folder / "dicom.ini", "TCPPort", str(server.port))     # no -p: dicom.ini's TCPPort
+    r = subprocess.run([sys.executable, "-m", "dgate"], cwd=server.folder, env=env, capture_output=True, timeout=60)
+    assert r.stdout.startswith(b"Content-type: text/html\nAccess-Control-Allow-Origin:*\n\n0002,0001")
+    r = run_dgate(["-p" + str(server.port), "-ymode=listpatients"], server.folder)
+    assert r.stdout.startswith("Status: 501") and "Lua" in r.stdout

@@ -173,7 +173,7 @@ def test_wado_rs_retrieve_keeps_stored_bytes(web):
 
 def test_wado_rs_negotiation(web):
     j2k = by_name(web, "JPEG2000.dcm")
-    url = f"{web.url}/dicom-web/studies/{j2k.StudyInstanceUID}/series/{j2k.SeriesInstanceUID}/instances/{j2k.SOPInstanceUID}"
+    url = instance_url(web, j2k)
     r = requests.get(url, headers={"Accept": 'multipart/related; type="application/dicom"'})
     assert r.status_code == 200
     part = parse_multipart(r)[0]
@@ -223,7 +223,7 @@ def test_frames_native_and_compressed(web):
     r = requests.get(f"{base}/instances/{emri.SOPInstanceUID}/frames/0,a")
     assert r.status_code == 400
     j2k = by_name(web, "JPEG2000.dcm")
-    base = f"{web.url}/dicom-web/studies/{j2k.StudyInstanceUID}/series/{j2k.SeriesInstanceUID}/instances/{j2k.SOPInstanceUID}"
+    base = instance_url(web, j2k)
     r = requests.get(base + "/frames/1", headers={"Accept": 'multipart/related; type="image/jp2"'})
     (ctype, body), = parse_multipart(r)
     assert ctype.startswith("image/jp2") and body.rstrip(b"\0") == j2k_frame(j2k).rstrip(b"\0")
@@ -284,6 +284,11 @@ def test_no_path_traversal(web, path):
 
 
 # -- helpers ---------------------------------------------------------------------------
+def instance_url(web, ds):
+    return (f"{web.url}/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+            f"/instances/{ds.SOPInstanceUID}")
+
+
 def multipart(parts, boundary="b0undary42", locations=None):
     chunks = []
     for i, (ctype, body) in enumerate(parts):

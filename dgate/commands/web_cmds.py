@@ -39,7 +39,7 @@ def dicom_header(size: int) -> bytes:
 def parse_wado_query(query: str) -> list[str]:
     """``wadoparse:`` → the ``wadorequest`` fields (obj, l/w/f/q, rows/cols, region, type,
     syntax, anonymize, annotation, bridge)."""
-    params = {}
+    params: dict[str, str] = {}
     for name, value in parse_qsl(query, keep_blank_values=True):
         params.setdefault(name, value)
 

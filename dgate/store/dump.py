@@ -89,7 +89,6 @@ def _value(vr: str, raw: bytes, little: bool) -> str:
     if len(raw) == 4:
         (v,) = struct.unpack("<i", raw)
         return f"[{v}|{v & 0xFFFFFFFF:x}]"
-    text = raw.split(b"\0", 1)[0]
     if all(32 <= b < 127 or b == 0 for b in raw):
-        return '"' + text.decode("latin-1").replace("\\", "\\\\") + '"'
+        return '"' + raw.split(b"\0", 1)[0].decode("latin-1").replace("\\", "\\\\") + '"'
     return " ".join(f"{b:02x}" + (f"({chr(b)})" if 32 < b < 127 else "") for b in raw[:16]) + " "

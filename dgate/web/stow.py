@@ -118,7 +118,7 @@ def response(outcomes: list[StoreOutcome], base_url: str, study: str) -> tuple[i
     refs, failed = [], []
     for o in outcomes:
         if o.ok:
-            item = {"00081150": {"vr": "UI", "Value": [o.sop_class]},
+            item: dict[str, dict] = {"00081150": {"vr": "UI", "Value": [o.sop_class]},
                     "00081155": {"vr": "UI", "Value": [o.sop_instance]}}
             if o.study and o.series:
                 url = f"{base_url}/studies/{o.study}/series/{o.series}/instances/{o.sop_instance}"

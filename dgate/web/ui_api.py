@@ -39,7 +39,7 @@ def server_status(ctx: WebContext) -> dict:
         running = True
     except (ControlError, OSError) as exc:
         text, running = f"The DICOM server does not answer on port {ctx.dicom_port}: {exc}", False
-    counts = {}
+    counts: dict[str, int | str] = {}
     try:
         db = ctx.db()
         for level in ("patient", "study", "series", "image"):
