@@ -47,7 +47,9 @@ class WebServer:
         from netpeers import free_port
 
         from dgate.config import Configuration
+        from dgate.db.store import clear_update_cache
         from dgate.log import Logs
+        clear_update_cache()            # process-wide; another test folder's rows are not in this database
         from dgate.web.server import start_web
         make_folder(folder, **params)
         self.folder = folder
@@ -59,7 +61,9 @@ class WebServer:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
+        from dgate.db.store import clear_update_cache
         self.handle.stop()
+        clear_update_cache()
 
     def count_images(self) -> int:
         from dgate.db import open_database
@@ -75,3 +79,60 @@ def copy_samples(target: Path) -> list[Path]:
         shutil.copy(p, dst)
         out.append(dst)
     return out
+
+
+ORTHANC = Path("/usr/sbin/Orthanc")
+DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+
+
+class Orthanc:
+    """Debian's Orthanc with its DICOMweb plugin on free loopback ports (the oracle)."""
+
+    def __init__(self, folder: Path):
+        import json
+        import subprocess
+        import time
+
+        import requests
+
+        from netpeers import free_port
+        folder.mkdir(parents=True, exist_ok=True)
+        self.http_port, self.dicom_port = free_port(), free_port()
+        config = {"Name": "oracle", "HttpPort": self.http_port, "DicomPort": self.dicom_port,
+                  "StorageDirectory": str(folder / "storage"), "IndexDirectory": str(folder / "index"),
+                  "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "HttpServerEnabled": True,
+                  "Plugins": [str(DICOMWEB_PLUGIN)], "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+                  "HttpBindAddress": "127.0.0.1", "DicomAet": "ORACLE", "StableAge": 1,
+                  "LimitFindResults": 0, "LimitFindInstances": 0}
+        (folder / "orthanc.json").write_text(json.dumps(config))
+        self.log = open(folder / "orthanc.log", "w")
+        self.proc = subprocess.Popen([str(ORTHANC), str(folder / "orthanc.json")], stdout=self.log,
+                                     stderr=subprocess.STDOUT, cwd=folder)
+        self.url = f"http://127.0.0.1:{self.http_port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url + "/system", timeout=1).ok:
+                    return
+            except requests.RequestException:
+                time.sleep(0.1)
+        self.stop()
+        raise AssertionError("Orthanc did not start: " + (folder / "orthanc.log").read_text()[-2000:])
+
+    def upload(self, path: Path) -> None:
+        import requests
+        r = requests.post(self.url + "/instances", data=path.read_bytes(), timeout=60)
+        assert r.ok, r.text
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except Exception:
+                self.proc.kill()
+        self.log.close()
+
+
+def have_orthanc() -> bool:
+    return ORTHANC.is_file() and DICOMWEB_PLUGIN.is_file()

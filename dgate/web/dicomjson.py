@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 BULK_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
@@ -24,11 +25,18 @@ def to_json_dict(ds: Dataset, bulk_uri: Callable[[list[str]], str] | None = None
     """``ds`` as a DICOM JSON object; binary values over 1 KiB become BulkDataURIs when
     ``bulk_uri`` (path parts → URI) is given, else InlineBinary."""
     out: dict = {}
-    for elem in ds:
-        tag = int(elem.tag)
-        if tag >> 16 == 0x0002 or (tag & 0xFFFF) == 0 or (skip_private and elem.tag.is_private):
+    for tag_obj in list(ds.keys()):
+        tag = int(tag_obj)
+        if tag >> 16 == 0x0002 or (tag & 0xFFFF) == 0 or (skip_private and tag_obj.is_private):
             continue
         key = tag_text(tag)
+        raw = ds.get_item(tag_obj)
+        if isinstance(raw, RawDataElement) and bulk_uri is not None and raw.VR in BULK_VRS \
+                and (raw.value is None or raw.length > BULK_THRESHOLD) and raw.length != 0:
+            vr = raw.VR                             # deferred or large: never read here
+            out[key] = {"vr": vr, "BulkDataURI": bulk_uri(list(path + (key,)))}
+            continue
+        elem = ds[tag_obj]
         vr = elem.VR
         if vr == "SQ":
             items = [to_json_dict(item, bulk_uri, path + (key, str(i)), skip_private)

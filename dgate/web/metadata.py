@@ -18,12 +18,12 @@ from pydicom.dataset import Dataset
 from .dicomjson import dumps, to_json_dict
 
 BASE = "@@dgate-base@@"
-ENCAPSULATED_FREE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
 
 
 def read_header(path: Path) -> Dataset:
-    """The header of a stored file (Part 10 or ``.v2``), stopping before the pixels."""
-    return dcmread(str(path), stop_before_pixels=True, force=True)
+    """All elements of a stored file (Part 10 or ``.v2``) with values over 1 KiB left
+    unread (pixel data included), so trailing elements after the pixels are seen too."""
+    return dcmread(str(path), defer_size=1024, force=True)
 
 
 def instance_json(path: Path, study: str, series: str, sop: str) -> bytes:
@@ -33,14 +33,7 @@ def instance_json(path: Path, study: str, series: str, sop: str) -> bytes:
     def bulk(parts: list[str]) -> str:
         return prefix + "/".join(parts)
 
-    obj = to_json_dict(ds, bulk)
-    if "Rows" in ds and "Columns" in ds:
-        ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "") or "1.2.840.10008.1.2") \
-            if hasattr(ds, "file_meta") else "1.2.840.10008.1.2"
-        bits = int(ds.get("BitsAllocated", 16) or 16)
-        vr = "OW" if ts in ENCAPSULATED_FREE and bits > 8 else "OB"
-        obj["7FE00010"] = {"vr": vr, "BulkDataURI": prefix + "7FE00010"}
-    return dumps(obj)
+    return dumps(to_json_dict(ds, bulk))
 
 
 class MetadataCache:

@@ -26,9 +26,13 @@ from .errors import bad_request
 
 STUDY_DEFAULTS = (0x00080020, 0x00080030, 0x00080050, 0x00080056, 0x00080061, 0x00080090, 0x00081190,
                   0x00100010, 0x00100020, 0x00100030, 0x00100040, 0x0020000D, 0x00200010, 0x00201206,
-                  0x00201208, 0x00081030)
+                  0x00201208)
 SERIES_DEFAULTS = (0x00080056, 0x00080060, 0x0008103E, 0x00081190, 0x0020000E, 0x00200011, 0x00201209,
-                   0x0020000D, 0x00080021, 0x00080031)
+                   0x0020000D)
+# relational queries (no parent UID in the path) also return the parents' attributes (PS3.18 §10.6.3.3)
+STUDY_RELATIONAL = (0x00080020, 0x00080030, 0x00080050, 0x00080090, 0x00100010, 0x00100020, 0x00100030,
+                    0x00100040, 0x0020000D, 0x00200010)
+SERIES_RELATIONAL = (0x00080060, 0x0008103E, 0x0020000E, 0x00200011)
 INSTANCE_DEFAULTS = (0x00080016, 0x00080018, 0x00080056, 0x00081190, 0x00200013, 0x00280010, 0x00280011,
                      0x00280008, 0x0020000D, 0x0020000E)
 DEFAULTS = {"STUDY": STUDY_DEFAULTS, "SERIES": SERIES_DEFAULTS, "IMAGE": INSTANCE_DEFAULTS}
@@ -49,6 +53,7 @@ class QidoQuery:
     offset: int = 0
     fuzzy: bool = False
     unsupported: list[str] = field(default_factory=list)
+    parents: set[int] = field(default_factory=set)       # parent UIDs given in the path
 
 
 def parse_attribute(name: str) -> int | None:
@@ -116,6 +121,7 @@ def parse_query(level: str, params: list[tuple[str, str]], path_keys: dict[int, 
             q.matches[tag] = value
     for tag, value in path_keys.items():
         q.matches[tag] = value
+        q.parents.add(tag)
     return q
 
 
@@ -142,6 +148,10 @@ def run_query(db: Database, q: QidoQuery, base_url: str) -> tuple[list[dict], li
     from .dicomjson import to_json_dict
     available = _available(db, q.level)
     wanted = set(DEFAULTS[q.level]) | q.include | set(q.matches)
+    if q.level in ("SERIES", "IMAGE") and 0x0020000D not in q.parents:
+        wanted |= set(STUDY_RELATIONAL)
+    if q.level == "IMAGE" and 0x0020000E not in q.parents:
+        wanted |= set(SERIES_RELATIONAL)
     if q.include_all:
         wanted |= set(available)
     unsupported = list(q.unsupported)
