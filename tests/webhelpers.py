@@ -94,7 +94,6 @@ class Orthanc:
         import time
 
         import requests
-
         from netpeers import free_port
         folder.mkdir(parents=True, exist_ok=True)
         self.http_port, self.dicom_port = free_port(), free_port()
