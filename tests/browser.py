@@ -55,7 +55,8 @@ for (const c of canvases) {
     if (ctx) data = ctx.getImageData(0, 0, c.width, c.height).data;
   } catch (e) { data = null; }
   if (!data) {
-    const gl = c.getContext('webgl2', {preserveDrawingBuffer: true}) || c.getContext('webgl', {preserveDrawingBuffer: true});
+    const keep = {preserveDrawingBuffer: true};
+    const gl = c.getContext('webgl2', keep) || c.getContext('webgl', keep);
     if (!gl) continue;
     data = new Uint8Array(c.width * c.height * 4);
     gl.readPixels(0, 0, c.width, c.height, gl.RGBA, gl.UNSIGNED_BYTE, data);
