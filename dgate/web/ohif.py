@@ -4,8 +4,8 @@ viewer (the built ``dist/`` of the npm package ``@ohif/app``) into
 
 The package is built for the site root, so links are rewritten for ``/app/ohif/``:
 ``window.PUBLIC_URL`` and the absolute ``href``/``src`` of ``index.html``, webpack's public
-path in the bundles, absolute ``url(/…)`` in the style sheets, and ``app-config.js`` is replaced by one for this server's DICOMweb
-(``/dicom-web``, with includefield and WADO-RS rendering). Nothing is committed; the
+path in the bundles, absolute ``url(/…)`` in the style sheets; ``app-config.js`` is
+replaced by one for this server's DICOMweb (``/dicom-web``, includefield, WADO-RS rendering). Nothing is committed; the
 package comes from the npm registry through ``npm pack`` (or a tarball you give).
 """
 from __future__ import annotations
