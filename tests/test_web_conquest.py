@@ -9,11 +9,10 @@ import base64
 import httpx
 import pytest
 import requests
+from netpeers import DgateProcess, dcmtk, free_port, have_dcmtk
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pynetdicom import AE, AllStoragePresentationContexts, evt
-
-from netpeers import DgateProcess, dcmtk, free_port, have_dcmtk
 from webhelpers import WebServer, need
 
 CT = get_testdata_file("CT_small.dcm")
