@@ -7,7 +7,6 @@ are small: they parse the request, run the database and file work in a worker th
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -77,22 +76,6 @@ def _qido(level: str, **path):
 
 
 # -- WADO-RS instances -------------------------------------------------------------------
-def _stream_instances(located: list[retrieve.Located], targets: list[str], boundary: str,
-                      ctx: WebContext) -> Iterator[bytes]:
-    for loc, target in zip(located, targets):
-        try:
-            data = retrieve.instance_bytes(loc, target)
-        except HTTPProblem:
-            raise
-        except Exception as exc:    # a broken file: leave it out, say so in the log
-            ctx.logs.operator.printf(f"***WADO-RS: cannot send {loc.path}: {exc}\n")
-            continue
-        yield part_head(boundary, f"application/dicom; transfer-syntax={target}")
-        yield data
-        yield b"\r\n"
-    yield closing(boundary)
-
-
 async def retrieve_instances(request: Request) -> Response:
     p = request.path_params
     wanted, single = retrieve.dicom_syntaxes(request.headers.get("accept", ""))
@@ -100,6 +83,8 @@ async def retrieve_instances(request: Request) -> Response:
 
     def plan() -> tuple[list[retrieve.Located], list[str]]:
         located = retrieve.locate_instances(ctx, p["study"], p.get("series", ""), p.get("instance", ""))
+        if wanted[0] == "*":
+            return located, ["*"] * len(located)
         targets = []
         for loc in located:
             stored = retrieve.stored_syntax(loc.path)
@@ -112,10 +97,12 @@ async def retrieve_instances(request: Request) -> Response:
 
     located, targets = await run_in_threadpool(plan)
     if single and len(located) == 1:
-        data = await run_in_threadpool(retrieve.instance_bytes, located[0], targets[0])
-        return Response(data, media_type=f"application/dicom; transfer-syntax={targets[0]}")
+        target = targets[0] if targets[0] != "*" else await run_in_threadpool(retrieve.stored_syntax,
+                                                                               located[0].path)
+        data = await run_in_threadpool(retrieve.instance_bytes, located[0], target)
+        return Response(data, media_type=f"application/dicom; transfer-syntax={target}")
     boundary = new_boundary()
-    return StreamingResponse(_stream_instances(located, targets, boundary, ctx),
+    return StreamingResponse(retrieve.part_stream(located, targets, boundary, ctx.logs),
                              media_type=f'multipart/related; type="application/dicom"; boundary={boundary}')
 
 

@@ -15,6 +15,7 @@ database only (the Conquest tables of dicom.sql; no file is read).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
@@ -67,6 +68,7 @@ def parse_attribute(name: str) -> int | None:
     return int(tag) if tag is not None else None
 
 
+@functools.lru_cache(maxsize=4096)
 def vr_of(tag: int) -> str:
     try:
         return dictionary_VR(tag).split(" or ")[0]
@@ -145,7 +147,6 @@ def _fuzzy_ok(stored: str, wanted: str) -> bool:
 
 def run_query(db: Database, q: QidoQuery, base_url: str) -> tuple[list[dict], list[str]]:
     """Answer a QIDO query: (DICOM JSON objects, names of unsupported attributes)."""
-    from .dicomjson import to_json_dict
     available = _available(db, q.level)
     wanted = set(DEFAULTS[q.level]) | q.include | set(q.matches)
     if q.level in ("SERIES", "IMAGE") and 0x0020000D not in q.parents:
@@ -174,17 +175,45 @@ def run_query(db: Database, q: QidoQuery, base_url: str) -> tuple[list[dict], li
         if q.limit is not None:
             ident[LIMIT] = text_element(LIMIT, str(q.limit), "LO")
             ident[OFFSET] = text_element(OFFSET, str(q.offset), "LO")
-    results = db.find(q.level, ident)
+    objects = _find_json(db, q.level, ident)
     if post_filter:
-        results = [r for r in results if all(_fuzzy_ok(str(r[t].value or "") if t in r else "", v)
-                                              for t, v in fuzzy_filters.items())]
+        objects = [o for o in objects if all(_fuzzy_ok(_name(o, t), v) for t, v in fuzzy_filters.items())]
         end = q.offset + q.limit if q.limit is not None else None
-        results = results[q.offset:end]
+        objects = objects[q.offset:end]
     elif q.limit is None and q.offset:
-        results = results[q.offset:]
-    objects = [to_json_dict(r) for r in results]
+        objects = objects[q.offset:]
     _add_computed(db, q.level, objects, wanted, base_url)
     return objects, unsupported
+
+
+def _find_json(db: Database, level: str, ident: Dataset) -> list[dict]:
+    """The C-FIND answer of the database as DICOM JSON objects, built straight from the
+    rows (the values are those :meth:`Database.find` returns, without making data sets)."""
+    from ..db.query import raw_element
+    from ..db.values import from_db, response_value
+    from .dicomjson import raw_json, to_json_dict
+    built, rows = db.queries.rows(level, ident)
+    utf8 = bool(db.settings.int("UTF8FromDB"))
+    keys = [(k, f"{k.tag:08X}", vr_of(k.tag)) for k in built.keys]
+    objects = []
+    for row in rows:
+        obj: dict = {}
+        for (key, name, vr), text in zip(keys, row):
+            raw = response_value(from_db(text, utf8).rstrip(" "), key.entry)
+            item = raw_json(vr, raw)
+            if item is None:
+                ds = Dataset()
+                ds[key.tag] = raw_element(key.tag, raw, vr)
+                item = to_json_dict(ds).get(name, {"vr": vr})
+            obj[name] = item
+        objects.append(obj)
+    return objects
+
+
+def _name(obj: dict, tag: int) -> str:
+    values = obj.get(f"{tag:08X}", {}).get("Value") or [None]
+    first = values[0]
+    return first.get("Alphabetic", "") if isinstance(first, dict) else str(first or "")
 
 
 def _uid_element(tag: int, value: str):
