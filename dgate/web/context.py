@@ -9,7 +9,7 @@ from pathlib import Path
 from ..config import Configuration
 from ..db import Database, open_database
 from ..log import Logs
-from ..store.devices import locate
+from ..store.devices import device_root, locate
 from .settings import WebSettings
 
 
@@ -69,8 +69,19 @@ class WebContext:
             except Exception:
                 pass
 
-    def locate(self, device: str, object_file: str) -> Path | None:
-        return locate(self.settings, device or "MAG0", object_file or "")
+    def locate(self, device: str, object_file: str, roots: dict[str, str | None] | None = None) -> Path | None:
+        """A stored file: on its recorded device first (``roots`` caches device folders
+        for a batch of look-ups), else wherever ``FindPhysicalDevice`` finds it."""
+        device = device or "MAG0"
+        if roots is not None:
+            if device not in roots:
+                roots[device] = device_root(self.settings, device)
+            root = roots[device]
+            if root:
+                path = Path(root) / (object_file or "").replace("\\", "/")
+                if path.is_file():
+                    return path
+        return locate(self.settings, device, object_file or "")
 
     @property
     def metadata(self):

@@ -85,7 +85,7 @@ async def retrieve_instances(request: Request) -> Response:
         located = retrieve.locate_instances(ctx, p["study"], p.get("series", ""), p.get("instance", ""))
         if wanted[0] == "*":
             return located, ["*"] * len(located)
-        targets = []
+        targets: list[str] = []
         for loc in located:
             stored = retrieve.stored_syntax(loc.path)
             target = retrieve.choose(stored, wanted)
@@ -102,7 +102,15 @@ async def retrieve_instances(request: Request) -> Response:
         data = await run_in_threadpool(retrieve.instance_bytes, located[0], target)
         return Response(data, media_type=f"application/dicom; transfer-syntax={target}")
     boundary = new_boundary()
-    return StreamingResponse(retrieve.part_stream(located, targets, boundary, ctx.logs),
+    headers = {}
+    known = None
+    if all(t == "*" for t in targets):
+        known, total = await run_in_threadpool(retrieve.stored_parts, located, boundary)
+        targets = known
+        if total is not None:
+            headers["Content-Length"] = str(total)
+    return StreamingResponse(retrieve.part_stream(located, targets, boundary, ctx.logs, known=known),
+                             headers=headers,
                              media_type=f'multipart/related; type="application/dicom"; boundary={boundary}')
 
 

@@ -10,6 +10,7 @@ and decompress what pydicom's decoders read; compressing needs the codec package
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,8 +58,9 @@ def locate_instances(ctx: WebContext, study: str, series: str = "", sop: str = "
     """The stored files of a study/series/instance; 404 when nothing is stored."""
     rows = ctx.db().instance_files(study, series, sop)
     found = []
+    roots: dict[str, str | None] = {}
     for row in rows:
-        path = ctx.locate(row.device, row.object_file)
+        path = ctx.locate(row.device, row.object_file, roots)
         if path is not None:
             found.append(Located(row, path))
         else:
@@ -116,7 +118,30 @@ def _quick_meta_syntax(data: bytes) -> str:
     return ""
 
 
-def part_stream(located: list[Located], targets: list[str], boundary: str, logs, batch: int = 8 << 20):
+def stored_parts(located: list[Located], boundary: str) -> tuple[list[str], int | None]:
+    """For retrieval in the stored syntax: each file's syntax and the exact size of the
+    multipart body (None when a file must be converted to Part 10 first)."""
+    from .multipart import closing, part_head
+    syntaxes: list[str] = []
+    total: int | None = 0
+    for loc in located:
+        with open(loc.path, "rb") as handle:
+            head = handle.read(4096)
+            size = os.fstat(handle.fileno()).st_size
+        ts = syntax_of_bytes(head, loc.path)
+        syntaxes.append(ts)
+        if total is not None:
+            if head[128:132] != b"DICM":
+                total = None
+            else:
+                total += len(part_head(boundary, f"application/dicom; transfer-syntax={ts}")) + size + 2
+    if total is not None:
+        total += len(closing(boundary))
+    return syntaxes, total
+
+
+def part_stream(located: list[Located], targets: list[str], boundary: str, logs, batch: int = 8 << 20,
+                known: list[str] | None = None):
     """The parts of a multipart/related retrieve, read in batches of about ``batch``
     bytes per worker-thread call (few thread hops, steady streaming)."""
     from .multipart import closing, part_head
@@ -125,9 +150,10 @@ def part_stream(located: list[Located], targets: list[str], boundary: str, logs,
         chunks, size, i = [], 0, start
         while i < len(located) and size < batch:
             loc, target = located[i], targets[i]
+            stored = known[i] if known else ""
             i += 1
             try:
-                if target == "*":
+                if target == "*" or (target == stored and stored):
                     data = loc.path.read_bytes()
                     if data[128:132] == b"DICM":
                         ts = syntax_of_bytes(data, loc.path)
