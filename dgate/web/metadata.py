@@ -16,6 +16,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from .dicomjson import dumps, to_json_dict
+from .headerjson import Unsupported, file_json
 
 BASE = "@@dgate-base@@"
 
@@ -27,13 +28,15 @@ def read_header(path: Path) -> Dataset:
 
 
 def instance_json(path: Path, study: str, series: str, sop: str) -> bytes:
-    ds = read_header(path)
     prefix = f"{BASE}/studies/{study}/series/{series}/instances/{sop}/bulkdata/"
 
     def bulk(parts: list[str]) -> str:
         return prefix + "/".join(parts)
 
-    return dumps(to_json_dict(ds, bulk))
+    try:
+        return dumps(file_json(path, bulk))
+    except Unsupported:
+        return dumps(to_json_dict(read_header(path), bulk))
 
 
 class MetadataCache:
