@@ -197,3 +197,40 @@ def _general(tag: int, vr: str, value: bytes, state: dict) -> dict:
     ds._dict[Tag(tag)] = RawDataElement(Tag(tag), vr, len(value), value, 0, False, True)
     found = to_json_dict(ds).get(f"{tag:08X}")
     return found if found is not None else {"vr": vr}
+
+
+UID_TAGS = (0x00080016, 0x00080018, 0x0020000D, 0x0020000E)
+
+
+def quick_uids(raw: bytes, implicit: bool) -> dict[int, str]:
+    """SOP class/instance, study and series UIDs of a little-endian data set (no
+    preamble, no meta group), walking the top level only and stopping after (0020,000E);
+    raises :class:`Unsupported` when the walk is not possible."""
+    found: dict[int, str] = {}
+    pos, end = 0, len(raw)
+    try:
+        while pos + 8 <= end:
+            if implicit:
+                group, element, length = _TAG_LEN.unpack_from(raw, pos)
+                start, vr = pos + 8, ""
+            else:
+                group, element, raw_vr, length = _TAG_VR_LEN.unpack_from(raw, pos)
+                start = pos + 8
+                if raw_vr in LONG_VRS:
+                    (length,) = _LONG_LEN.unpack_from(raw, pos + 8)
+                    start = pos + 12
+                vr = raw_vr.decode("latin-1")
+            tag = (group << 16) | element
+            if tag > 0x0020000E:
+                break
+            if length == UNDEFINED:
+                if implicit or vr in ("SQ", "UN"):
+                    _items, pos = _sequence(raw, start, length, end, implicit, lambda p: "", (), {"charset": ""})
+                    continue
+                raise Unsupported("undefined length before the UIDs")
+            pos = start + length
+            if tag in UID_TAGS:
+                found[tag] = raw[start:pos].decode("latin-1").strip(" \0")
+    except (struct.error, IndexError, ValueError) as exc:
+        raise Unsupported(str(exc)) from exc
+    return found

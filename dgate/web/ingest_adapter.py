@@ -14,6 +14,7 @@ from ..db import DatabaseError
 from ..store.formats import EXPLICIT_LE, IMPLICIT_LE, BadObject, Encoded
 from ..store.ingest import StoreFailed
 from .context import WebContext
+from .headerjson import UID_TAGS, Unsupported, quick_uids
 
 
 @dataclass
@@ -45,16 +46,24 @@ def parse_object(data: bytes) -> Encoded:
     return Encoded(data, EXPLICIT_LE if vr.isalpha() and vr.isupper() else IMPLICIT_LE)
 
 
+def object_uids(encoded: Encoded) -> dict[int, str]:
+    """SOP class/instance, study and series UIDs (a quick walk, else pydicom's header)."""
+    if encoded.transfer_syntax != "1.2.840.10008.1.2.2" and encoded.transfer_syntax != "1.2.840.10008.1.2.1.99":
+        try:
+            return quick_uids(encoded.raw, encoded.implicit)
+        except Unsupported:
+            pass
+    header = encoded.header()
+    return {tag: str(header[tag].value) for tag in UID_TAGS if tag in header}
+
+
 def store_encoded(ctx: WebContext, encoded: Encoded, calling: str = "WEB") -> StoreOutcome:
     """Store one object through the ingest pipeline; never raises for bad input."""
     try:
-        header = encoded.header()
+        uids = object_uids(encoded)
     except BadObject as exc:
         return StoreOutcome(False, reason=str(exc), failure_code=0xC000)
-    sop_class = str(header.get("SOPClassUID", ""))
-    sop = str(header.get("SOPInstanceUID", ""))
-    study = str(header.get("StudyInstanceUID", ""))
-    series = str(header.get("SeriesInstanceUID", ""))
+    sop_class, sop, study, series = (uids.get(t, "") for t in (0x00080016, 0x00080018, 0x0020000D, 0x0020000E))
     try:
         ctx.ingest.store(encoded, ctx.db(), calling, ctx.own_ae)
     except StoreFailed as exc:

@@ -18,7 +18,7 @@ from pydicom.uid import UID
 from ..store.formats import EXPLICIT_LE, Encoded
 from .context import WebContext
 from .errors import HTTPProblem
-from .ingest_adapter import StoreOutcome, parse_object, store_encoded
+from .ingest_adapter import StoreOutcome, object_uids, parse_object, store_encoded
 from .multipart import Part, parse_media_type
 
 FAIL_PROCESSING = 0x0110
@@ -60,11 +60,10 @@ def _check_study(outcome: StoreOutcome, study: str) -> StoreOutcome | None:
 def _store_file(ctx: WebContext, data: bytes, study: str) -> StoreOutcome:
     try:
         encoded = parse_object(data)
-        header = encoded.header()
+        uids = object_uids(encoded)
     except Exception as exc:
         return StoreOutcome(False, reason=f"not a DICOM object: {exc}", failure_code=FAIL_CANNOT_UNDERSTAND)
-    probe = StoreOutcome(True, str(header.get("SOPClassUID", "")), str(header.get("SOPInstanceUID", "")),
-                         str(header.get("StudyInstanceUID", "")))
+    probe = StoreOutcome(True, uids.get(0x00080016, ""), uids.get(0x00080018, ""), uids.get(0x0020000D, ""))
     wrong = _check_study(probe, study)
     if wrong is not None:
         return wrong
