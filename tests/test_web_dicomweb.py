@@ -310,3 +310,19 @@ def parse_multipart(response):
 def j2k_frame(ds):
     from pydicom.encaps import generate_frames
     return next(generate_frames(ds.PixelData, number_of_frames=1))
+
+
+def test_metadata_cache_follows_file_changes(web):
+    mr = by_name(web, "MR_small.dcm")
+    url = f"{web.url}/dicom-web/studies/{mr.StudyInstanceUID}/series/{mr.SeriesInstanceUID}/metadata"
+    first = requests.get(url).json()[0]
+    stored = web.handle.ctx.db().get_file(mr.SOPInstanceUID)
+    path = web.handle.ctx.locate(stored.device, stored.object_file)
+    ds = dcmread(path)
+    ds.StudyDescription = "changed on disk"
+    ds.save_as(path)
+    second = requests.get(url).json()[0]
+    assert second["00081030"]["Value"] == ["changed on disk"] != first.get("00081030", {}).get("Value")
+    path.write_bytes(b"broken")
+    assert requests.get(url).json() == []                       # left out, not a 500
+    ds.save_as(path)

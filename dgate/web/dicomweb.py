@@ -13,7 +13,6 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from . import metadata as meta
 from . import qido, retrieve, stow
 from .context import WebContext
 from .dicomjson import dumps
@@ -119,17 +118,18 @@ async def retrieve_metadata(request: Request) -> Response:
     p = request.path_params
     ctx = ctx_of(request)
 
-    def build() -> bytes:
+    def build() -> tuple[bytes, bytes]:
         located = retrieve.locate_instances(ctx, p["study"], p.get("series", ""), p.get("instance", ""))
-        objects = []
-        for loc in located:
-            try:
-                objects.append(ctx.metadata.get(loc.path, loc.item.study_uid, loc.item.series_uid, loc.item.sop_uid))
-            except Exception as exc:
-                ctx.logs.operator.printf(f"***WADO-RS metadata: cannot read {loc.path}: {exc}\n")
-        return meta.join(objects, base_url(request))
+        items = [(loc.path, loc.item.study_uid, loc.item.series_uid, loc.item.sop_uid) for loc in located]
 
-    return json_response(await run_in_threadpool(build))
+        def broken(path, exc) -> None:
+            ctx.logs.operator.printf(f"***WADO-RS metadata: cannot read {path}: {exc}\n")
+        return ctx.metadata.series(items, base_url(request), broken)
+
+    body, packed = await run_in_threadpool(build)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return json_response(packed, headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+    return json_response(body)
 
 
 def _multipart(parts: list[tuple[str, bytes]], kind: str) -> Response:

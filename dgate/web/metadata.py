@@ -7,6 +7,7 @@ are written with a placeholder and get the request's base URL on the way out.
 """
 from __future__ import annotations
 
+import gzip
 import os
 import threading
 from collections import OrderedDict
@@ -34,9 +35,12 @@ def instance_json(path: Path, study: str, series: str, sop: str) -> bytes:
         return prefix + "/".join(parts)
 
     try:
-        return dumps(file_json(path, bulk))
+        obj = file_json(path, bulk)
     except Unsupported:
-        return dumps(to_json_dict(read_header(path), bulk))
+        obj = to_json_dict(read_header(path), bulk)
+    if "00080018" not in obj:
+        raise ValueError("not a DICOM object (no SOPInstanceUID)")
+    return dumps(obj)
 
 
 class MetadataCache:
@@ -45,6 +49,7 @@ class MetadataCache:
     def __init__(self, capacity: int = 20000):
         self.capacity = max(capacity, 0)
         self._items: OrderedDict[tuple, bytes] = OrderedDict()
+        self._joined: OrderedDict[tuple, tuple[bytes, bytes]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -70,6 +75,40 @@ class MetadataCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._joined.clear()
+
+    def series(self, paths: list[tuple[Path, str, str, str]], base_url: str, on_error=None) -> tuple[bytes, bytes]:
+        """(JSON, gzipped JSON) of a list of instances; the joined answer is kept too, so
+        a warm request costs one stat per file and no JSON or gzip work. Files that
+        cannot be read are left out and passed to ``on_error(path, exc)``."""
+        keys = []
+        for path, study, series, sop in paths:
+            try:
+                st = os.stat(path)
+            except OSError:
+                st = None
+            keys.append((str(path), st.st_size if st else -1, st.st_mtime_ns if st else -1, study, series, sop))
+        key = (tuple(keys), base_url)
+        with self._lock:
+            found = self._joined.get(key)
+            if found is not None:
+                self._joined.move_to_end(key)
+                self.hits += len(keys)
+                return found
+        objects = []
+        for path, study, series, sop in paths:
+            try:
+                objects.append(self.get(path, study, series, sop))
+            except Exception as exc:          # pydicom and the OS raise many kinds on broken files
+                if on_error is not None:
+                    on_error(path, exc)
+        body = join(objects, base_url)
+        packed = (body, gzip.compress(body, 1))
+        with self._lock:
+            self._joined[key] = packed
+            while len(self._joined) > 32:
+                self._joined.popitem(last=False)
+        return packed
 
 
 def join(objects: list[bytes], base_url: str) -> bytes:
