@@ -315,14 +315,16 @@ def j2k_frame(ds):
 def test_metadata_cache_follows_file_changes(web):
     mr = by_name(web, "MR_small.dcm")
     url = f"{web.url}/dicom-web/studies/{mr.StudyInstanceUID}/series/{mr.SeriesInstanceUID}/metadata"
-    first = requests.get(url).json()[0]
+    listed = requests.get(url).json()
+    first = next(o for o in listed if o["00080018"]["Value"] == [mr.SOPInstanceUID])
     stored = web.handle.ctx.db().get_file(mr.SOPInstanceUID)
     path = web.handle.ctx.locate(stored.device, stored.object_file)
     ds = dcmread(path)
     ds.StudyDescription = "changed on disk"
     ds.save_as(path)
-    second = requests.get(url).json()[0]
+    second = next(o for o in requests.get(url).json() if o["00080018"]["Value"] == [mr.SOPInstanceUID])
     assert second["00081030"]["Value"] == ["changed on disk"] != first.get("00081030", {}).get("Value")
     path.write_bytes(b"broken")
-    assert requests.get(url).json() == []                       # left out, not a 500
+    left = requests.get(url).json()                             # left out, not a 500
+    assert len(left) == len(listed) - 1 and all(o["00080018"]["Value"] != [mr.SOPInstanceUID] for o in left)
     ds.save_as(path)
