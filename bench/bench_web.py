@@ -222,9 +222,12 @@ def main() -> None:
             url = f"{s.base}/studies/{st}/series/{se}"
             sizes = []
 
-            def fetch():
-                r = get(url, Accept='multipart/related; type="application/dicom"; transfer-syntax=*')
-                sizes.append(len(r.content))
+            def fetch():                      # read in one go: the client must not be the bottleneck
+                r = requests.get(url, stream=True, timeout=600,
+                                 headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'})
+                if r.status_code != 200:
+                    raise RuntimeError(f"{url}: {r.status_code}")
+                sizes.append(len(r.raw.read()))
             secs = median_time(fetch, 3)
             results[s.name]["WADO-RS MB/s"] = sizes[-1] / secs / 1e6
     finally:

@@ -140,7 +140,7 @@ def stored_parts(located: list[Located], boundary: str) -> tuple[list[str], int 
     return syntaxes, total
 
 
-def part_stream(located: list[Located], targets: list[str], boundary: str, logs, batch: int = 8 << 20,
+def part_stream(located: list[Located], targets: list[str], boundary: str, logs, batch: int = 4 << 20,
                 known: list[str] | None = None):
     """The parts of a multipart/related retrieve, read in batches of about ``batch``
     bytes per worker-thread call (few thread hops, steady streaming)."""
@@ -175,13 +175,22 @@ def part_stream(located: list[Located], targets: list[str], boundary: str, logs,
         return b"".join(chunks), i
 
     async def generate():
+        import asyncio
+
         from starlette.concurrency import run_in_threadpool
-        index = 0
-        while index < len(located):
-            block, index = await run_in_threadpool(read, index)
-            yield block
         if not located:
             yield closing(boundary)
+            return
+        pending = asyncio.ensure_future(run_in_threadpool(read, 0))
+        try:
+            while pending is not None:
+                block, index = await pending
+                # read the next batch while this one is being sent
+                pending = asyncio.ensure_future(run_in_threadpool(read, index)) if index < len(located) else None
+                yield block
+        finally:
+            if pending is not None:
+                pending.cancel()
 
     return generate()
 
