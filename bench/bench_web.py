@@ -140,7 +140,8 @@ class Orthanc:
         self.folder = folder
         self.port = free_port()
         cfg = {"Name": "bench", "HttpPort": self.port, "DicomPort": free_port(), "RemoteAccessAllowed": False,
-               "AuthenticationEnabled": False, "StorageDirectory": str(folder / "s"), "IndexDirectory": str(folder / "i"),
+               "AuthenticationEnabled": False, "StorageDirectory": str(folder / "s"),
+               "IndexDirectory": str(folder / "i"),
                "Plugins": [PLUGIN], "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}, "LimitFindResults": 0,
                "LimitFindInstances": 0, "HttpBindAddress": "127.0.0.1"}
         (folder / "orthanc.json").write_text(json.dumps(cfg))
