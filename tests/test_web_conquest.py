@@ -152,3 +152,25 @@ def test_users_roles_and_remote_clients(tmp_path):
         assert asyncio.run(remote("/dicom-web/studies")).status_code == 401
     finally:
         web.stop()
+
+
+def test_database_down_gives_503_and_recovers_nothing_broken(tmp_path):
+    from dgate.config import Configuration
+    from dgate.config.defaults import create_default_config
+    from dgate.config.ini import put_param
+    from dgate.log import Logs
+    from dgate.web.server import start_web
+    create_default_config(tmp_path)
+    for key, value in {"SQLite": "0", "PostGres": "1", "SQLServer": "conquest", "Username": "postgres",
+                       "SQLHost": f"127.0.0.1:{free_port()}"}.items():
+        put_param(tmp_path / "dicom.ini", key, value)
+    handle = start_web(Configuration.open(tmp_path), Logs(), port=free_port())
+    try:
+        url = f"http://127.0.0.1:{handle.port}"
+        r = requests.get(url + "/dicom-web/studies")
+        assert r.status_code == 503 and "database" in r.text
+        r = requests.get(url + "/dicom-web/studies/1.2.3/metadata")
+        assert r.status_code == 503
+        assert requests.get(url + "/ui/").status_code == 200          # the rest keeps working
+    finally:
+        handle.stop()
