@@ -68,8 +68,12 @@ def test_study_list_and_viewer_render(site):
     body = wait_for(lambda: "CompressedSamples, CT1" in (t := driver.find_element("tag name", "body").text) and t,
                     timeout=60, what="OHIF study list")
     assert "CompressedSamples, MR1" in body and "Lestrade, G" in body
+    from selenium.webdriver.common.by import By
+    driver.find_element(By.XPATH, "//*[text()='CompressedSamples, CT1']").click()      # select the study
+    wait_for(lambda: [b for b in driver.find_elements(By.TAG_NAME, "button") if b.text == "Basic Viewer"],
+             what="mode button")[0].click()
     ct = dcmread(files[0], stop_before_pixels=True)
-    driver.get(f"{web.url}/app/ohif/viewer?StudyInstanceUIDs={ct.StudyInstanceUID}")
+    wait_for(lambda: ct.StudyInstanceUID in driver.current_url, what="viewer of the study")
     stats = wait_for(lambda: (s := driver.execute_script(CANVAS_STATS, "canvas"))["lit"] > 20000
                      and s["distinct"] > 50 and s, timeout=90, what="rendered image in OHIF")
     assert stats["width"] > 100 and stats["height"] > 100
