@@ -328,3 +328,29 @@ def test_metadata_cache_follows_file_changes(web):
     left = requests.get(url).json()                             # left out, not a 500
     assert len(left) == len(listed) - 1 and all(o["00080018"]["Value"] != [mr.SOPInstanceUID] for o in left)
     ds.save_as(path)
+
+
+def test_keep_alive_and_no_blocking_while_streaming(web):
+    import socket
+    import time
+    conn = http.client.HTTPConnection("127.0.0.1", web.port)
+    for _ in range(3):                                   # three requests on one connection
+        conn.request("GET", "/dicom-web/studies")
+        r = conn.getresponse()
+        assert r.status == 200 and json.loads(r.read())
+    sock = conn.sock
+    conn.request("GET", "/dicom-web/studies?limit=1")
+    r = conn.getresponse()
+    r.read()
+    assert conn.sock is sock                             # still the same socket
+    conn.close()
+    emri = by_name(web, "emri_small.dcm")
+    slow = socket.create_connection(("127.0.0.1", web.port))
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.sendall(f"GET /dicom-web/studies/{emri.StudyInstanceUID} HTTP/1.1\r\nHost: x\r\n"
+                 'Accept: multipart/related; type="application/dicom"; transfer-syntax=*\r\n\r\n'.encode())
+    assert slow.recv(100).startswith(b"HTTP/1.1 200")    # a retrieve that the client does not read
+    start = time.monotonic()
+    assert requests.get(web.url + "/dicom-web/studies", timeout=5).status_code == 200
+    assert time.monotonic() - start < 2
+    slow.close()
