@@ -76,6 +76,7 @@ def start_server(folder: Path, start: bool = True, **params: str) -> DgateProces
 
     from conftest import run_dgate
     create_default_config(folder)
+    params.setdefault("WebPort", "0")      # no web server on the shared port 8086 unless a test asks
     for key, value in params.items():
         put_param(folder / "dicom.ini", key, value)
     assert run_dgate(["-i"], folder).returncode == 0

@@ -17,18 +17,18 @@ import os
 import sys
 from pathlib import Path
 
-from ..config import Configuration, ConfigError
+from ..config import ConfigError, Configuration
 from ..config.defaults import create_default_config
 from ..db.driver import DatabaseError
-from .context import Invocation, MissingCapability
 from . import options
+from .context import Invocation, MissingCapability
 
 
 def _scan_workdir(argv: list[str]) -> tuple[Path, str] | int:
     """The ``-w`` rules: ``-wDIR``, ``-wPATH/x.ini`` or ``-wname.ini``."""
     base, ini = Path.cwd(), "dicom.ini"
     for arg in argv:
-        if not (arg[:2] in ("-w", "-W")):
+        if arg[:2] not in ("-w", "-W"):
             continue
         value = arg[2:]
         if value.lower().endswith(".ini"):
@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if any(a.startswith("-y") for a in argv) or (
             not argv and (os.environ.get("CONTENT_LENGTH") or "QUERY_STRING" in os.environ)):
-        sys.stderr.write("dgate: CGI mode needs the web capability, which this dgate does not have yet\n")
-        return 1
+        from ..web.cgi import main as cgi_main
+        return cgi_main(argv)
 
     scanned = _scan_workdir(argv)
     if isinstance(scanned, int):

@@ -8,7 +8,7 @@ An unknown command does nothing and gets an empty reply, as in the original.
 
 Modules register their handlers with :func:`command`:
 :mod:`.config_cmds`, :mod:`.status_cmds`, :mod:`.db_cmds`, :mod:`.move_cmds`,
-:mod:`.hl7_cmds`, :mod:`.dbf_cmds`, :mod:`.image_cmds`.
+:mod:`.hl7_cmds`, :mod:`.dbf_cmds`, :mod:`.image_cmds`, :mod:`.web_cmds`.
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ COMMANDS: dict[str, Handler] = {}
 PENDING = {
     "Lua scripting": "lua luastart globallua anonymize modifyimage modifystudy modifyseries modifier "
                      "mergeseries mergestudy mergeseriesfile mergestudyfile attachfile",
-    "WADO": "wadorequest wadoparse",
     "archival": "selectlruforarchival selectseriestomove preparebunchforburning movedatatodevice "
                 "moveseriestodevice restoremagflags comparebunchafterburning verifymirrordisk testimages "
                 "deletebunchafterburning renamedevice makespace prefetch",
@@ -64,7 +63,7 @@ def dispatch(ctx: CommandContext, text: str) -> bytes | None:
 
 def _load() -> None:
     from . import (config_cmds, db_cmds, dbf_cmds, hl7_cmds, image_cmds, move_cmds,  # noqa: F401
-                   status_cmds)  # (registration)
+                   status_cmds, web_cmds)  # (registration)
     for capability, names in PENDING.items():
         for name in names.split():
             COMMANDS.setdefault(name, _pending(capability))

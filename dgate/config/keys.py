@@ -162,6 +162,15 @@ ROOT_KEYS: tuple[KeySpec, ...] = (
     _k("HL7Port", "0", "int", doc="MLLP listener port for HL7 orders into the worklist; 0 = off"),
     _k("PrintMaxFilmBoxes", "16", "int", doc="most film boxes one print film session may hold"),
     _k("PrintMaxImageBoxes", "64", "int", doc="most image boxes one film box may hold"),
+    # built-in web server (capability web; ours, not in 1.5.0e)
+    _k("WebPort", "8086", "int", doc="HTTP port of the built-in web server; 0 = no web server"),
+    _k("WebAddress", "127.0.0.1", doc="bind address of the web server (0.0.0.0 = all interfaces)"),
+    _k("WebRemoteAccess", "0", "int", doc="1 = answer HTTP clients that are not on this machine"),
+    _k("WebUsers", "", "path", doc="users file: lines 'name role secret' (role read or full)"),
+    _k("WebAnonymousRole", "full", doc="role without credentials when no users file: full, read or none"),
+    _k("WebMaxUpload", "1024", "int", doc="largest accepted upload (STOW, attach), in MB"),
+    _k("WebServerCommands", "0", "int", doc="1 = allow the newweb 'servercommand' pass-through"),
+    _k("WebMetadataCache", "20000", "int", doc="instances kept in the DICOMweb metadata cache"),
 )
 
 KEYS_BY_NAME: dict[str, KeySpec] = {}

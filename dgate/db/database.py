@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 
 from ..config import Configuration
-from ..log import Logs, logs as process_logs
+from ..log import Logs
+from ..log import logs as process_logs
 from ..uids import gen_uid
 from .driver import DatabaseError, Driver, open_driver
 from .query import QueryBuilder
@@ -32,6 +33,18 @@ class StoredFile:
     device: str
     patient_id: str = ""
     sop_uid: str = ""
+
+
+@dataclass(frozen=True)
+class InstanceFile:
+    """An instance with its place in the hierarchy and its file (web retrieval)."""
+
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    sop_class: str
+    object_file: str
+    device: str
 
 
 class Database:
@@ -54,7 +67,7 @@ class Database:
     def close(self) -> None:
         self.driver.close()
 
-    def __enter__(self) -> "Database":
+    def __enter__(self) -> Database:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -186,6 +199,68 @@ class Database:
         if order is not None:
             sql += f" ORDER BY {self.driver.numeric(order.column)}"
         return self.driver.query(sql, params)
+
+    # -- web (DICOMweb) helpers ---------------------------------------------------------
+    def instance_files(self, study_uid: str = "", series_uid: str = "", sop_uid: str = "") -> list[InstanceFile]:
+        """Stored instances of a study, series or instance with their files, in series
+        then ``ImageNumber`` order (WADO-RS retrieve and metadata)."""
+        s = self.schema
+        im, se = s.image, s.series
+        p = self.driver.text_param
+        number = im.by_tag(0x00200013)
+        sop_class = im.by_tag(0x00080016)
+        cols = [f"{se.name}.{se.link.column}", f"{im.name}.{im.link.column}", f"{im.name}.{im.key.column}",
+                f"{im.name}.{sop_class.column}" if sop_class else "''",
+                f"{im.name}.ObjectFile", f"{im.name}.DeviceName"]
+        where = [f"{im.name}.{im.link.column} = {se.name}.{se.key.column}"]
+        params: list = []
+        for col, value in ((f"{se.name}.{se.link.column}", study_uid), (f"{im.name}.{im.link.column}", series_uid),
+                           (f"{im.name}.{im.key.column}", sop_uid)):
+            if value:
+                where.append(f"{col} = {p}")
+                params.append(value)
+        order = [f"{im.name}.{im.link.column}"]
+        if number is not None:
+            order.append(self.driver.numeric(f"{im.name}.{number.column}"))
+        order.append(f"{im.name}.{im.key.column}")
+        sql = (f"SELECT {', '.join(cols)} FROM {im.name}, {se.name} WHERE {' AND '.join(where)} "
+               f"ORDER BY {', '.join(order)}")
+        return [InstanceFile(st or "", sr or "", u or "", c or "", o or "", d or "")
+                for st, sr, u, c, o, d in self.driver.query(sql, params)]
+
+    def child_counts(self, level: str, parent_uids: list[str]) -> dict[str, tuple[int, int]]:
+        """For study UIDs: (series, instances) counts; for series UIDs: (0, instances).
+
+        One grouped query (``NumberOfStudyRelatedSeries`` etc. without a query per row).
+        With more than 500 parents the whole table is grouped and filtered here.
+        """
+        s = self.schema
+        im, se = s.image, s.series
+        p = self.driver.text_param
+        wanted = set(parent_uids)
+        if not wanted:
+            return {}
+        use_in = len(wanted) <= 500
+        params = sorted(wanted) if use_in else []
+        counts: dict[str, list[int]] = {}
+        if level.upper() == "STUDY":
+            marks = ", ".join([p] * len(params))
+            filt = f" AND {se.name}.{se.link.column} IN ({marks})" if use_in else ""
+            for uid, n in self.driver.query(
+                    f"SELECT {se.name}.{se.link.column}, COUNT(1) FROM {se.name} WHERE 1=1{filt} "
+                    f"GROUP BY {se.name}.{se.link.column}", params):
+                counts.setdefault(uid or "", [0, 0])[0] = int(n)
+            for uid, n in self.driver.query(
+                    f"SELECT {se.name}.{se.link.column}, COUNT(1) FROM {im.name}, {se.name} "
+                    f"WHERE {im.name}.{im.link.column} = {se.name}.{se.key.column}{filt} "
+                    f"GROUP BY {se.name}.{se.link.column}", params):
+                counts.setdefault(uid or "", [0, 0])[1] = int(n)
+        else:
+            filt = f" WHERE {im.link.column} IN ({', '.join([p] * len(params))})" if use_in else ""
+            for uid, n in self.driver.query(
+                    f"SELECT {im.link.column}, COUNT(1) FROM {im.name}{filt} GROUP BY {im.link.column}", params):
+                counts.setdefault(uid or "", [0, 0])[1] = int(n)
+        return {uid: (c[0], c[1]) for uid, c in counts.items() if uid in wanted}
 
     # -- deleting ------------------------------------------------------------------------
     def delete_image(self, sop_uid: str, patient_id: str) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import struct
 
-from pydicom.dataelem import DataElement
+from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import Tag
 
 from ..db.values import element_bytes
 
@@ -21,21 +23,35 @@ _NUMBERS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d"}
 
 
 def dump(ds: Dataset, depth: int = 0) -> str:
+    """Elements are read raw (as stored, padding kept) and typed by the dictionary, as
+    the original types them by dgate.dic: private and unknown elements show as ``UN``."""
     lines: list[str] = []
-    for elem in ds:
-        _dump_element(ds, elem, depth, lines)
+    for tag in sorted(ds.keys()):
+        _dump_element(ds, ds.get_item(tag), depth, lines)
     return "".join(lines)
 
 
-def _keyword(elem: DataElement) -> str:
-    return (elem.keyword or "")[:20].ljust(20)
+def _keyword(elem: DataElement | RawDataElement) -> str:
+    return (keyword_for_tag(elem.tag) if not Tag(elem.tag).is_private else "")[:20].ljust(20)
 
 
-def _dump_element(ds: Dataset, elem: DataElement, depth: int, lines: list[str]) -> None:
+def _dictionary_vr(elem: DataElement | RawDataElement) -> str:
+    tag = Tag(elem.tag)
+    if tag.is_private:
+        return "SQ" if elem.VR == "SQ" else "UN"
+    try:
+        choices = dictionary_VR(tag).split(" or ")
+    except KeyError:
+        return "UN"
+    return elem.VR if choices == ["OB", "OW"] and elem.VR in choices else choices[0]
+
+
+def _dump_element(ds: Dataset, elem: DataElement | RawDataElement, depth: int, lines: list[str]) -> None:
     tag = int(elem.tag)
     head = f"{'>' * depth}{tag >> 16:04x},{tag & 0xFFFF:04x} "
-    if elem.VR == "SQ":
-        items = elem.value or []
+    vr = _dictionary_vr(elem)
+    if vr == "SQ" or elem.VR == "SQ":
+        items = ds[tag].value or []
         lines.append(f"{head}{0:6d} SQ {_keyword(elem)}   Sequence Item\n")
         for i, item in enumerate(items):
             if i:
@@ -43,7 +59,6 @@ def _dump_element(ds: Dataset, elem: DataElement, depth: int, lines: list[str]) 
             lines.append(dump(item, depth + 1))
         return
     raw = element_bytes(ds, tag) or b""
-    vr = elem.VR if len(elem.VR) == 2 else "UN"
     lines.append(f"{head}{len(raw):6d} {vr} {_keyword(elem)}   {_value(vr, raw, ds.is_little_endian is not False)}\n")
 
 
@@ -65,15 +80,15 @@ def _value(vr: str, raw: bytes, little: bool) -> str:
         return f"({group:04x}, {element:04x}) "
     if vr == "OW":
         count = min(len(raw) // 2, 11)
-        return " ".join(f"{w:04x}" for w in struct.unpack("<" + "H" * count, raw[:2 * count]))
+        return " ".join(f"{w:04x}" for w in struct.unpack("<" + "H" * count, raw[:2 * count])) + " "
     if vr in ("OB", "OF", "OD", "OL", "OV"):
-        return " ".join(f"{b:02x}" for b in raw[:11])
+        return " ".join(f"{b:02x}" for b in raw[:11]) + " "
     if len(raw) == 2:
         (v,) = struct.unpack("<H", raw)
-        return f"({v}|{v:04x})"
+        return f"({v}|{v:x})"
     if len(raw) == 4:
-        (v,) = struct.unpack("<I", raw)
-        return f"[{v}|{v:08x}]"
-    if all(32 <= b < 127 for b in raw.rstrip(b"\0 ")):
-        return f'"{raw.decode("latin-1").rstrip(chr(0))}" '
-    return " ".join(f"{b:02x}" for b in raw[:16])
+        (v,) = struct.unpack("<i", raw)
+        return f"[{v}|{v & 0xFFFFFFFF:x}]"
+    if all(32 <= b < 127 or b == 0 for b in raw):
+        return '"' + raw.split(b"\0", 1)[0].decode("latin-1").replace("\\", "\\\\") + '"'
+    return " ".join(f"{b:02x}" + (f"({chr(b)})" if 32 < b < 127 else "") for b in raw[:16]) + " "

@@ -1,0 +1,14 @@
+"""dgate's web server: DICOMweb (PS3.18), WADO-URI, Conquest's /api/dicom extensions,
+our web UI and OHIF, on Starlette + uvicorn.
+
+Entry points: :func:`dgate.web.server.start_web` (in the server process, returns a handle
+with ``stop()``) and ``python3 -m dgate.web`` (on its own).
+
+Modules: :mod:`.server` (start/stop), :mod:`.app` (mounts, middleware), :mod:`.dicomweb`
+(QIDO/WADO/STOW routes), :mod:`.qido`, :mod:`.retrieve` (instances, frames, bulk data,
+negotiation), :mod:`.metadata` (cache), :mod:`.headerjson` and :mod:`.dicomjson` (DICOM
+JSON), :mod:`.stow`, :mod:`.multipart`, :mod:`.wadouri`, :mod:`.conquest` (/api/dicom/rs
+extensions), :mod:`.ui_api`, :mod:`.static`, :mod:`.security`, :mod:`.gzip`,
+:mod:`.ingest_adapter` (the one call into the ingest pipeline), :mod:`.cgi` (dgate -y),
+:mod:`.ohif` (setup command), :mod:`.settings`, :mod:`.context`.
+"""

@@ -1,0 +1,108 @@
+"""Running the web server: inside the DICOM server process (:func:`start_web`, uvicorn in
+its own thread and event loop) or on its own (:func:`run_web`, ``python3 -m dgate.web``).
+
+uvicorn gives HTTP/1.1 keep-alive and streaming; database and file work runs in worker
+threads (Starlette's thread pool), so neither the event loop nor the DICOM server waits.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass
+
+import uvicorn
+
+from ..config import Configuration
+from ..log import Logs
+from .app import build_app
+from .context import WebContext
+from .settings import WebSettings
+
+
+@dataclass
+class WebHandle:
+    """A running web server; :meth:`stop` ends it."""
+
+    server: uvicorn.Server
+    thread: threading.Thread
+    ctx: WebContext
+    port: int
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+        self.ctx.close()
+
+    @property
+    def running(self) -> bool:
+        return self.thread.is_alive() and self.server.started
+
+
+def _uvicorn(ctx: WebContext, port: int, address: str) -> uvicorn.Server:
+    app = build_app(ctx)
+    cfg = uvicorn.Config(app, host=address, port=port, log_level="warning", access_log=False,
+                         timeout_keep_alive=30, lifespan="off", server_header=False)
+    return uvicorn.Server(cfg)
+
+
+def make_context(config: Configuration, logs: Logs, own_ae: str = "", dicom_port: int = 0,
+                 status: object | None = None, ingest: object | None = None) -> WebContext:
+    ctx = WebContext(config, logs, WebSettings.from_config(config), own_ae=own_ae, dicom_port=dicom_port,
+                     started_at=time.time(), status=status)
+    if ingest is not None:
+        ctx.use_ingest(ingest)
+    return ctx
+
+
+def start_web(config: Configuration, logs: Logs, own_ae: str = "", dicom_port: int = 0,
+              port: int | None = None, address: str | None = None, status: object | None = None,
+              ingest: object | None = None, timeout: float = 15.0) -> WebHandle | None:
+    """Start the web server in a thread; None when ``WebPort`` is 0.
+
+    ``own_ae``/``dicom_port``: the DICOM server's AE title and port (for moves and status);
+    ``status``: an object whose ``queues()`` lists the hub's queues; ``ingest``: the
+    server's :class:`~dgate.store.ingest.Ingest` (STOW then uses the same pipeline object).
+    Raises OSError when the port cannot be bound.
+    """
+    ctx = make_context(config, logs, own_ae, dicom_port, status, ingest)
+    port = ctx.web.port if port is None else port
+    if not port:
+        return None
+    ctx.web.port = port
+    server = _uvicorn(ctx, port, address or ctx.web.address)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(server.serve())
+        except BaseException as exc:     # SystemExit from a failed bind, among others
+            failure.append(exc)
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, name="dgate-web", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if not server.started:
+        server.should_exit = True
+        thread.join(2)
+        raise OSError(f"the web server could not listen on {address or ctx.web.address}:{port}"
+                      + (f" ({failure[0]!r})" if failure else ""))
+    logs.operator.printf(f"Web server listening on {address or ctx.web.address}:{port}\n")
+    return WebHandle(server, thread, ctx, port)
+
+
+def run_web(config: Configuration, logs: Logs, port: int | None = None, address: str | None = None) -> int:
+    """Serve until interrupted (the standalone command)."""
+    ctx = make_context(config, logs)
+    port = ctx.web.port if port is None else port
+    ctx.web.port = port
+    server = _uvicorn(ctx, port, address or ctx.web.address)
+    server.run()
+    ctx.close()
+    return 0 if server.started else 1
