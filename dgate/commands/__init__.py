@@ -24,13 +24,9 @@ PENDING = {
                      "mergeseries mergestudy mergeseriesfile mergestudyfile attachfile",
     "image conversion and WADO": "convert_to_gif convert_to_bmp convert_to_jpg convert_to_dicom convert_to_json "
                                  "uncompress compress extract_frames wadorequest wadoparse testcompress",
-    "archival": "selectlruforarchival selectseriestomove preparebunchforburning movedatatodevice "
-                "moveseriestodevice restoremagflags comparebunchafterburning verifymirrordisk testimages "
-                "deletebunchafterburning renamedevice makespace prefetch",
     "dBase extracts": "extract todbf",
     "HL7 import": "loadhl7",
-    "forwarding and export": "forward export submit submit2 grabimagesfromserver clonedb "
-                             "attachrtplantortstruct attachanytopatient attachanytostudy attachanytoseries",
+    "database cloning": "clonedb",
 }
 
 
@@ -65,7 +61,7 @@ def dispatch(ctx: CommandContext, text: str) -> bytes | None:
 
 
 def _load() -> None:
-    from . import config_cmds, db_cmds, move_cmds, status_cmds  # noqa: F401  (registration)
+    from . import archive_cmds, config_cmds, convert_cmds, db_cmds, move_cmds, status_cmds  # noqa: F401  (registration)
     for capability, names in PENDING.items():
         for name in names.split():
             COMMANDS.setdefault(name, _pending(capability))
