@@ -32,6 +32,7 @@ class ListSink:
 
 def folder(tmp: Path, **params: str) -> tuple[Configuration, Logs, ListSink]:
     """A default configuration in ``tmp`` with ``params`` in dicom.ini, tables created."""
+    tmp.mkdir(parents=True, exist_ok=True)
     create_default_config(tmp)
     for key, value in params.items():
         put_param(tmp / "dicom.ini", key, value)
