@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from convhelpers import context, ct, folder, mr
+from conftest import REPO
+from convhelpers import ct, folder, mr
 from netpeers import DCMTK, free_port, have_dcmtk, wait_for_port
 
-from conftest import REPO
 from dgate.config.ini import put_param
 
 pytestmark = pytest.mark.skipif(not have_dcmtk(), reason="dcmtk not installed")
@@ -206,6 +206,7 @@ def test_delayed_forward_collects_a_study(tmp_path):
 def test_virtual_server_answers_and_caches(tmp_path):
     """A (empty dgate) answers for B (dgate with data) and fetches what it lacks."""
     from netpeers import DgateProcess, start_server
+
     from dgate.config import Configuration
     from dgate.convert import virtual
     from dgate.db import open_database
@@ -284,3 +285,13 @@ def test_archive_to_jukebox_and_back(tmp_path):
     assert locate(config.settings, back.device, back.object_file).read_bytes()[128:132] == b"DICM"
     assert arch.rename("MAG0", "MAG0") and arch.restore_flags()
     db.close()
+
+
+def test_archival_command_line_option(tmp_path):
+    from conftest import run_dgate
+    folder(tmp_path)
+    r = run_dgate(["-au"], tmp_path)
+    assert r.returncode == 0
+    assert "Start archival operation" in r.stdout + r.stderr
+    assert "Resetting archive flag on device: MAG0" in r.stdout + r.stderr
+    assert run_dgate(["-amMAG0"], tmp_path).returncode == 1

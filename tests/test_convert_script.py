@@ -61,8 +61,8 @@ def test_blocks_and_conditions(tmp_path):
     assert ds.StudyDescription == "big" and "SeriesDescription" not in ds and ds.Occupation == "none"
     hour = time.localtime().tm_hour
     ds = ct()
-    run_script(f'between "{hour}","{hour + 1}"; set 0008,1030 to "now"; between "{(hour + 1) % 24}","{(hour + 2) % 24}"; '
-               'set 0008,103e to "never"', ds, context(config, logs))
+    run_script(f'between "{hour}","{hour + 1}"; set 0008,1030 to "now"; '
+               f'between "{(hour + 1) % 24}","{(hour + 2) % 24}"; set 0008,103e to "never"', ds, context(config, logs))
     assert ds.StudyDescription == "now" and "SeriesDescription" not in ds
 
 
@@ -98,8 +98,8 @@ def test_verdicts_and_stop(tmp_path):
 
 def test_write_append_call_scripts_and_files(tmp_path):
     config, logs, sink = folder(tmp_path)
-    (tmp_path / "dicom.ini").write_text((tmp_path / "dicom.ini").read_text() +
-                                        '\n[scripts]\nanon = set 0010,0010 to "anon"; set 0010,0020 to "%VPatientID[0,2]"\n')
+    script = 'anon = set 0010,0010 to "anon"; set 0010,0020 to "%VPatientID[0,2]"'
+    (tmp_path / "dicom.ini").write_text((tmp_path / "dicom.ini").read_text() + f"\n[scripts]\n{script}\n")
     (tmp_path / "tag.cq").write_text('# comment\nset 0008,1030 to "from file"\nreturn\nset 0008,1030 to "not"\n')
     config.ini.refresh(force=True)
     ds = ct()
