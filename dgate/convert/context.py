@@ -80,7 +80,8 @@ class ConvertContext:
 
     def label(self, part: int, capital: bool = False) -> str:
         """``Importconverter0.2`` (or ``ImportConverter0.2``) prefix of log lines."""
-        return f"{self.family}{'C' if capital else 'c'}onverter{self.number}.{part}"
+        family = self.family if self.number >= 0 else "Import"   # script()/call: "Importconverter-1"
+        return f"{family}{'C' if capital else 'c'}onverter{self.number}.{part}"
 
     def base_dir(self) -> Path:
         return self.config.base_dir

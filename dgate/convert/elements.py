@@ -28,22 +28,68 @@ from pydicom.sequence import Sequence
 
 Loader = Callable[[str], "Dataset | None"]   # "patid:sopuid" → object
 
+
+class Names:
+    """Keyword → tag and tag → VR the way 1.5.0e resolves them: through the folder's
+    dgate.dic (``RTC::GetGroupElement``: exact, case-sensitive, lowest tag first; the
+    dictionary VR types ``set`` and the number formats). Keywords and tags dgate.dic does
+    not know fall back to pydicom's dictionary (first VR of ``US or SS``)."""
+
+    def __init__(self, dictionary=None):
+        self._tags: dict[str, int] = {}
+        self._vrs: dict[int, str] = {}
+        if dictionary is not None:
+            for entry in sorted(dictionary.entries, key=lambda e: e.tag):
+                if entry.keyword:
+                    self._tags.setdefault(entry.keyword, entry.tag)
+                self._vrs.setdefault(entry.tag, entry.vr)
+
+    def tag(self, keyword: str) -> int | None:
+        found = self._tags.get(keyword)
+        return found if found is not None else tag_for_keyword(keyword)
+
+    def vr(self, tag: int) -> str:
+        """The dictionary VR of a tag ('' when unknown)."""
+        found = self._vrs.get(tag)
+        if found:
+            return found
+        try:
+            return dictionary_VR(tag).split(" or ")[0]
+        except KeyError:
+            return ""
+
+
+PYDICOM_NAMES = Names()
+_by_dictionary: dict[int, tuple[object, Names]] = {}
+
+
+def names_for(config) -> Names:
+    """The :class:`Names` of a configuration's dgate.dic (pydicom's when it cannot be read)."""
+    try:
+        dictionary = config.dictionary
+    except Exception:
+        return PYDICOM_NAMES
+    cached = _by_dictionary.get(id(dictionary))
+    if cached is None or cached[0] is not dictionary:
+        cached = (dictionary, Names(dictionary))
+        _by_dictionary[id(dictionary)] = cached
+    return cached[1]
+
 _HEX = re.compile(r"([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})")
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _UNSIGNED = {"UL", "US", "UV"}
 _SIGNED = {"SL", "SS", "SV", "OW"}
 _FLOATS = {"FD", "FL", "OF", "OD"}
+_WRAP = {"US": (16, False), "UL": (32, False), "SS": (16, True), "SL": (32, True)}
 
 
-def vr_of(tag: int) -> str:
+def vr_of(tag: int, names: Names | None = None) -> str:
     """The dictionary VR of a tag ('' when unknown)."""
-    try:
-        return dictionary_VR(tag)
-    except KeyError:
-        return ""
+    return (names or PYDICOM_NAMES).vr(tag)
 
 
-def parse_tag(text: str, pos: int = 0, keywords: bool = True) -> tuple[int | None, int]:
+def parse_tag(text: str, pos: int = 0, keywords: bool = True,
+              names: Names | None = None) -> tuple[int | None, int]:
     """A ``gggg,eeee`` or keyword at ``pos``: (tag or None, characters used)."""
     m = _HEX.match(text, pos)
     if m:
@@ -51,7 +97,7 @@ def parse_tag(text: str, pos: int = 0, keywords: bool = True) -> tuple[int | Non
     if keywords and pos < len(text) and text[pos].isalpha():
         m = _WORD.match(text, pos)
         assert m is not None
-        tag = tag_for_keyword(m.group(0))
+        tag = (names or PYDICOM_NAMES).tag(m.group(0))
         if tag is not None:
             return tag, len(m.group(0))
     return None, 0
@@ -95,22 +141,24 @@ def format_element(elem: DataElement, all_values: bool = True) -> str:
     return text.rstrip(" ")
 
 
-def search(ds: Dataset | None, desc: str, loader: Loader | None = None) -> tuple[str, int]:
+def search(ds: Dataset | None, desc: str, loader: Loader | None = None,
+           names: Names | None = None) -> tuple[str, int]:
     """Evaluate the descriptor at the start of ``desc``: (value, characters used)."""
-    return _search(ds, desc, 0, loader, top=True)
+    return _search(ds, desc, 0, loader, True, names or PYDICOM_NAMES)
 
 
-def _search(ds: Dataset | None, desc: str, i: int, loader: Loader | None, top: bool) -> tuple[str, int]:
+def _search(ds: Dataset | None, desc: str, i: int, loader: Loader | None, top: bool,
+            names: Names) -> tuple[str, int]:
     start = i
     if desc[i:i + 1] == "(":
         i += 1
-        patid, _ = _search(ds, "0010,0020", 0, None, True)
-        sop, used = _search(ds, desc, i, loader, True)
+        patid, _ = _search(ds, "0010,0020", 0, None, True, names)
+        sop, used = _search(ds, desc, i, loader, True, names)
         i += used
         if desc[i:i + 1] == ")":
             i += 1
         other = loader(f"{patid}:{sop}") if loader and sop else None
-        value, used = _search(other, desc, i, loader, True)
+        value, used = _search(other, desc, i, loader, True, names)
         return value, i + used - start
     seq = wild = False
     if desc[i:i + 1] == "/":
@@ -119,7 +167,7 @@ def _search(ds: Dataset | None, desc: str, i: int, loader: Loader | None, top: b
     if desc[i:i + 1] == "*":
         i += 1
         seq, wild = False, True
-    tag, used = parse_tag(desc, i)
+    tag, used = parse_tag(desc, i, names=names)
     if tag is None:
         return "", i - start
     i += used
@@ -135,16 +183,16 @@ def _search(ds: Dataset | None, desc: str, i: int, loader: Loader | None, top: b
             i = m.end()
         elem = ds[tag] if ds is not None and tag in ds else None
         if elem is None:
-            _, used = _search(None, desc, i, None, False) if i < len(desc) else ("", 0)
+            _, used = _search(None, desc, i, None, False, names) if i < len(desc) else ("", 0)
             return "", i + used - start
         if elem.VR == "SQ":
             if i >= len(desc):
                 return "(sequence)", i - start
             items = elem.value or []
             if index < len(items):
-                value, used = _search(items[index], desc, i, loader, False)
+                value, used = _search(items[index], desc, i, loader, False, names)
                 return value, i + used - start
-            _, used = _search(None, desc, i, None, False)
+            _, used = _search(None, desc, i, None, False, names)
             return "", i + used - start
         return format_element(elem, all_values=False), i - start
     # wild: the first element with this tag, searching sequences depth-first
@@ -165,13 +213,14 @@ def _wild(ds: Dataset, tag: int) -> str:
 
 # -- writing ---------------------------------------------------------------------------------
 
-def _value_for(tag: int, text: str) -> object:
-    vr = vr_of(tag) or "UN"
-    if vr in ("US", "UL", "SS", "SL"):
+def _value_for(vr: str, text: str) -> object:
+    if vr in _WRAP:
         if text == "":
             return None
         from ..config.keys import atoi
-        return atoi(text)
+        bits, signed = _WRAP[vr]     # C's atoi stored into the binary field: wraps around
+        value = atoi(text) & ((1 << bits) - 1)
+        return value - (1 << bits) if signed and value >> (bits - 1) else value
     if vr in ("FL", "FD"):
         return float(text) if text else None
     if vr in ("OB", "OW", "UN"):
@@ -184,34 +233,37 @@ def _value_for(tag: int, text: str) -> object:
     return text
 
 
-def set_element(ds: Dataset, tag: int, text: str) -> None:
+def set_element(ds: Dataset, tag: int, text: str, names: Names | None = None) -> None:
     """Put ``text`` into ``tag`` (created when absent), typed by the dictionary VR.
 
     US/UL become binary numbers (empty → zero length); an absent SQ set to ``""``
     becomes an empty sequence.
     """
-    vr = vr_of(tag) or ("UN" if tag not in ds else ds[tag].VR)
+    vr = vr_of(tag, names) or ("UN" if tag not in ds else ds[tag].VR)
     if vr == "SQ":
         if tag not in ds:
             ds.add_new(tag, "SQ", Sequence([]))
         return
-    if tag in ds and ds[tag].VR not in ("SQ",):
-        vr = ds[tag].VR if not vr_of(tag) else vr
-    ds.add_new(tag, vr, _value_for(tag, text) if vr != "UN" else _value_for(tag, text))
+    ds.add_new(tag, vr, _value_for(vr, text))
 
 
-def set_in_sequence(ds: Dataset, seq_tag: int, index: int | None, child: int, text: str) -> None:
+def set_in_sequence(ds: Dataset, seq_tag: int, index: int | None, child: int, text: str,
+                    names: Names | None = None) -> None:
     """``set gggg,eeee.i/gggg,eeee``: one level into a sequence; ``index`` None means append.
 
-    An index past the end appends an item; a missing sequence is created.
+    An index past the end appends an item; a missing sequence is created. When the parent
+    exists but is no sequence, the value goes into the parent itself (as in 1.5.0e).
     """
-    if seq_tag in ds and ds[seq_tag].VR == "SQ":
+    if seq_tag in ds and ds[seq_tag].VR != "SQ":
+        set_element(ds, seq_tag, text, names)
+        return
+    if seq_tag in ds:
         items = ds[seq_tag].value
         if index is None or index >= len(items):
             items.append(Dataset())
             index = len(items) - 1
-        set_element(items[index], child, text)
+        set_element(items[index], child, text, names)
         return
     item = Dataset()
-    set_element(item, child, text)
+    set_element(item, child, text, names)
     ds.add_new(seq_tag, "SQ", Sequence([item]))

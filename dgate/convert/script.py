@@ -34,6 +34,9 @@ def split_statement(text: str) -> tuple[str, str]:
     return text, ""
 
 
+_REPORTED: set[tuple] = set()
+
+
 class ScriptError(Exception):
     """A statement that cannot be parsed (reported once per ini key and position)."""
 
@@ -57,6 +60,8 @@ class Run:
         self.depth = depth
         self.calling = ctx.calling
         self.called = ctx.called
+        from .elements import names_for
+        self.names = names_for(ctx.config)
 
     # -- the object ------------------------------------------------------------------------
     def dataset(self) -> Dataset | None:
@@ -151,8 +156,20 @@ class Run:
             self.ctx.logs.debug.printf(f"{self.ctx.label(self.part)}{text}\n")
 
     def error(self, text: str) -> None:
+        """``*** Importconverter0.1<text>`` on the operator log (text starts with ':' or ' ')."""
         if self.ctx.number >= -2:
-            self.ctx.logs.operator.printf(f"*** {self.ctx.label(self.part)}: {text}\n")
+            self.ctx.logs.operator.printf(f"*** {self.ctx.label(self.part)}{text}\n")
+
+    def error_once(self, text: str) -> None:
+        """An error about the statement itself (syntax): reported once per converter key,
+        statement position and text, not once per object."""
+        key = (self.ctx.family, self.ctx.number, self.part, text)
+        if key in _REPORTED:
+            return
+        if len(_REPORTED) > 10000:
+            _REPORTED.clear()
+        _REPORTED.add(key)
+        self.error(text)
 
     # -- running -------------------------------------------------------------------------
     def run_line(self, text: str) -> int:
@@ -182,9 +199,9 @@ class Run:
                 try:
                     dispatch(self, line, statement)
                 except ScriptError as exc:
-                    self.error(f"syntax error in '{statement}': {exc}")
+                    self.error_once(f": syntax error in '{statement}': {exc}")
                 except Exception as exc:  # a failing statement must not break the pipeline
-                    self.error(f"failed '{line}': {exc}")
+                    self.error(f": failed '{line}': {exc}")
             if not rest:
                 break
             self.part += 1
@@ -195,9 +212,10 @@ class Run:
     def nested(self, text: str) -> int:
         """``call``/``script``/``[scripts]``: run ``text`` on the same object (N = -1)."""
         if self.depth > 20:
-            self.error("converter scripts nested too deep")
+            self.error(": converter scripts nested too deep")
             return RC.REJECT if not self.export else RC.STOP
-        ctx = self.ctx.child(number=-1)
+        # as CallImportConverterN(…, -1, NULL, NULL, NULL, …): %m %s %o come from the object
+        ctx = self.ctx.child(number=-1, modality=None, station=None, sop=None, move_destination="")
         inner = Run(ctx, self.dataset(), self.export, depth=self.depth + 1)
         rc = inner.run_line(text)
         self._ds = inner._ds

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from pydicom.dataset import Dataset
 
-from .elements import Loader, search
+from .elements import Loader, Names, search
 
 _RANGE = re.compile(r"\[(-?\d*),(-?\d*)\]?")
 
@@ -40,6 +40,14 @@ class Source(Protocol):
     def db_value(self, level: str, tag: int) -> str: ...
     def alias(self, letter: str, value: str) -> str: ...
     def loader(self) -> Loader | None: ...
+    @property
+    def names(self) -> Names: ...
+
+
+def conquest_crc(text: str) -> int:
+    """Conquest's ``ComputeCRC`` (%A): the CRC-32 table run from 0 with no final XOR,
+    i.e. zlib's CRC-32 with both inversions undone."""
+    return zlib.crc32(text.encode("latin-1", "replace"), 0xFFFFFFFF) ^ 0xFFFFFFFF
 
 
 def _ctime() -> str:
@@ -95,9 +103,9 @@ def _one(text: str, i: int, src: Source) -> tuple[str, int]:
         return simple, i + 2
     rest = text[i + 2:]
     if code in "vaer":
-        value, used = search(src.dataset(), rest, src.loader())
+        value, used = search(src.dataset(), rest, src.loader(), src.names)
         if code == "a":
-            value = str(zlib.crc32(value.encode("latin-1", "replace")))
+            value = str(conquest_crc(value))
         elif code == "e":
             value = src.change_uid(value) if value else ""
         elif code == "r":
@@ -112,7 +120,7 @@ def _one(text: str, i: int, src: Source) -> tuple[str, int]:
             tag = (int(m.group(1), 16) << 16) | int(m.group(2), 16) if m else 0
             value = src.db_value(level.upper(), tag) if m else ""
             return value, i + 12
-        value, used = search(src.dataset(), rest[1:], src.loader())
+        value, used = search(src.dataset(), rest[1:], src.loader(), src.names)
         return src.alias(level, value), i + 3 + used
     return "", i + 2          # unknown code: both characters consumed
 

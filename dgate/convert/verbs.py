@@ -46,7 +46,7 @@ def forward(run: Run, line: str, raw: str) -> None:
     spec = parse_forward(line)
     fw = run.ctx.services.forwarder
     if fw is None:
-        run.error(f"forward to {spec.destination}: no forwarder in this process")
+        run.error(f": forward to {spec.destination}: no forwarder in this process")
         return
     channel = spec.channel if spec.channel is not None else run.part
     if spec.channel_any:
@@ -72,7 +72,7 @@ def _write(run: Run, line: str, mode: str, skip: int) -> None:
         with open(_path(run, target), mode, encoding="latin-1", errors="replace") as f:
             f.write(text)
     except OSError as exc:
-        run.error(f"Failed to write to file {target} ({exc})")
+        run.error(f": Failed to {'write' if mode == 'w' else 'append'} to file {target} ({exc})")
 
 
 def write(run: Run, line: str, raw: str) -> None:
@@ -114,7 +114,7 @@ def set_verb(run: Run, line: str, raw: str) -> None:
     if line[4:5].lower() in ("x", "y", "z") and line[5:6] == " ":
         variable, off = line[4].lower(), 5
     else:
-        tag, used = parse_tag(line, 4)
+        tag, used = parse_tag(line, 4, names=run.names)
         if tag is None:
             raise ScriptError(f"unknown element '{line[4:].split(' ')[0]}'")
         off = 4 + used
@@ -129,7 +129,7 @@ def set_verb(run: Run, line: str, raw: str) -> None:
             index, off = int(line[off + 1:j] or 0), j
     child = None
     if line[off:off + 1] == "/":
-        child, used = parse_tag(line, off + 1)
+        child, used = parse_tag(line, off + 1, names=run.names)
         if child is None:
             raise ScriptError("unknown sequence child element")
         off += 1 + used
@@ -155,10 +155,15 @@ def set_verb(run: Run, line: str, raw: str) -> None:
             run.ctx.variables[variable] = value
         elif child is not None:
             assert tag is not None
-            set_in_sequence(_ds(run), tag, index, child, value)
+            set_in_sequence(_ds(run), tag, index, child, value, run.names)
         else:
             assert tag is not None
-            set_element(_ds(run), tag, value)
+            ds = _ds(run)
+            if run.names.vr(tag) == "SQ" and tag not in ds:
+                set_element(ds, tag, value, run.names)        # an empty sequence, whatever the value
+                run.debug(f" created sequence: {tag >> 16:04x},{tag & 0xFFFF:04x}")
+                return
+            set_element(ds, tag, value, run.names)
         run.debug(f" executes: {line}")
     elif line[off:off + 7].lower() == " to nil":
         if tag is not None and child is None:
@@ -171,6 +176,9 @@ def set_verb(run: Run, line: str, raw: str) -> None:
 
 
 def setifempty(run: Run, line: str, raw: str) -> None:
+    """``setifempty g,e|x|y|z to|if "v"``: set when absent or zero-length. As in 1.5.0e a
+    ``to`` with an empty value does nothing, ``if`` with an empty value still creates an
+    absent element (empty); "executes" goes to the operator log, "executes void" to debug."""
     if line[11:12].lower() in ("x", "y", "z") and line[12:13] == " ":
         variable, tag, off = line[11].lower(), None, 12
     else:
@@ -186,25 +194,35 @@ def setifempty(run: Run, line: str, raw: str) -> None:
     if end < 0:
         raise ScriptError("unterminated value")
     value = body[:end]
-    if word == ' to "' and not value:      # 1.5.0e: "to" with an empty value does nothing
+    if word == ' to "' and not value:
+        run.debug(f" executes void: {line}")
         return
     if variable:
-        if not run.ctx.variables.get(variable):
-            run.ctx.variables[variable] = value
+        if run.ctx.variables.get(variable):
+            run.debug(f" executes void: {line}")
+            return
+        run.ctx.variables[variable] = value
+        run.log(f" executes: {line}")
         return
     ds = _ds(run)
     assert tag is not None
     if tag not in ds or ds[tag].is_empty:
-        set_element(ds, tag, value)
+        set_element(ds, tag, value, run.names)
         run.log(f" executes: {line}")
+    else:
+        run.debug(f" executes void: {line}")
 
 
 def delete_element(run: Run, line: str, raw: str) -> None:
+    """``delete gggg,eeee`` (hex only; ``delete patient`` etc. land here on the import side
+    and delete nothing, as in 1.5.0e)."""
     tag, _ = parse_tag(line, 7, keywords=False)
     ds = _ds(run)
     if tag is not None and tag in ds:
         del ds[tag]
         run.log(f" executes: {line}")
+    else:
+        run.debug(f" executes void: {line}")
 
 
 def newuids(run: Run, line: str, raw: str) -> None:
@@ -267,7 +285,7 @@ def copy(run: Run, line: str, raw: str) -> None:
     try:
         shutil.copyfile(source, target)
     except OSError as exc:
-        run.error(f"Failed to copy {source} to {target} ({exc})")
+        run.error(f": Failed to copy {source} to {target} ({exc})")
 
 
 def _save_dataset(ds: Dataset, path: Path) -> None:
@@ -329,10 +347,27 @@ def save_image(run: Run, line: str, raw: str) -> None:
                  opts["frame"], gamma, opts["quality"])
 
 
+def temp_dir(run: Run) -> str | None:
+    """Where ``NewTempFile`` puts its files: TempDir, else ``<MAG0>/printer_files``."""
+    configured = run.ctx.settings.str("TempDir")
+    if configured:
+        return configured
+    from ..store.devices import devices
+    mags = devices(run.ctx.settings, "MAG")
+    if not mags:
+        return None
+    folder = Path(mags[0].root) / "printer_files"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return str(folder)
+
+
 def process_with(run: Run, line: str, raw: str) -> None:
     from ..store.formats import read_file
     ds = _ds(run)
-    fd, temp = tempfile.mkstemp(suffix=".dcm", dir=run.ctx.settings.str("TempDir") or None)
+    fd, temp = tempfile.mkstemp(suffix=".dcm", dir=temp_dir(run))
     os.close(fd)
     try:
         _save_dataset(ds, Path(temp))
@@ -460,7 +495,7 @@ def compression(run: Run, line: str, raw: str) -> None:
 def _enqueue(run: Run, op) -> None:
     queue = run.ctx.services.delayed
     if queue is None:
-        run.error(f"queued {op.operation}: no delayed-operation queue in this process")
+        run.error(f": queued {op.operation}: no delayed-operation queue in this process")
         return
     if queue.enqueue(op):
         run.log(f": queued {op.describe()}")
@@ -510,7 +545,7 @@ def call(run: Run, line: str, raw: str) -> None:
         return
     path = _path(run, name)
     if not path.is_file():
-        run.error(f"script not found: {name}")
+        run.error(f" script not found: {name}")
         return
     run.debug(f": {line}")
     run.rc = run.run_file(path)
@@ -574,6 +609,7 @@ def between(run: Run, line: str, raw: str) -> None:
         raise ScriptError('expected between "h1","h2"')
     h1, h2 = atoi(pair[0]), atoi(pair[1])
     h = time.localtime().tm_hour
+    run.debug(f" executes: {line}")
     if h2 >= h1 and (h < h1 or h >= h2):
         run.rc = RC.SKIP
     if h2 < h1 and (h < h1 and h >= h2):
@@ -597,7 +633,7 @@ def default(run: Run, line: str, raw: str) -> None:
     if not path.is_file():
         path = run.ctx.base_dir() / name
     if not path.is_file():
-        run.error(f"error: {line}")
+        run.error(f" error: {line}")
         return
     if ".lua" in name:
         from .luahook import run_lua
