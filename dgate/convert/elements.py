@@ -18,9 +18,9 @@ sequence, and an empty string for a missing element.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from typing import Any, Callable
 
-from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -35,18 +35,24 @@ class Names:
     dictionary VR types ``set`` and the number formats). Keywords and tags dgate.dic does
     not know fall back to pydicom's dictionary (first VR of ``US or SS``)."""
 
-    def __init__(self, dictionary=None):
+    def __init__(self, dictionary: Any = None):
         self._tags: dict[str, int] = {}
         self._vrs: dict[int, str] = {}
+        self._keywords: dict[int, str] = {}
         if dictionary is not None:
             for entry in sorted(dictionary.entries, key=lambda e: e.tag):
                 if entry.keyword:
                     self._tags.setdefault(entry.keyword, entry.tag)
+                    self._keywords.setdefault(entry.tag, entry.keyword)
                 self._vrs.setdefault(entry.tag, entry.vr)
 
     def tag(self, keyword: str) -> int | None:
         found = self._tags.get(keyword)
         return found if found is not None else tag_for_keyword(keyword)
+
+    def keyword(self, tag: int) -> str:
+        """The dictionary keyword of a tag ('' when unknown)."""
+        return self._keywords.get(tag) or keyword_for_tag(tag) or ""
 
     def vr(self, tag: int) -> str:
         """The dictionary VR of a tag ('' when unknown)."""

@@ -119,7 +119,8 @@ class Run:
         return self.ctx.db().change_uid(uid, "percente")
 
     def change_uid_back(self, uid: str) -> str:
-        return self.ctx.db().change_uid_back(uid) or ""
+        from .uidmods import change_back
+        return change_back(self.ctx, uid) or ""
 
     def new_uid(self) -> str:
         from ..uids import gen_uid
