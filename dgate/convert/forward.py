@@ -24,12 +24,16 @@ from ..config.acrnema import Address
 from ..config.keys import atoi
 from .recompress import _UNCOMPRESSED, decompress, recompress, transfer_syntax
 
-EXPLICIT, IMPLICIT = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
-#: Conquest compression code → transfer syntax to propose (besides the uncompressed ones)
-CODE_SYNTAX = {"j1": "1.2.840.10008.1.2.4.70", "jk": "1.2.840.10008.1.2.4.90", "j2": "1.2.840.10008.1.2.4.57",
-               "j3": "1.2.840.10008.1.2.4.50", "j4": "1.2.840.10008.1.2.4.51", "j5": "1.2.840.10008.1.2.4.53",
-               "j6": "1.2.840.10008.1.2.4.55", "jl": "1.2.840.10008.1.2.4.91", "js": "1.2.840.10008.1.2.4.80",
-               "j7": "1.2.840.10008.1.2.4.81", "j0": "1.2.840.10008.1.2.4.70"}
+EXPLICIT, IMPLICIT, BIG = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.2"
+_JPEG = "1.2.840.10008.1.2.4."
+#: Conquest compression code → transfer syntaxes proposed before Implicit VR Little Endian
+#: (``ExtendedPDU_Service::AddTransferSyntaxs``); any other ``j?`` code proposes lossless JPEG
+CODE_SYNTAXES = {"ul": [EXPLICIT], "ub": [BIG], "ue": [EXPLICIT, BIG],
+                 "j1": [_JPEG + "57", _JPEG + "70"], "j2": [_JPEG + "57", _JPEG + "70"],
+                 "j3": [_JPEG + "51", _JPEG + "50"], "j4": [_JPEG + "51", _JPEG + "50"],
+                 "j5": [_JPEG + "53", _JPEG + "51", _JPEG + "50"], "j6": [_JPEG + "55", _JPEG + "51", _JPEG + "50"],
+                 "jk": [_JPEG + "90"], "jl": [_JPEG + "91", _JPEG + "90"],
+                 "js": [_JPEG + "80"], "j7": [_JPEG + "81", _JPEG + "80"]}
 LEVEL_TAGS = {"PATIENT": "PatientID", "STUDY": "StudyInstanceUID", "SERIES": "SeriesInstanceUID",
               "IMAGE": "SOPInstanceUID", "SOPCLASS": "SOPClassUID"}
 
@@ -89,13 +93,19 @@ def resolve(amap, destination: str, compression: str | None) -> tuple[Address, s
 
 
 def proposed_syntaxes(code: str, ds: Dataset) -> list[str]:
-    """Transfer syntaxes to propose for an object sent with compression ``code``."""
+    """Transfer syntaxes to propose for an object sent with compression ``code``.
+
+    As 1.5.0e: the code's syntaxes (none for ``un``, ``n1``…) then Implicit VR Little Endian
+    unless the code holds ``!``. ``as``/``is`` (which 1.5.0e sends as Implicit VR Little
+    Endian) propose the object's own syntax first, so it can go as stored."""
     low = code.lower()
     if low.startswith(("as", "is")):
         own = transfer_syntax(ds)
         return [own] + [ts for ts in (EXPLICIT, IMPLICIT) if ts != own]
-    wanted = CODE_SYNTAX.get(low[:2])
-    return ([wanted] if wanted else []) + [EXPLICIT, IMPLICIT]
+    wanted = list(CODE_SYNTAXES.get(low[:2], [_JPEG + "57", _JPEG + "70"] if low.startswith("j") else []))
+    if "!" not in low or not wanted:
+        wanted.append(IMPLICIT)
+    return wanted
 
 
 class SendFailed(Exception):
@@ -305,8 +315,8 @@ class Forwarder:
                         return False, True
                 accepted = link.accepted(sop_class)
                 if not accepted:
-                    ctx.logs.operator.printf(f"*** {label}: Forward failed because SopClass is not accepted "
-                                             f"by {spec.destination}\n")
+                    ctx.logs.operator.printf(f"*** {label}: DICOM server {spec.destination} does not accept type "
+                                             f"of forwarded image\n")
                     if level.startswith("IMAGE"):
                         link.close(release)
                     return False, False
@@ -314,7 +324,8 @@ class Forwarder:
                 try:
                     status = send_on(link.assoc, payload)
                 except SendFailed as exc:
-                    ctx.logs.operator.printf(f"*** {label}: Forward failed to send DICOM image ({exc})\n")
+                    ctx.logs.operator.printf(f"*** {label}: Forward failed to send DICOM image to "
+                                             f"{spec.destination} ({exc})\n")
                     link.close(False)
                     return False, settings.int("RetryForwardFailed") != 0
                 link.last_used = time.time()

@@ -43,7 +43,12 @@ def decompress(ds: Dataset, target: str | None = None) -> Dataset:
         from pydicom.dataset import FileMetaDataset
         if getattr(ds, "file_meta", None) is None:
             ds.file_meta = FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = UID(target)
+        uid = UID(target)
+        if uid != ts:
+            for _ in ds.iterall():      # parse every raw element in the old encoding first
+                pass
+            ds.set_original_encoding(uid.is_implicit_VR, uid.is_little_endian, ds.original_character_set)
+        ds.file_meta.TransferSyntaxUID = uid
     return ds
 
 

@@ -211,13 +211,15 @@ class Run:
         return self.rc
 
     def nested(self, text: str) -> int:
-        """``call``/``script``/``[scripts]``: run ``text`` on the same object (N = -1)."""
+        """``call``/``script``/``[scripts]``: run ``text`` on the same object (N = -1) with the
+        import-side interpreter, also from an export converter (as 1.5.0e does: there it works
+        on the object read from the stored file, and its changes are not saved)."""
         if self.depth > 20:
             self.error(": converter scripts nested too deep")
             return RC.REJECT if not self.export else RC.STOP
         # as CallImportConverterN(…, -1, NULL, NULL, NULL, …): %m %s %o come from the object
         ctx = self.ctx.child(number=-1, modality=None, station=None, sop=None, move_destination="")
-        inner = Run(ctx, self.dataset(), self.export, depth=self.depth + 1)
+        inner = Run(ctx, self.dataset(), False, depth=self.depth + 1)
         rc = inner.run_line(text)
         self._ds = inner._ds
         self.ctx.storage = ctx.storage or self.ctx.storage

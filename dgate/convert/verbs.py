@@ -51,7 +51,9 @@ def forward(run: Run, line: str, raw: str) -> None:
     channel = spec.channel if spec.channel is not None else run.part
     if spec.channel_any:
         channel = run.ctx.thread_number % 20
-    run.log(f": forwarded object to {spec.destination}")
+    if run.ctx.number >= -1:               # 1.5.0e numbers this line by channel, with a capital C
+        run.ctx.logs.operator.printf(f"{run.ctx.label(channel, capital=True)}: forwarded object to "
+                                     f"{spec.destination}\n")
     ok, retry = fw.forward(spec, _ds(run), run.ctx, channel, export=run.export, run=run)
     if run.export and retry:
         run.retry = True
@@ -539,7 +541,7 @@ def _script_entry(run: Run, name: str) -> str:
 
 def call(run: Run, line: str, raw: str) -> None:
     name = line[5:]
-    text = _script_entry(run, name) if not run.export else ""
+    text = _script_entry(run, name)
     if text:
         run.rc = run.nested(text)
         return
@@ -654,9 +656,9 @@ def export_default(run: Run, line: str, raw: str) -> None:
         return
     if "%" in raw:
         command = line
-    else:
+        run.log(f" executes: {command}")
+    else:                                   # legacy: not logged by 1.5.0e either
         command = f"{line} {shlex.quote(run.file_name())}"
-    run.log(f" executes: {command}")
     subprocess.run(command, shell=True, cwd=run.ctx.base_dir())
     from ..store.ingest import counters
     counters.add("exported")
