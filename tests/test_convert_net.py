@@ -290,7 +290,9 @@ def test_archive_to_jukebox_and_back(tmp_path):
 def test_archival_command_line_option(tmp_path):
     from conftest import run_dgate
     folder(tmp_path)
-    r = run_dgate(["-au"], tmp_path)
+    quiet = run_dgate(["-au"], tmp_path)               # as 1.5.0e: the console lines need -v
+    assert quiet.returncode == 0 and "archival" not in quiet.stdout + quiet.stderr
+    r = run_dgate(["-v", "-au"], tmp_path)
     assert r.returncode == 0
     assert "Start archival operation" in r.stdout + r.stderr
     assert "Resetting archive flag on device: MAG0" in r.stdout + r.stderr
