@@ -60,12 +60,13 @@ def to_mono(ds: Dataset) -> None:
     """Colour images become MONOCHROME2 (luminance); others are left alone."""
     if int(ds.get("SamplesPerPixel", 1) or 1) != 3:
         return
-    arr = _pixels(ds).astype(np.float32)
+    arr = _pixels(ds)
     if str(ds.get("PhotometricInterpretation", "")).startswith("YBR"):
-        mono = arr[..., 0]
-    else:
-        mono = arr[..., 0] * 0.299 + arr[..., 1] * 0.587 + arr[..., 2] * 0.114
-    _store_pixels(ds, np.clip(mono + 0.5, 0, 255).astype(np.uint8), "MONOCHROME2")
+        mono = arr[..., 0].astype(np.int32)
+    else:                           # 1.5.0e's RgbToMono: (r + g + b + 1) / 3
+        wide = arr.astype(np.int32)
+        mono = (wide[..., 0] + wide[..., 1] + wide[..., 2] + 1) // 3
+    _store_pixels(ds, np.clip(mono, 0, 255).astype(np.uint8), "MONOCHROME2")
 
 
 def crop_pixels(ds: Dataset, x1: int, y1: int, x2: int, y2: int) -> None:
