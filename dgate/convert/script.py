@@ -76,6 +76,8 @@ class Run:
         if current is None:
             self._ds = ds
             return
+        if current is ds:               # changed in place (e.g. decompression without a codec)
+            return
         current.clear()
         current.update(ds)
         if hasattr(ds, "file_meta"):
