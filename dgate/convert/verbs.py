@@ -494,23 +494,26 @@ def compression(run: Run, line: str, raw: str) -> None:
 
 # -- queues ------------------------------------------------------------------------------------
 
-def _enqueue(run: Run, op) -> None:
+def _enqueue(run: Run, op, logged: str = "") -> None:
     queue = run.ctx.services.delayed
     if queue is None:
         run.error(f": queued {op.operation}: no delayed-operation queue in this process")
         return
     if queue.enqueue(op):
-        run.log(f": queued {op.describe()}")
+        run.log(f": queued {logged or op.describe()}")
 
 
 def prefetch(run: Run, line: str, raw: str) -> None:
     from .delayed import DelayedOp
-    _enqueue(run, DelayedOp(operation="prefetch", patient_id=run.patient_id(), delay=0))
+    pid = run.patient_id()
+    _enqueue(run, DelayedOp(operation="prefetch", patient_id=pid, delay=0), f"prefetch {pid}")
 
 
 def preretrieve(run: Run, line: str, raw: str) -> None:
     from .delayed import DelayedOp
-    _enqueue(run, DelayedOp(operation="preretrieve", patient_id=run.patient_id(), server=line[12:].strip()))
+    pid, server = run.patient_id(), line[12:].strip()
+    _enqueue(run, DelayedOp(operation="preretrieve", patient_id=pid, server=server),
+             f"preretrieve of patient {pid} from {server}")
 
 
 def delayed(run: Run, line: str, raw: str) -> None:
