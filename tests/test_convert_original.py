@@ -567,3 +567,50 @@ def test_ini_quirks_of_converter_keys(tmp_path):
     Converters(config, logs).run_import(ds, context(config, logs))
     assert (ds.StudyDescription, ds.ProtocolName, ds.ManufacturerModelName) == ("x", "tab", "first")
     assert "PatientComments" not in ds and ds.ImageComments == "Uncompressed"
+
+
+def test_queued_prefetch_lines(tmp_path):
+    from dgate.convert import Services
+    from dgate.convert.delayed import DelayedQueue
+    config, logs, sink = folder(tmp_path)
+    ctx = context(config, logs)
+    ctx.services = Services(delayed=DelayedQueue(config, logs, port=1, own_ae="X"))
+    run_script("prefetch; preretrieve PEER", ct(), ctx)
+    assert converter_lines(sink) == ["Importconverter0.0: queued prefetch 1CT1",
+                                     "Importconverter0.1: queued preretrieve of patient 1CT1 from PEER"]
+
+
+def test_tomono_averages_and_crop(tmp_path):
+    import numpy as np
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+    config, logs, _ = folder(tmp_path)
+    ds = dcmread(get_testdata_file("SC_rgb.dcm"))
+    rgb = ds.pixel_array.astype(np.int64)
+    run_script("tomono", ds, context(config, logs))
+    assert (ds.SamplesPerPixel, ds.PhotometricInterpretation) == (1, "MONOCHROME2")
+    assert (ds.pixel_array == (rgb.sum(axis=2) + 1) // 3).all()      # RgbToMono: (r+g+b+1)/3
+    assert int(ds.pixel_array.astype(np.int64).sum()) == 1276000       # as the original stored it
+    ds = ct()
+    run_script("crop 10,20,73,83", ds, context(config, logs))
+    assert (ds.Rows, ds.Columns, int(ds.pixel_array.astype(np.int64).sum())) == (64, 64, 4360620)
+
+
+def test_compression_un_keeps_an_uncompressed_object(tmp_path):
+    config, logs, sink = folder(tmp_path)
+    ds = ct()
+    run_script("compression un; nop %V0028,0010", ds, context(config, logs))
+    assert ds.Rows == 128 and ds.SOPInstanceUID == ct().SOPInstanceUID
+    assert converter_lines(sink) == ["Importconverter0.0: compression to un", "Importconverter0.1: nop 128"]
+
+
+def test_scrub_lists(tmp_path):
+    config, logs, _ = folder(tmp_path)
+    ds = with_sequences()
+    run_script("scrub -DA,TM,Private", ds, context(config, logs))
+    assert "StudyDate" not in ds and "StudyTime" not in ds and not any(e.tag.group & 1 for e in ds)
+    assert ds.PatientID == "1CT1"
+    ds = with_sequences()
+    run_script("scrub +0008,00100020,0028,7FE0", ds, context(config, logs))
+    assert {e.tag.group for e in ds} == {0x0008, 0x0010, 0x0028, 0x7FE0}
+    assert [e.tag for e in ds if e.tag.group == 0x0010] == [0x00100020]
