@@ -614,3 +614,9 @@ def test_scrub_lists(tmp_path):
     run_script("scrub +0008,00100020,0028,7FE0", ds, context(config, logs))
     assert {e.tag.group for e in ds} == {0x0008, 0x0010, 0x0028, 0x7FE0}
     assert [e.tag for e in ds if e.tag.group == 0x0010] == [0x00100020]
+
+
+def test_write_is_not_cut_at_255_characters(tmp_path):
+    config, logs, _ = folder(tmp_path)
+    run_script('write "' + "x" * 300 + '%n" to long.txt', ct(), context(config, logs))
+    assert (tmp_path / "long.txt").read_text() == "x" * 300 + "\n"

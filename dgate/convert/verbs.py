@@ -68,7 +68,7 @@ def _write(run: Run, line: str, mode: str, skip: int) -> None:
         cut = body.find('" TO ')
     if cut < 0:
         raise ScriptError('expected "text" to <file>')
-    text, target = body[:cut][:255], body[cut + 5:]
+    text, target = body[:cut], body[cut + 5:]
     run.log(f" executes: {line}")
     try:
         with open(_path(run, target), mode, encoding="latin-1", errors="replace") as f:
