@@ -620,3 +620,23 @@ def test_write_is_not_cut_at_255_characters(tmp_path):
     config, logs, _ = folder(tmp_path)
     run_script('write "' + "x" * 300 + '%n" to long.txt', ct(), context(config, logs))
     assert (tmp_path / "long.txt").read_text() == "x" * 300 + "\n"
+
+
+def test_number_formats_and_the_transfer_syntax(tmp_path):
+    config, logs, _ = folder(tmp_path)
+    ds = with_sequences()
+    ds.add_new(0x00181310, "US", [0, 128, 128, 0])
+    ds.add_new(0x00280108, "US", 10)
+    ds.add_new(0x00189087, "FD", 1000.5)
+    ds.add_new(0x00660023, "OW", b"\x01\x00\xff\xff")
+    item = Dataset()
+    item.add_new(0x00181310, "US", [1, 2])
+    item.add_new(0x00280108, "US", 7)
+    ds.add_new(0x00189117, "SQ", Sequence([item]))
+    run_script('set 0010,4000 to "%V0018,1310|%V0028,0108|%V0018,9087|%V0066,0023|%V/0018,9117.0/0018,1310|'
+               '%V/0018,9117.0/0028,0108|%V*0008,0100"; set 0020,4000 to "%V7fe0,0010|%V0002,0010|%V0002,0002|'
+               '%V0008,0005|%V0020,0037|%V0028,0030[0,3]"', ds, context(config, logs))
+    # top level: every value; inside a sequence: the first
+    assert ds.PatientComments == "0\\128\\128\\0|10|1000.500000|1\\-1|1|7|PC1"
+    assert ds.ImageComments == ("(too long)|1.2.840.10008.1.2.1||ISO_IR 100|"
+                                "1.000000\\0.000000\\0.000000\\0.000000\\1.000000\\0.000000|0.66")

@@ -124,8 +124,14 @@ def format_element(elem: DataElement, all_values: bool = True) -> str:
     if vr in _UNSIGNED | _SIGNED | _FLOATS:
         if value is None or value == b"" or value == "":
             return ""
-        if isinstance(value, (bytes, bytearray)):
-            return "(too long)" if len(value) > 255 else ""
+        if isinstance(value, (bytes, bytearray)):       # OW/OF/OD: the words, as 1.5.0e lists them
+            if len(value) > 255:
+                return "(too long)"
+            import struct
+            code, size = {"OW": ("h", 2), "OF": ("f", 4), "OD": ("d", 8)}.get(vr, ("", 0))
+            if not code or len(value) % size:
+                return ""
+            value = list(struct.unpack(f"<{len(value) // size}{code}", bytes(value)))
         values = list(value) if isinstance(value, (list, MultiValue, tuple)) else [value]
         size = {"UL": 4, "SL": 4, "FL": 4, "OF": 4, "US": 2, "SS": 2, "OW": 2}.get(vr, 8)
         if len(values) * size > 255:
@@ -178,6 +184,11 @@ def _search(ds: Dataset | None, desc: str, i: int, loader: Loader | None, top: b
         return "", i - start
     i += used
     if not seq and not wild:
+        if ds is not None and tag == 0x00020010 and tag not in ds:
+            # the transfer syntax the object came in with is part of 1.5.0e's object
+            meta = getattr(ds, "file_meta", None)
+            found = str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else ""
+            return found, i - start
         if ds is None or tag not in ds:
             return "", i - start
         return format_element(ds[tag], all_values=top), i - start
