@@ -74,7 +74,7 @@ def test_help_goes_to_stderr(workdir):
 
 
 def test_missing_capabilities_are_named(workdir):
-    for option, capability in (("-gAE", "DICOM network"), ("-asx", "archival"),
+    for option, capability in (("-gAE", "DICOM network"),
                                ("-jsx.dcm", "Lua scripting (Serialize)"),
                                ("--dolua:print(1)", "Lua scripting")):
         result = run_dgate([option], workdir)

@@ -20,7 +20,7 @@ from .. import uids
 from ..config.kfactor import dump_kfactor
 from ..log import FileSink, PipeSink, StdoutSink, UdpSink
 from ..store.devices import free_space_report
-from . import dbtools
+from . import archive_opts, dbtools
 from .context import Invocation, MissingCapability
 from .help import help_text
 
@@ -226,7 +226,7 @@ OPTIONS: dict[str, Handler] = {
     "f": opt_file_utils, "s": opt_odbc_dsn,
     "i": dbtools.opt_initialize, "r": dbtools.opt_regen, "o": dbtools.opt_test_database,
     "e": dbtools.opt_create_database, "z": dbtools.opt_zap_patient,
-    "g": _missing("DICOM network"), "a": dbtools.opt_archive,
+    "g": _missing("DICOM network"), "a": archive_opts.opt_archive,
     "n": opt_nki, "j": opt_jpeg,
 }
 for _letter, _handler in list(OPTIONS.items()):

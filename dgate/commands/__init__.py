@@ -23,11 +23,7 @@ COMMANDS: dict[str, Handler] = {}
 PENDING = {
     "Lua scripting": "lua luastart globallua anonymize modifyimage modifystudy modifyseries modifier "
                      "mergeseries mergestudy mergeseriesfile mergestudyfile attachfile",
-    "archival": "selectlruforarchival selectseriestomove preparebunchforburning movedatatodevice "
-                "moveseriestodevice restoremagflags comparebunchafterburning verifymirrordisk testimages "
-                "deletebunchafterburning renamedevice makespace prefetch",
-    "forwarding and export": "forward export submit submit2 grabimagesfromserver clonedb "
-                             "attachrtplantortstruct attachanytopatient attachanytostudy attachanytoseries",
+    "database cloning": "clonedb",
 }
 
 
@@ -62,8 +58,8 @@ def dispatch(ctx: CommandContext, text: str) -> bytes | None:
 
 
 def _load() -> None:
-    from . import (config_cmds, db_cmds, dbf_cmds, hl7_cmds, image_cmds, move_cmds,  # noqa: F401
-                   status_cmds, web_cmds)  # (registration)
+    from . import (archive_cmds, config_cmds, convert_cmds, db_cmds, dbf_cmds, hl7_cmds,  # noqa: F401
+                   image_cmds, move_cmds, status_cmds, web_cmds)  # (registration)
     for capability, names in PENDING.items():
         for name in names.split():
             COMMANDS.setdefault(name, _pending(capability))

@@ -15,6 +15,9 @@ from . import command
 from .cformat import cformat
 from .context import CommandContext, deliver
 
+#: extra ``display_status`` lines of other capabilities (queues, forwarders): ctx -> lines
+STATUS_EXTRAS: list = []
+
 
 def status_text(ctx: CommandContext) -> str:
     """``StatusDisplay`` text."""
@@ -41,6 +44,8 @@ def status_text(ctx: CommandContext) -> str:
         lines.append(f"Space on MAG{dev.index}  : {free_megabytes(dev.root)} MByte\n")
     for dev in devices(ctx.settings, "CACHE"):
         lines.append(f"Space on CACHE{dev.index}: {free_megabytes(os.path.dirname(dev.root))} MByte\n")
+    for extra in STATUS_EXTRAS:
+        lines += extra(ctx)
     try:
         label = ctx.db().label
     except Exception as exc:  # a database that is down must not hide the rest

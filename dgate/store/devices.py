@@ -72,13 +72,28 @@ def free_space_report(settings: Settings) -> str:
 
 
 def device_root(settings: Settings, device: str) -> str | None:
-    """The folder of a device name such as ``MAG0`` or ``MIRROR1``."""
-    for kind in ("MIRROR", "MAG"):
-        if device.upper().startswith(kind):
-            index = device[len(kind):].split(".")[0]
-            if index.isdigit():
-                root = settings.str(f"{kind}Device{index}", "")
-                return root or None
+    """The folder of a device name (``GetPhysicalDevice``): ``MAG0``, ``MAG0.Archiving``,
+    ``MIRROR1``, ``CACHE0.<jukebox>.<cd>`` (template with two integers) or
+    ``JUKEBOX1.<cd>`` (template with one integer)."""
+    upper = device.upper()
+    for kind in ("MIRROR", "MAG", "CACHE", "JUKEBOX"):
+        if upper.startswith(kind):
+            index, *numbers = device[len(kind):].split(".")
+            if not index.isdigit():
+                return None
+            root = settings.str(f"{kind}Device{index}", "")
+            if not root:
+                return None
+            if kind in ("CACHE", "JUKEBOX"):
+                needed = 2 if kind == "CACHE" else 1
+                ints = [int(n) for n in numbers if n.isdigit()][:needed]
+                if len(ints) < needed:
+                    return None
+                try:
+                    root = root % tuple(ints)
+                except (TypeError, ValueError):
+                    return None
+            return root
     return None
 
 
@@ -92,12 +107,30 @@ def device_of(settings: Settings, path: str | os.PathLike) -> tuple[str, Path] |
     return None
 
 
+def _jukebox_candidates(settings: Settings, device: str) -> list[str]:
+    """JUKEBOX/CACHE names holding the same CD as ``device``."""
+    upper = device.upper()
+    parts = device.split(".")
+    names: list[str] = []
+    if upper.startswith("JUKEBOX") and len(parts) >= 2:
+        jukebox, cd = parts[0][7:], parts[1]
+        names += [f"JUKEBOX{d.index}.{cd}" for d in devices(settings, "JUKEBOX") if str(d.index) != jukebox]
+        names += [f"CACHE{d.index}.{jukebox}.{cd}" for d in devices(settings, "CACHE")]
+    elif upper.startswith("CACHE") and len(parts) >= 3:
+        jukebox, cd = parts[1], parts[2]
+        names += [f"JUKEBOX{jukebox}.{cd}"] + [f"JUKEBOX{d.index}.{cd}" for d in devices(settings, "JUKEBOX")]
+        names += [f"CACHE{d.index}.{jukebox}.{cd}" for d in devices(settings, "CACHE")]
+    return names
+
+
 def locate(settings: Settings, device: str, object_file: str) -> Path | None:
-    """``FindPhysicalDevice``: the recorded device, its mirror, then every MAG and MIRROR."""
+    """``FindPhysicalDevice``: the recorded device; MAG → its MIRROR; JUKEBOX → the other
+    jukeboxes and the CACHE copies; CACHE → the jukeboxes; then every MAG and MIRROR."""
     relative = object_file.replace("\\", "/")
     candidates = [device]
     if device.upper().startswith("MAG"):
-        candidates.append("MIRROR" + device[3:])
+        candidates.append("MIRROR" + device[3:].split(".")[0])
+    candidates += _jukebox_candidates(settings, device)
     candidates += [d.name for d in devices(settings, "MAG")] + [d.name for d in devices(settings, "MIRROR")]
     for name in candidates:
         root = device_root(settings, name)

@@ -1,0 +1,343 @@
+"""Synchronous forwarding: ``forward [compressed as XX] to AE|host:port [org AE] [dest AE]
+[channel n|*] [script …]`` (conquest-lua-web.md §8.8).
+
+A :class:`Forwarder` keeps one association per (import/export, converter N, channel)
+and reuses it while the UID at ``ForwardAssociationLevel`` stays the same and the SOP
+class was accepted; a background thread closes links idle for
+``ForwardAssociationCloseDelay`` s (export links: 5 s). The transfer syntax proposed
+comes from ``compressed as`` or the destination's acrnema.map column; the object is
+recompressed to what the peer accepted. Sending is one function, :func:`send_on`.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pynetdicom import AE, build_context, evt
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+from ..config.acrnema import Address
+from ..config.keys import atoi
+from .recompress import _UNCOMPRESSED, decompress, recompress, transfer_syntax
+
+EXPLICIT, IMPLICIT, BIG = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.2"
+_JPEG = "1.2.840.10008.1.2.4."
+#: Conquest compression code → transfer syntaxes proposed before Implicit VR Little Endian
+#: (``ExtendedPDU_Service::AddTransferSyntaxs``); any other ``j?`` code proposes lossless JPEG
+CODE_SYNTAXES = {"ul": [EXPLICIT], "ub": [BIG], "ue": [EXPLICIT, BIG],
+                 "j1": [_JPEG + "57", _JPEG + "70"], "j2": [_JPEG + "57", _JPEG + "70"],
+                 "j3": [_JPEG + "51", _JPEG + "50"], "j4": [_JPEG + "51", _JPEG + "50"],
+                 "j5": [_JPEG + "53", _JPEG + "51", _JPEG + "50"], "j6": [_JPEG + "55", _JPEG + "51", _JPEG + "50"],
+                 "jk": [_JPEG + "90"], "jl": [_JPEG + "91", _JPEG + "90"],
+                 "js": [_JPEG + "80"], "j7": [_JPEG + "81", _JPEG + "80"]}
+LEVEL_TAGS = {"PATIENT": "PatientID", "STUDY": "StudyInstanceUID", "SERIES": "SeriesInstanceUID",
+              "IMAGE": "SOPInstanceUID", "SOPCLASS": "SOPClassUID"}
+
+
+@dataclass
+class ForwardSpec:
+    destination: str
+    compression: str | None = None      # from "compressed as"
+    org: str = ""
+    dest_ae: str = ""
+    channel: int | None = None
+    channel_any: bool = False
+    script: str = ""
+
+
+def parse_forward(line: str) -> ForwardSpec:
+    """Parse a ``forward to``/``forward compressed as`` statement."""
+    low = line.lower()
+    offset, compression = 11, None
+    if low.startswith("forward compressed as "):
+        compression = line[22:24]
+        offset = 28
+        if line[24:25] not in (" ", ""):
+            compression = line[22:26]
+            offset = 30
+    body = line[offset:]
+    spec = ForwardSpec(destination="", compression=compression)
+    at = body.find(" script ")
+    if at >= 0:
+        spec.script = body[at + 8:]
+        body = body[:at]
+    for word in ("org", "dest", "channel"):
+        at = body.find(f" {word} ")
+        if at >= 0:
+            value = body[at + len(word) + 2:].split(" ")[0]
+            if word == "org":
+                spec.org = value
+            elif word == "dest":
+                spec.dest_ae = value
+            elif value.startswith("*"):
+                spec.channel_any = True
+            else:
+                n = atoi(value)
+                spec.channel = n if 0 <= n < 20 else 0
+    spec.destination = body.split(" ")[0]
+    return spec
+
+
+def resolve(amap, destination: str, compression: str | None) -> tuple[Address, str]:
+    """(address, compression code) of an AE or ``host:port`` (default port 5678)."""
+    found = amap.lookup(destination)
+    if found is not None:
+        return found, compression if compression is not None else found.compression
+    host, _, port = destination.partition(":")
+    return Address(destination, host, atoi(port) if port else 5678, "un"), \
+        compression if compression is not None else "un"
+
+
+def proposed_syntaxes(code: str, ds: Dataset) -> list[str]:
+    """Transfer syntaxes to propose for an object sent with compression ``code``.
+
+    As 1.5.0e: the code's syntaxes (none for ``un``, ``n1``…) then Implicit VR Little Endian
+    unless the code holds ``!``. ``as``/``is`` (which 1.5.0e sends as Implicit VR Little
+    Endian) propose the object's own syntax first, so it can go as stored."""
+    low = code.lower()
+    if low.startswith(("as", "is")):
+        own = transfer_syntax(ds)
+        return [own] + [ts for ts in (EXPLICIT, IMPLICIT) if ts != own]
+    wanted = list(CODE_SYNTAXES.get(low[:2], [_JPEG + "57", _JPEG + "70"] if low.startswith("j") else []))
+    if "!" not in low or not wanted:
+        wanted.append(IMPLICIT)
+    return wanted
+
+
+class SendFailed(Exception):
+    """The object could not be sent on an open association (the link is dropped)."""
+
+
+def _nodelay(event) -> None:
+    from ..net.server import set_nodelay
+    set_nodelay(event.assoc)
+
+
+def open_association(calling: str, address: Address, called: str, contexts: list, timeout: float):
+    """An association to ``address`` (TCP_NODELAY set), or None when refused/down."""
+    ae = AE(ae_title=calling[:16] or "DGATE")
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
+    ae.connection_timeout = min(timeout, 10)
+    assoc = ae.associate(address.host, address.port, contexts=contexts[:128], ae_title=(called or address.ae)[:16],
+                         evt_handlers=[(evt.EVT_CONN_OPEN, _nodelay)])
+    return assoc if assoc.is_established else None
+
+
+def send_on(assoc, ds: Dataset) -> int:
+    """C-STORE ``ds`` on an open association; the DIMSE status (raises SendFailed)."""
+    try:
+        status = assoc.send_c_store(ds)
+    except (ValueError, RuntimeError, AttributeError) as exc:
+        raise SendFailed(str(exc)) from exc
+    if not status or "Status" not in status:
+        raise SendFailed("no C-STORE response (association lost)")
+    return int(status.Status)
+
+
+def fit(ds: Dataset, accepted: list[str], code: str, ctx) -> Dataset:
+    """The object in a syntax the peer accepted for its SOP class (copy when changed)."""
+    own = transfer_syntax(ds)
+    if own in accepted:
+        return ds
+    work = copy.deepcopy(ds)
+    target = next((ts for ts in accepted if ts not in _UNCOMPRESSED), None)
+    if target is not None and code and not code.lower().startswith(("as", "is", "un")):
+        work = recompress(work, code, ctx)
+        if transfer_syntax(work) in accepted:
+            return work
+    decompress(work, EXPLICIT if EXPLICIT in accepted else accepted[0] if accepted else EXPLICIT)
+    return work
+
+
+@dataclass
+class Link:
+    """One reusable forward association."""
+
+    key: tuple
+    sop_classes: list[str] = field(default_factory=list)
+    syntaxes: list[str] = field(default_factory=list)
+    assoc: Any = None
+    last_uid: str | None = None
+    last_used: float = 0.0
+    contexts_since: float = field(default_factory=time.time)
+    active: bool = False
+    export: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def connected(self) -> bool:
+        return self.assoc is not None and self.assoc.is_established
+
+    def accepted(self, sop_class: str) -> list[str]:
+        if not self.connected:
+            return []
+        return [str(cx.transfer_syntax[0]) for cx in self.assoc.accepted_contexts
+                if str(cx.abstract_syntax) == sop_class]
+
+    def close(self, release: bool = True) -> None:
+        if self.assoc is not None:
+            try:
+                if release and self.assoc.is_established:
+                    self.assoc.release()
+                else:
+                    self.assoc.abort()
+            except Exception:
+                pass
+        self.assoc = None
+
+
+class Forwarder:
+    """The process's forward links, their reuse rules and their idle closing."""
+
+    def __init__(self, config, logs):
+        self.config = config
+        self.logs = logs
+        self.links: dict[tuple, Link] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- background closing --------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._closer, name="forward-close", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+        self.close_all()
+
+    def close_all(self) -> None:
+        release = self.config.settings.int("ForwardAssociationRelease") != 0
+        with self._lock:
+            links = list(self.links.values())
+        for link in links:
+            with link.lock:
+                link.close(release)
+
+    def close_idle(self, now: float | None = None) -> int:
+        """Close links idle past their delay; the number closed."""
+        now = now if now is not None else time.time()
+        settings = self.config.settings
+        import_delay = settings.int("ForwardAssociationCloseDelay")
+        release = settings.int("ForwardAssociationRelease") != 0
+        closed = 0
+        with self._lock:
+            links = list(self.links.values())
+        for link in links:
+            delay = 5 if link.export else import_delay
+            if link.connected and not link.active and now - link.last_used > delay:
+                if link.lock.acquire(blocking=False):
+                    try:
+                        link.close(release)
+                        closed += 1
+                    finally:
+                        link.lock.release()
+        return closed
+
+    def _closer(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.close_idle()
+            except Exception as exc:  # the closer must keep running
+                self.logs.operator.printf(f"*** forward link closer: {exc}\n")
+
+    def open_links(self) -> int:
+        with self._lock:
+            return sum(1 for link in self.links.values() if link.connected)
+
+    # -- sending -------------------------------------------------------------------------
+    def _link(self, key: tuple, export: bool) -> Link:
+        with self._lock:
+            link = self.links.get(key)
+            if link is None:
+                link = self.links[key] = Link(key, export=export)
+            return link
+
+    def forward(self, spec: ForwardSpec, ds: Dataset, ctx, channel: int, export: bool = False,
+                run=None) -> tuple[bool, bool]:
+        """Send a copy of ``ds`` per ``spec``: (sent, should retry later)."""
+        settings = self.config.settings
+        label = ctx.label(channel, capital=True)
+        address, code = resolve(self.config.amap, spec.destination, spec.compression)
+        work = ds
+        if spec.script:
+            from .script import run_script
+            work = copy.deepcopy(ds)
+            sub = ctx.child(number=-1)
+            if run_script(spec.script, work, sub) in (2, 6):
+                return True, False
+        sop_class = str(work.get("SOPClassUID", ""))
+        if not sop_class:
+            ctx.logs.operator.printf(f"*** {label}: Forward failed because SopClass is missing\n")
+            return False, False
+        number = ctx.number if 0 <= ctx.number < 20 else 19
+        link = self._link(("export" if export else "import", number, channel), export)
+        level = settings.str("ForwardAssociationLevel").upper()
+        level_key = next((k for k in LEVEL_TAGS if level.startswith(k)), None)
+        level_uid = str(work.get(LEVEL_TAGS[level_key], "")) if level_key else ""
+        release = settings.int("ForwardAssociationRelease") != 0
+        timeout = float(settings.int("TCPIPTimeOut") or 300)
+        wanted = proposed_syntaxes(code, work)
+        link.active = True
+        try:
+            with link.lock:
+                if link.connected and (not link.accepted(sop_class) or link.last_uid != level_uid):
+                    why = level if link.last_uid != level_uid else "SOPCLASS"
+                    ctx.logs.operator.printf(f"{label}: Forward association closed by {why}\n")
+                    link.close(release)
+                link.last_uid = level_uid
+                if not link.connected:
+                    if time.time() - link.contexts_since > settings.int("ForwardAssociationRefreshDelay"):
+                        link.sop_classes, link.contexts_since = [], time.time()
+                    if sop_class not in link.sop_classes:
+                        link.sop_classes.append(sop_class)
+                    link.sop_classes = link.sop_classes[-100:]
+                    link.syntaxes = wanted
+                    contexts = [build_context(s, wanted) for s in link.sop_classes]
+                    contexts.append(build_context(Verification))
+                    try:
+                        link.assoc = open_association(spec.org or ctx.own_ae or settings.str("MyACRNema"),
+                                                      address, spec.dest_ae, contexts, timeout)
+                    except OSError:
+                        link.assoc = None
+                    if link.assoc is None:
+                        ctx.logs.operator.printf(f"*** {label}: Forward failed to connect to host "
+                                                 f"{spec.destination}\n")
+                        return False, True
+                accepted = link.accepted(sop_class)
+                if not accepted:
+                    ctx.logs.operator.printf(f"*** {label}: DICOM server {spec.destination} does not accept type "
+                                             f"of forwarded image\n")
+                    if level.startswith("IMAGE"):
+                        link.close(release)
+                    return False, False
+                payload = fit(work, accepted, code, ctx)
+                try:
+                    status = send_on(link.assoc, payload)
+                except SendFailed as exc:
+                    ctx.logs.operator.printf(f"*** {label}: Forward failed to send DICOM image to "
+                                             f"{spec.destination} ({exc})\n")
+                    link.close(False)
+                    return False, settings.int("RetryForwardFailed") != 0
+                link.last_used = time.time()
+                if level.startswith("IMAGE"):
+                    link.close(release)
+                if status not in (0x0000, 0xB000, 0xB007, 0xB006):
+                    ctx.logs.operator.printf(f"*** {label}: Forward failed: remote DICOM error "
+                                             f"{status:#06x}\n")
+                    return False, settings.int("RetryForwardRemoteDICOMError") != 0
+                from ..store.ingest import counters
+                counters.add("forwarded")
+                return True, False
+        finally:
+            link.active = False
+            link.last_used = time.time()
