@@ -30,9 +30,34 @@ if TYPE_CHECKING:
     from .runtime import LuaState
 
 
-INTEGER_GLOBALS = ["StartTime", "TotalTime", "LoadTime", "ProcessTime", "SaveTime", "ImagesSent", "ImagesReceived", "ImagesSaved", "ImagesForwarded", "ImagesExported", "ImagesCopied", "IncomingAssociations", "EchoRequest", "C_Find_PatientRoot", "C_Move_PatientRootNKI", "C_Move_PatientRoot", "C_Get_PatientRoot", "C_Find_StudyRoot", "C_Move_StudyRootNKI", "C_Move_StudyRoot", "C_Get_StudyRoot", "C_Find_PatientStudyOnly", "C_Find_ModalityWorkList", "C_Move_PatientStudyOnlyNKI", "C_Move_PatientStudyOnly", "C_Get_PatientStudyOnly", "UnknownRequest", "CreateBasicFilmSession", "DeleteBasicFilmSession", "ActionBasicFilmSession", "SetBasicFilmSession", "CreateBasicFilmBox", "ActionBasicFilmBox", "SetBasicFilmBox", "DeleteBasicFilmBox", "SetBasicGrayScaleImageBox", "SetBasicColorImageBox", "GuiRequest", "ImagesToGifFromGui", "ImagesToBmpFromGui", "ImagesToJpgFromGui", "ImagesToDicomFromGui", "ExtractFromGui", "QueryFromGui", "DeleteImageFromGui", "DeletePatientFromGui", "DeleteStudyFromGui", "DeleteStudiesFromGui", "DeleteSeriesFromGui", "MovePatientFromGui", "MoveStudyFromGui", "MoveStudiesFromGui", "MoveSeriesFromGui", "AddedFileFromGui", "DumpHeaderFromGui", "ForwardFromGui", "GrabFromGui", "DatabaseOpen", "DatabaseClose", "DatabaseQuery", "DatabaseAddRecord", "DatabaseDeleteRecord", "DatabaseNextRecord", "DatabaseCreateTable", "DatabaseUpdateRecords", "QueryTime", "SkippedCachedUpdates", "UpdateDatabase", "AddedDatabase", "NKIPrivateCompress", "NKIPrivateDecompress", "DownSizeImage", "DecompressJpeg", "CompressJpeg", "DecompressJpeg2000", "CompressJpeg2000", "DecompressedRLE", "DePlaned", "DePaletted", "RecompressTime", "gpps", "gppstime", "NoDicomCheck"]
-CONFIG_INTEGERS = ["DebugLevel", "ThreadCount", "OpenThreadCount", "EnableReadAheadThread", "WorkListMode", "StorageFailedErrorCode", "FailHoldOff", "RetryDelay", "QueueSize", "ForwardCollectDelay", "CacheVirtualData", "gJpegQuality", "gUseOpenJpeg", "FixKodak", "NumIndexing", "DoubleBackSlashToDB", "UseEscapeStringConstants", "EnableComputedFields", "FileCompressMode"]
-STRING_GLOBALS = ["RootConfig", "BaseDir", "ConfigFile", "DicomDict", "AutoRoutePipe", "AutoRouteExec", "DroppedFileCompression", "IncomingCompression", "ArchiveCompression", "TestMode", "StatusString", "DGATEVERSION"]
+INTEGER_GLOBALS = """
+StartTime TotalTime LoadTime ProcessTime SaveTime ImagesSent ImagesReceived ImagesSaved
+ImagesForwarded ImagesExported ImagesCopied IncomingAssociations EchoRequest C_Find_PatientRoot
+C_Move_PatientRootNKI C_Move_PatientRoot C_Get_PatientRoot C_Find_StudyRoot C_Move_StudyRootNKI
+C_Move_StudyRoot C_Get_StudyRoot C_Find_PatientStudyOnly C_Find_ModalityWorkList
+C_Move_PatientStudyOnlyNKI C_Move_PatientStudyOnly C_Get_PatientStudyOnly UnknownRequest
+CreateBasicFilmSession DeleteBasicFilmSession ActionBasicFilmSession SetBasicFilmSession
+CreateBasicFilmBox ActionBasicFilmBox SetBasicFilmBox DeleteBasicFilmBox SetBasicGrayScaleImageBox
+SetBasicColorImageBox GuiRequest ImagesToGifFromGui ImagesToBmpFromGui ImagesToJpgFromGui
+ImagesToDicomFromGui ExtractFromGui QueryFromGui DeleteImageFromGui DeletePatientFromGui
+DeleteStudyFromGui DeleteStudiesFromGui DeleteSeriesFromGui MovePatientFromGui MoveStudyFromGui
+MoveStudiesFromGui MoveSeriesFromGui AddedFileFromGui DumpHeaderFromGui ForwardFromGui GrabFromGui
+DatabaseOpen DatabaseClose DatabaseQuery DatabaseAddRecord DatabaseDeleteRecord DatabaseNextRecord
+DatabaseCreateTable DatabaseUpdateRecords QueryTime SkippedCachedUpdates UpdateDatabase
+AddedDatabase NKIPrivateCompress NKIPrivateDecompress DownSizeImage DecompressJpeg CompressJpeg
+DecompressJpeg2000 CompressJpeg2000 DecompressedRLE DePlaned DePaletted RecompressTime gpps gppstime
+NoDicomCheck
+""".split()
+CONFIG_INTEGERS = """
+DebugLevel ThreadCount OpenThreadCount EnableReadAheadThread WorkListMode StorageFailedErrorCode
+FailHoldOff RetryDelay QueueSize ForwardCollectDelay CacheVirtualData gJpegQuality gUseOpenJpeg
+FixKodak NumIndexing DoubleBackSlashToDB UseEscapeStringConstants EnableComputedFields
+FileCompressMode
+""".split()
+STRING_GLOBALS = """
+RootConfig BaseDir ConfigFile DicomDict AutoRoutePipe AutoRouteExec DroppedFileCompression
+IncomingCompression ArchiveCompression TestMode StatusString DGATEVERSION
+""".split()
 # our status counters (dgate.store.ingest.counters) behind the original's names
 COUNTER_NAMES = {"imagesreceived": "received", "imagessaved": "received", "imagessent": "sent",
                  "incomingassociations": "associations", "echorequest": "echo", "c_find_studyroot": "find",

@@ -69,7 +69,8 @@ def _object(ds: Dataset, opt: _Options, top: bool = False) -> str:
         # dgate's file reader adds a group length to every group; those of groups its
         # dictionary does not know (private ones) count as skipped
         groups = {int(tag) >> 16 for tag in ds.keys()} - {2}
-        opt.skipped += sum(1 for g in groups if (g << 16) not in ds and g % 2 and opt.dic.by_tag(g << 16) is None)
+        opt.skipped += sum(1 for g in groups if (g << 16) not in ds and (g % 2 or g > 0x7FE0)
+                           and opt.dic.by_tag(g << 16) is None)
     for tag, owner in _elements(ds, opt, top):
         if tag & 0xFFFF == 0:
             continue
