@@ -7,7 +7,7 @@ capabilities not built yet are in the table too and log that they are not availa
 An unknown command does nothing and gets an empty reply, as in the original.
 
 Modules register their handlers with :func:`command`:
-:mod:`.config_cmds`, :mod:`.status_cmds`, :mod:`.db_cmds`, :mod:`.move_cmds`.
+:mod:`.config_cmds`, :mod:`.status_cmds`, :mod:`.db_cmds`, :mod:`.move_cmds`, :mod:`.lua_cmds`.
 """
 from __future__ import annotations
 
@@ -20,8 +20,6 @@ COMMANDS: dict[str, Handler] = {}
 
 # Commands whose capability comes with a later piece of work.
 PENDING = {
-    "Lua scripting": "lua luastart globallua anonymize modifyimage modifystudy modifyseries modifier "
-                     "mergeseries mergestudy mergeseriesfile mergestudyfile attachfile",
     "image conversion and WADO": "convert_to_gif convert_to_bmp convert_to_jpg convert_to_dicom convert_to_json "
                                  "uncompress compress extract_frames wadorequest wadoparse testcompress",
     "archival": "selectlruforarchival selectseriestomove preparebunchforburning movedatatodevice "
@@ -65,7 +63,7 @@ def dispatch(ctx: CommandContext, text: str) -> bytes | None:
 
 
 def _load() -> None:
-    from . import config_cmds, db_cmds, move_cmds, status_cmds  # noqa: F401  (registration)
+    from . import config_cmds, db_cmds, lua_cmds, move_cmds, status_cmds  # noqa: F401  (registration)
     for capability, names in PENDING.items():
         for name in names.split():
             COMMANDS.setdefault(name, _pending(capability))

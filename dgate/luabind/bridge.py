@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -86,10 +85,8 @@ def _lua_only(state: LuaState, text: str, ds: Dataset) -> int | None:
 def run_lua_file(state: LuaState, name: str, args: str | None, ds: Dataset,
                  ctx: LuaContext | None = None) -> int:
     """``file.lua(args)``: ``dofile`` with ``command_line`` = args (and ``version``)."""
-    path = name
-    base = state.base_dir()
-    if not os.path.isfile(path) and base and os.path.isfile(os.path.join(base, name)):
-        path = os.path.join(base, name)
+    from .lua_files import find_lua_file
+    path = find_lua_file(state, name) or name
     from ..version import DGATE_VERSION
     run_ctx = ctx or _child_context(state)
     run_ctx.extra_globals = {**run_ctx.extra_globals, "command_line": args if args is not None else "",

@@ -64,8 +64,12 @@ class LuaState:
 
     # -- set-up --------------------------------------------------------------------------
     def _setup_packages(self) -> None:
+        from .lua_files import shipped_lua_dir
         base = self.base_dir()
-        paths = [f"{base}lua/?.lua", f"{base}?.lua", *LUA_PATHS] if base else list(LUA_PATHS)
+        paths = [f"{base}lua/?.lua", f"{base}?.lua"] if base else []
+        shipped = shipped_lua_dir()
+        paths += [f"{shipped}/?.lua"] if shipped is not None else []
+        paths += list(LUA_PATHS)
         lua_g = self.lua.globals()
         package = lua_g.package
         package.path = ";".join(paths) + ";" + package.path
