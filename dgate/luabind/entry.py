@@ -51,8 +51,8 @@ def _arg_table(state, argv: list[str]):
 
 def startup(config, logs, argv: list[str]) -> int | None:
     """Autostart file and ``[lua] startup``; 1 when a verdict refuses start-up."""
-    from . import states
     from ..version import DGATE_VERSION
+    from . import states
     states.configure(make_services(config, logs, console=False))
     state = states.global_state()
     from .autostart import autostart_stem
@@ -78,8 +78,8 @@ def startup(config, logs, argv: list[str]) -> int | None:
 def dolua(config, logs, text: str, argv: list[str], host: str = "127.0.0.1", port: Any = None,
           ae: str = "") -> int:
     """``dgate --dolua:<chunk or file>`` in the global state; always 0."""
-    from . import states
     from ..version import DGATE_VERSION
+    from . import states
     services = states.services() if states._services is not None else None
     if services is None or services.config is not config:
         services = make_services(config, logs, console=True, host=host, port=port, ae=ae)
