@@ -147,7 +147,7 @@ class GlobalFunctions:
         if config is None:
             return "" if default is None else str(default)
         config.ini.refresh()
-        root = config.ini.root_section() if section is None else str(section)
+        root = config.ini.root_section if section is None else str(section)
         value = config.ini.get(root, str(key))
         if value is None:
             return "" if default is None else str(default)
@@ -537,7 +537,7 @@ class GlobalFunctions:
         if services.config is None:
             return None
         services.config.ini.refresh()
-        value = services.config.ini.get(services.config.ini.root_section(), key)
+        value = services.config.ini.get(services.config.ini.root_section, key)
         return value if value else None
 
     def _config_int(self, name: str) -> int:
@@ -547,7 +547,7 @@ class GlobalFunctions:
         if name in _known_keys():
             return settings.int(name)
         config = self.services.config
-        value = config.ini.get(config.ini.root_section(), name) if config is not None else None
+        value = config.ini.get(config.ini.root_section, name) if config is not None else None
         return atoi(value or "0")
 
     def _string_global(self, name: str) -> str:
@@ -563,12 +563,12 @@ class GlobalFunctions:
         if name == "BaseDir":
             return self.state.base_dir()
         if name == "RootConfig":
-            return config.ini.root_section()
+            return config.ini.root_section
         if name == "ConfigFile":
             return str(config.ini_path)
         if name == "DicomDict":
             return str(config.settings.path("Dictionary"))
-        value = config.ini.get(config.ini.root_section(), name)
+        value = config.ini.get(config.ini.root_section, name)
         return value or ""
 
     def global_set(self, key: Any, value: Any) -> None:
@@ -578,7 +578,7 @@ class GlobalFunctions:
         if not isinstance(key, str) or config is None:
             return
         config.ini.refresh()
-        if not config.ini.get(config.ini.root_section(), key):
+        if not config.ini.get(config.ini.root_section, key):
             return
         text = "" if value is None else elements.lua_number_text(value) if not isinstance(value, str) else value
         writer = getattr(self.services, "put_param", None)

@@ -160,7 +160,7 @@ class AssociationLua:
         result = ImportResult(RC_DEFAULT, storage)
         count = 99
         if self.config is not None:
-            text = self.config.ini.get(self.config.ini.root_section(), "ImportConverters")
+            text = self.config.ini.get(self.config.ini.root_section, "ImportConverters")
             if text:
                 from ..config.keys import atoi
                 count = atoi(text)

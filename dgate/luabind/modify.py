@@ -150,7 +150,7 @@ def merge_file(state: "LuaState", filename: str, kind: str) -> bool:
     exclude = {0x0020000D} if kind == "series" else set()
     new_uids(ds, db, state.dictionary, exclude, MERGE_STAGE)
     converter = "MergeSeriesConverter0" if kind == "series" else "MergeStudiesConverter0"
-    text = services.config.ini.get(services.config.ini.root_section(), converter) if services.config else None
+    text = services.config.ini.get(services.config.ini.root_section, converter) if services.config else None
     lua_text = services.config.ini.get("lua", converter) if services.config else None
     if lua_text:
         from .context import LuaContext

@@ -48,11 +48,7 @@ def _pixels(ds: Dataset) -> tuple[_Geometry, bytearray] | None:
     from ..store.formats import UNCOMPRESSED
     if ts and ts not in UNCOMPRESSED:
         ds.decompress(generate_instance_uid=False)
-    data = ds.PixelData
-    if not isinstance(data, bytearray):
-        data = bytearray(data)
-        ds.PixelData = data
-    return _Geometry(ds), data
+    return _Geometry(ds), bytearray(ds.PixelData)
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -87,7 +83,7 @@ def set_pixel(state: LuaState, ds: Dataset, x: Any = None, y: Any = None, frame:
     mask = (1 << (8 * geo.bytes)) - 1
     for i, value in enumerate(values[:geo.samples]):
         struct.pack_into(geo.fmt, data, pos + i * geo.bytes, _int(value) & mask)
-    ds.PixelData = data
+    ds.PixelData = bytes(data)
     return
 
 
@@ -116,7 +112,7 @@ def set_row(state: LuaState, ds: Dataset, y: Any = None, frame: Any = None, tabl
         value = table[x]
         if value is not None:
             struct.pack_into(geo.fmt, data, geo.offset(x, yi, fi), _int(value) & mask)
-    ds.PixelData = data
+    ds.PixelData = bytes(data)
     return
 
 
@@ -145,7 +141,7 @@ def set_column(state: LuaState, ds: Dataset, x: Any = None, frame: Any = None, t
         value = table[y]
         if value is not None:
             struct.pack_into(geo.fmt, data, geo.offset(xi, y, fi), _int(value) & mask)
-    ds.PixelData = data
+    ds.PixelData = bytes(data)
     return
 
 
@@ -194,7 +190,7 @@ def set_image(state: LuaState, ds: Dataset, frame: Any = None, text: Any = None,
     if len(data) < (fi + 1) * size:
         data.extend(b"\0" * ((fi + 1) * size - len(data)))
     data[fi * size:(fi + 1) * size] = block
-    ds.PixelData = data
+    ds.PixelData = bytes(data)
     return
 
 
