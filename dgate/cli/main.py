@@ -138,7 +138,9 @@ def server_command(inv: Invocation, command: str, argv: list[str] | None = None)
 
 def run_server(inv: Invocation) -> int:
     """Become the server (``dgate`` with no utility option)."""
+    from ..luabind.server_wiring import prepare_server
     from .serve import serve
+    prepare_server(inv.config, inv.logs, inv.my_ae, inv.tcp_port)
     return serve(inv)
 
 

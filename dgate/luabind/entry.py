@@ -128,7 +128,7 @@ def servertask_dolua(chunk: str, host: str, port: Any, ae: str) -> int:
             return None
         reply = server_command(str(command), "" if mode is None else str(mode), host=host, port=int(port), ae=ae)
         return None if reply is None else reply.decode("latin-1")
-    lua.globals().servercommand = servercommand
+    lua.execute("local f = ...; servercommand = function(...) return f(...) end", servercommand)
     runner = lua.eval("""function(chunk)
       local f, err = loadstring(chunk)
       if not f then return "*** lua syntax error " .. err .. " in '" .. chunk .. "'" end
