@@ -267,3 +267,59 @@ def test_debugger_session(server, tmp_path, entry):
     else:
         time.sleep(0.3)
         assert "answer 11" in server.output()
+
+
+def test_dicomprint_to_a_print_scp(server):
+    """dicomprint against a Basic Grayscale Print Management SCP (pynetdicom)."""
+    from pydicom.dataset import Dataset as DS
+    from pydicom.sequence import Sequence
+    from pydicom.uid import generate_uid
+    from pynetdicom import AE, evt
+    from pynetdicom.sop_class import BasicGrayscalePrintManagementMeta
+
+    seen: list[str] = []
+    images: list = []
+
+    def on_create(event):
+        seen.append("create " + str(event.request.AffectedSOPClassUID))
+        attrs = event.attribute_list
+        if str(event.request.AffectedSOPClassUID) == "1.2.840.10008.5.1.1.2":
+            boxes = []
+            for _ in range(4):
+                ref = DS()
+                ref.ReferencedSOPClassUID = "1.2.840.10008.5.1.1.4"
+                ref.ReferencedSOPInstanceUID = generate_uid()
+                boxes.append(ref)
+            attrs.ReferencedImageBoxSequence = Sequence(boxes)
+            seen.append("format " + str(attrs.ImageDisplayFormat))
+        return 0x0000, attrs
+
+    def on_set(event):
+        item = event.modification_list.BasicGrayscaleImageSequence[0]
+        images.append((item.Rows, item.Columns, len(item.PixelData)))
+        return 0x0000, event.modification_list
+
+    def on_action(event):
+        seen.append(f"action {event.action_type}")
+        return 0x0000, None
+
+    def on_delete(event):
+        seen.append("delete")
+        return 0x0000
+
+    port = free_port()
+    printer = AE(ae_title="PRINTER")
+    printer.add_supported_context(BasicGrayscalePrintManagementMeta)
+    scp = printer.start_server(("127.0.0.1", port), block=False, evt_handlers=[
+        (evt.EVT_N_CREATE, on_create), (evt.EVT_N_SET, on_set), (evt.EVT_N_ACTION, on_action),
+        (evt.EVT_N_DELETE, on_delete)])
+    try:
+        out = dolua(server, f"local a = newdicomarray(); local x = newdicomobject(); x:Read([[{CT}]]); a:Add(x); a:Add(x)"
+                            f" print(tostring(dicomprint(a, '127.0.0.1:{port}', 'label', 'FilmOrientation=LANDSCAPE')))"
+                            f" print(dicomprint(a, '127.0.0.1:1', '', ''))")
+    finally:
+        scp.shutdown()
+    assert out.splitlines() == ["nil", "Failed to print DICOM image(s)"]
+    assert seen == ["create 1.2.840.10008.5.1.1.1", "create 1.2.840.10008.5.1.1.2", "format STANDARD\\1,2",
+                    "action 1", "delete"]
+    assert images == [(128, 128, 128 * 128)] * 2
