@@ -6,9 +6,8 @@ import os
 import subprocess
 import sys
 
-from pydicom.data import get_testdata_file
-
 from conftest import REPO, run_dgate
+from pydicom.data import get_testdata_file
 
 CT = get_testdata_file("CT_small.dcm")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pydicom
 import pytest
+from conftest import run_dgate
 from pydicom.data import get_testdata_file
 
-from conftest import run_dgate
 from dgate.config import Configuration
 from dgate.config.defaults import create_default_config
 from dgate.config.ini import put_param
@@ -42,8 +42,10 @@ def configure(folder):
 
 def test_association_hooks_fire_and_verdicts(folder, tmp_path):
     log = tmp_path / "hooks.txt"
-    lua_section(folder, f"association = f = io.open([[{log}]], 'a') f:write('start ', Association.Calling, '\\n') f:close()\n"
-                        f"command = f = io.open([[{log}]], 'a') f:write('command ', Command.CommandField or '?', '\\n') "
+    lua_section(folder, f"association = f = io.open([[{log}]], 'a') f:write('start ', Association.Calling, '\\n') "
+                        f"f:close()\n"
+                        f"command = f = io.open([[{log}]], 'a') "
+                        f"f:write('command ', Command.CommandField or '?', '\\n') "
                         f"f:close() if Command.CommandField == '48' then reject() end\n"
                         f"endassociation = f = io.open([[{log}]], 'a') f:write('end\\n') f:close()\n"
                         f"clienterror = f = io.open([[{log}]], 'a') f:write('error\\n') f:close()\n"

@@ -6,11 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLES
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 
-from conftest import SAMPLES
 from dgate.luabind.context import LuaContext, LuaServices
 from dgate.luabind.runtime import LuaState
 
@@ -174,16 +174,19 @@ def test_serialize_round_trips(lua):
     out, _ = run(lua, "local t = loadstring('return ' .. Data:Serialize())(); "
                       "return t.PatientName .. ';' .. t.Rows .. ';' .. t.OtherPatientIDsSequence[2].PatientID", ds)
     assert out == "CompressedSamples^CT1;128;1234ABCD"
-    out, _ = run(lua, "local y = DicomObject:new(Data:Serialize(true)); return y:Serialize(true) == Data:Serialize(true) "
+    out, _ = run(lua, "local y = DicomObject:new(Data:Serialize(true)); "
+                      "return y:Serialize(true) == Data:Serialize(true) "
                       "and 'same' or y:Serialize(true)", ds)
     assert out == "same"
 
 
 def test_json_input_sequences_and_copy(lua):
-    out, _ = run(lua, """x = DicomObject:new('{"PatientID":"A","ReferencedStudySequence":[{"ReferencedSOPInstanceUID":"1.2"}]}')
+    out, _ = run(lua, """x = DicomObject:new('{"PatientID":"A",'
+        .. '"ReferencedStudySequence":[{"ReferencedSOPInstanceUID":"1.2"}]}')
       local y = x:Copy('{"PatientID":"B"}')
       x:SetVR(0x0008, 0x1115, '[{"SeriesInstanceUID":"9.8"},{"SeriesInstanceUID":"9.9"}]')
-      return x.PatientID .. y.PatientID .. #y.ReferencedStudySequence .. x.ReferencedSeriesSequence[1].SeriesInstanceUID""")
+      return x.PatientID .. y.PatientID .. #y.ReferencedStudySequence
+        .. x.ReferencedSeriesSequence[1].SeriesInstanceUID""")
     assert out == "AB19.9"
 
 
@@ -192,7 +195,8 @@ def test_lpack(lua):
       local s = string.pack('<hIz', -2, 70000, 'abc')
       local pos, a, b, c = string.unpack(s, '<hIz')
       local _, d = string.unpack(string.pack('>H', 258), '>H')
-      return #s .. ';' .. pos .. ';' .. a .. ';' .. b .. ';' .. c .. ';' .. d .. ';' .. string.reshape('abcdef', 1, 2)""")
+      return #s .. ';' .. pos .. ';' .. a .. ';' .. b .. ';' .. c .. ';' .. d
+        .. ';' .. string.reshape('abcdef', 1, 2)""")
     assert out == "10;11;-2;70000;abc;258;acebdf"
 
 
@@ -216,7 +220,8 @@ def test_pixels(lua):
       local img = Data:GetImage(0)
       local none = Data:GetPixel(500, 0, 0)
       setrow(Data, 2, 0, {[0] = 9, [1] = 8})
-      return table.concat({v, row[1], col[0], #img, tostring(none), Data:GetPixel(1, 2, 0), tostring(row[0] ~= nil)}, ';')"""
+      return table.concat({v, row[1], col[0], #img, tostring(none), Data:GetPixel(1, 2, 0),
+        tostring(row[0] ~= nil)}, ';')"""
     out, _ = run(lua, chunk, ds)
     first = int.from_bytes(dcmread(CT).PixelData[:2], "little")
     assert out == f"{first};1234;1234;32768;nil;8;true"

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.data import get_testdata_file
-
 from conftest import REPO, run_dgate
 from debugger_ide import DebuggerIDE
 from netpeers import dcmtk, free_port, have_dcmtk, start_server, wait_for_port
+from pydicom.data import get_testdata_file
 
 pytestmark = pytest.mark.skipif(not have_dcmtk(), reason="dcmtk is installed by .ci/run")
 
@@ -179,7 +178,8 @@ def test_database_functions(server):
 
 def test_anonymize_then_deanonymize_restores_the_object(server):
     before = pydicom.dcmread(CT)
-    assert cmd(server, f"--modifier:{before.PatientID},,,,1,lua/anonymize_script.lua(ANON77|trial)").returncode in (0, 255)
+    anonymize = f"--modifier:{before.PatientID},,,,1,lua/anonymize_script.lua(ANON77|trial)"
+    assert cmd(server, anonymize).returncode in (0, 255)
     assert not rows(server, f"SELECT * FROM DICOMImages WHERE SOPInstanc = '{before.SOPInstanceUID}'")
     anon_rows = rows(server, "SELECT SOPInstanc, ObjectFile FROM DICOMImages WHERE ImagePat = 'ANON77'")
     assert len(anon_rows) == 1
@@ -314,7 +314,8 @@ def test_dicomprint_to_a_print_scp(server):
         (evt.EVT_N_CREATE, on_create), (evt.EVT_N_SET, on_set), (evt.EVT_N_ACTION, on_action),
         (evt.EVT_N_DELETE, on_delete)])
     try:
-        out = dolua(server, f"local a = newdicomarray(); local x = newdicomobject(); x:Read([[{CT}]]); a:Add(x); a:Add(x)"
+        out = dolua(server, f"local a = newdicomarray(); local x = newdicomobject(); x:Read([[{CT}]]); "
+                            f"a:Add(x); a:Add(x)"
                             f" print(tostring(dicomprint(a, '127.0.0.1:{port}', 'label', 'FilmOrientation=LANDSCAPE')))"
                             f" print(dicomprint(a, '127.0.0.1:1', '', ''))")
     finally:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import UID
 
 from .handles import Handle, datasets_of, mark_file_object
 
@@ -58,7 +59,7 @@ def locate_spec(state: LuaState, spec: str) -> Path | None:
         return Path(base) / spec
     if services.config is None:
         return None
-    settings = services.config.settings
+    settings = services.require_settings()
     cut = max(spec.rfind(sep) for sep in "|?*:")
     if cut >= 0 and not spec[cut + 1:].startswith("\\"):
         patid, sop = spec[:cut], spec[cut + 1:]
@@ -127,7 +128,7 @@ def compress_copy(state: LuaState, ds: Dataset, mode: str) -> Dataset | None:
     if not hasattr(clone, "file_meta") or clone.file_meta is None:
         clone.file_meta = FileMetaDataset()
     if "TransferSyntaxUID" not in clone.file_meta:
-        clone.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+        clone.file_meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.1")
     code = mode.lower()[:2]
     try:
         if code in ("un", "as", "is", ""):
@@ -206,7 +207,7 @@ def read_query(state: LuaState, query: Any, limit: Any = None) -> list[Dataset] 
     scrub = str(ident.get((0x9999, 0x0202)).value) if ident is not None and (0x9999, 0x0202) in ident else ""
     items = []
     for row in rows:
-        path = locate(services.config.settings, row.device, row.object_file)
+        path = locate(services.require_settings(), row.device, row.object_file)
         ds = read_path(path) if path is not None else None
         if ds is None:
             continue
@@ -254,7 +255,7 @@ def delete_query(state: LuaState, query: Any) -> int:
         db = services.database()
         for row in rows:
             db.delete_image(row.sop_uid, row.patient_id)
-            remove_stored_file(services.config.settings, row.object_file, row.device)
+            remove_stored_file(services.require_settings(), row.object_file, row.device)
     except Exception as exc:
         services.logs.operator.printf(f"***dicomdelete failed: {exc}\n")
         return 0
@@ -276,7 +277,7 @@ def modify_query(state: LuaState, query: Any, script: str, replace: bool) -> int
         return 0
     done = 0
     for row in rows:
-        path = locate(services.config.settings, row.device, row.object_file)
+        path = locate(services.require_settings(), row.device, row.object_file)
         if path is None:
             continue
         if modify_file(state, path, script, replace, row) is not None:
@@ -307,5 +308,5 @@ def modify_file(state: LuaState, path: Path, script: str, replace: bool, row=Non
         stored = db.get_file(old_sop, old_pat or None)
         if stored is not None:
             db.delete_image(old_sop, stored.patient_id or old_pat)
-            remove_stored_file(services.config.settings, stored.object_file, stored.device)
+            remove_stored_file(services.require_settings(), stored.object_file, stored.device)
     return ds

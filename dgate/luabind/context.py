@@ -61,6 +61,12 @@ class LuaServices:
     def settings(self):
         return self.config.settings if self.config is not None else None
 
+    def require_settings(self):
+        """The dicom.ini settings; RuntimeError when this process has no configuration."""
+        if self.config is None:
+            raise RuntimeError("no dicom.ini: this needs the server configuration")
+        return self.config.settings
+
     @property
     def ae(self) -> str:
         if self.own_ae:

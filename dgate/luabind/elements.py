@@ -23,6 +23,7 @@ from typing import Any
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 
 from ..config.dictionary import Dictionary, standard_dictionary
 from ..config.keys import atoi
@@ -211,7 +212,8 @@ def set_raw(ds: Dataset, tag: int, vr: str, data: bytes) -> None:
     """Put raw value bytes into ``ds`` as an element of ``vr`` (padded to even length)."""
     if len(data) % 2:
         data += b"\0" if vr in TEXT_PAD_NUL or vr in ("OB", "UN") else b" "
-    ds[tag] = RawDataElement(tag, vr, len(data), data, 0, False, little_endian(ds), True, False)  # type: ignore[assignment]
+    raw = RawDataElement(BaseTag(tag), vr, len(data), data, 0, False, little_endian(ds), True, False)
+    ds[tag] = raw  # type: ignore[assignment]
 
 
 def write(ds: Dataset, key: str, value: Any, dic: Dictionary, is_table: bool = False) -> bool:

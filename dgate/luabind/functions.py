@@ -343,7 +343,7 @@ class GlobalFunctions:
             if key not in newest or text > newest[key]:
                 newest[key] = text
         ordered = sorted(newest.items(), key=lambda kv: (kv[1], kv[0]), reverse=count < 0)
-        result = []
+        result: list[str] = []
         image = db.schema.image
         ipat = image.patient_column()
         p = db.driver.text_param

@@ -7,13 +7,15 @@ sequences are views into their parent: changing them changes the parent.
 """
 from __future__ import annotations
 
+from typing import MutableSequence
+
 from pydicom.dataset import Dataset
 
 
 class Handle:
     __slots__ = ("__weakref__", "ds", "items", "with_meta")
 
-    def __init__(self, ds: Dataset | None = None, items: list | None = None, with_meta: bool = False):
+    def __init__(self, ds: Dataset | None = None, items: MutableSequence | None = None, with_meta: bool = False):
         self.ds = ds
         self.items = items
         self.with_meta = with_meta        # Serialize includes group 0002 (objects read from files)

@@ -74,13 +74,14 @@ def pack(fmt: Any, *args: Any) -> str:
             elif ch in _NUMBERS:
                 code = _NUMBERS[ch]
                 value = take()
-                number = float(value) if code in "fd" else int(float(value))
-                if code not in "fd":
-                    bits = struct.calcsize(code) * 8
-                    number &= (1 << bits) - 1
-                    if code.islower() and number >= 1 << (bits - 1):
-                        number -= 1 << bits
-                out += struct.pack(order + code, number)
+                if code in "fd":
+                    out += struct.pack(order + code, float(value))
+                    continue
+                bits = struct.calcsize(code) * 8
+                whole = int(float(value)) & ((1 << bits) - 1)
+                if code.islower() and whole >= 1 << (bits - 1):
+                    whole -= 1 << bits
+                out += struct.pack(order + code, whole)
             else:
                 raise PackError(f"bad argument #1 to 'pack' (bad code `{ch}')")
     return bytes(out).decode("latin-1")

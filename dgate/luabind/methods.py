@@ -331,7 +331,8 @@ def replace_contents(target: Dataset, source: Dataset) -> None:
     """Make ``target`` (a view other code holds) hold what ``source`` holds."""
     target.clear()
     for tag in source.keys():
-        target[tag] = source.get_item(tag)  # type: ignore[assignment]  (raw elements stay raw)
+        # raw elements stay raw
+        target[tag] = source.get_item(tag)  # type: ignore[assignment]
     target.file_meta = getattr(source, "file_meta", None) or Dataset()  # type: ignore[assignment]
     if has_file_meta(source):
         mark_file_object(target)
@@ -344,7 +345,7 @@ def _lua_list(value: Any) -> list:
     """The values of a 1-based Lua table (or a Python sequence)."""
     if isinstance(value, (list, tuple)):
         return list(value)
-    out = []
+    out: list[Any] = []
     index = 1
     while True:
         item = value[index]

@@ -33,7 +33,7 @@ def _stored_paths(state: "LuaState", **keys: str) -> list[tuple[Path, object]]:
     db = services.database()
     found = []
     for row in db.images(**{k: v for k, v in keys.items() if v}):
-        path = locate(services.config.settings, row.device, row.object_file)
+        path = locate(services.require_settings(), row.device, row.object_file)
         if path is not None:
             found.append((path, row))
     return found
@@ -114,7 +114,7 @@ def _replace_with(state: "LuaState", path: Path, ds: Dataset, script: str, patid
         stored = db.get_file(old_sop, old_pat or None)
         if stored is not None:
             db.delete_image(old_sop, stored.patient_id or old_pat)
-            remove_stored_file(state.services.config.settings, stored.object_file, stored.device)
+            remove_stored_file(state.services.require_settings(), stored.object_file, stored.device)
     return ds
 
 
@@ -127,7 +127,7 @@ def merge(state: "LuaState", uids: list[str], kind: str) -> str | None:
         return None
     db = services.database()
     new = merge_uids(db, uids, "SeriesUID" if kind == "series" else "StudyUID",
-                     services.config.settings.str("UIDPrefix"))
+                     services.require_settings().str("UIDPrefix"))
     services.logs.debug.printf(f"NewUID for merging {kind} = {new}\n")
     for uid in uids:
         key = {"series_uid": uid} if kind == "series" else {"study_uid": uid}
@@ -171,7 +171,7 @@ def merge_file(state: "LuaState", filename: str, kind: str) -> bool:
         return False
     if stored is not None:
         db.delete_image(old_sop, stored.patient_id or old_pat)
-        remove_stored_file(services.config.settings, stored.object_file, stored.device)
+        remove_stored_file(services.require_settings(), stored.object_file, stored.device)
     services.logs.operator.printf(f"Merged image: {filename}\n")
     return True
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
 
 from .handles import Handle, datasets_of
 
@@ -155,7 +156,7 @@ class Network:
             if not hasattr(ds, "file_meta") or "TransferSyntaxUID" not in getattr(ds, "file_meta", Dataset()):
                 from pydicom.dataset import FileMetaDataset
                 ds.file_meta = FileMetaDataset()
-                ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+                ds.file_meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.1")
         sendable = [ds for ds in items if "SOPClassUID" in ds]
         try:
             statuses = store(self.services.ae, address, sendable) if sendable else []

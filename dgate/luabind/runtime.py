@@ -162,7 +162,7 @@ class LuaState:
         with self.lock:
             return self.lua.globals()[name]
 
-    def eval_string(self, expression: str, data: Dataset | None = None, command: Dataset | None = None,
+    def eval_string(self, expression: str, data: Dataset | Handle | None = None, command: Dataset | None = None,
                     ctx: LuaContext | None = None) -> str | None:
         """``lua_getstring``: the value of ``return <expression>``."""
         return self.run("return " + expression, ctx, data, command)

@@ -178,12 +178,12 @@ def _web_element(ds: Dataset, tag: int, vr: str, opt: _Options) -> str | None:
     raw = raw_bytes(ds, tag, opt.dic) or b""
     text = _strip_pad(raw, vr)
     if vr == "DS":
-        values = [v.lstrip(b"+") for v in text.split(b"\\")] if text else []
-        return head + "[" + ",".join(v.decode("latin-1") for v in values) + "]}"
+        texts = [v.lstrip(b"+") for v in text.split(b"\\")] if text else []
+        return head + "[" + ",".join(v.decode("latin-1") for v in texts) + "]}"
     if vr == "IS":
         from ..config.keys import atoi
-        values = text.split(b"\\") if text.strip() else []
-        return head + "[" + ",".join(str(atoi(v.decode("latin-1"))) for v in values) + "]}"
+        texts = text.split(b"\\") if text.strip() else []
+        return head + "[" + ",".join(str(atoi(v.decode("latin-1"))) for v in texts) + "]}"
     if vr == "AT":
         count = len(raw) // 4
         tags = struct.unpack("<%dH" % (count * 2), raw[:count * 4])

@@ -28,8 +28,8 @@ def new_uids(ds: Dataset, db, dic: Dictionary, exclude: set[int] = frozenset(), 
              mod_type: str = "") -> int:
     """Replace the UIDs of ``ds`` (recursively); returns how many were changed."""
     changed = 0
-    for tag in list(ds.keys()):
-        tag = int(tag)
+    for key in list(ds.keys()):
+        tag = int(key)
         vr = vr_of(ds, tag, dic)
         if vr == "SQ":
             value = ds[tag].value
@@ -52,8 +52,8 @@ def new_uids(ds: Dataset, db, dic: Dictionary, exclude: set[int] = frozenset(), 
 def old_uids(ds: Dataset, db, dic: Dictionary, stage: str = "") -> int:
     """Restore the UIDs ``new_uids`` replaced for ``stage`` (``olduids``)."""
     restored = 0
-    for tag in list(ds.keys()):
-        tag = int(tag)
+    for key in list(ds.keys()):
+        tag = int(key)
         vr = vr_of(ds, tag, dic)
         if vr == "SQ":
             value = ds[tag].value
