@@ -90,13 +90,14 @@ def test_servercommand_modes(server, tmp_path):
     shutil.copy(MR, upload)
     chunk = (f"print(servercommand('lua:return \"abc \"')..'|')"
              f" print(servercommand('lua:return \"abc \"', 'binary')..'|')"
-             f" print(tostring(servercommand('lua:x=1')))"
+             f" print(select('#', servercommand('lua:x=1')))"
+             f" print(servercommand('lua:return \"ab\\\\0\"'), #servercommand('lua:return \"ab\\\\0\"', 'binary'))"
              f" servercommand('lua:return \"to a file\"', '>{out_file}')"
              f" print(servercommand('lua:return #Command:GetVR(0x9999,0x0402,true)', '<{upload}'))"
              f" servercommand('lua:return \"raw\"', 'cgi') print()")
     lines = dolua(server, chunk).splitlines()
-    assert lines[:4] == ["abc|", "abc |", "nil", str(upload.stat().st_size)]
-    assert lines[4] == "raw"
+    assert lines[:5] == ["abc|", "abc |", "0", "ab\t2", str(upload.stat().st_size)]
+    assert lines[5] == "raw"
     assert out_file.read_text() == "to a file"
 
 

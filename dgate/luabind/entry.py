@@ -125,9 +125,9 @@ def servertask_dolua(chunk: str, host: str, port: Any, ae: str) -> int:
 
     def servercommand(command: Any = None, mode: Any = None):
         if command is None:
-            return None
+            return ()
         reply = server_command(str(command), "" if mode is None else str(mode), host=host, port=int(port), ae=ae)
-        return None if reply is None else reply.decode("latin-1")
+        return () if reply is None else reply.decode("latin-1")
     lua.execute("local f = ...; servercommand = function(...) return f(...) end", servercommand)
     runner = lua.eval("""function(chunk)
       local f, err = loadstring(chunk)

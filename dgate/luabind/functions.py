@@ -502,7 +502,7 @@ class GlobalFunctions:
     def servercommand(self, command: Any = None, mode: Any = None):
         """``servercommand(cmd [, mode])`` over a new association to our server (§6)."""
         if command is None:
-            return None
+            return ()
         from ..net.control import server_command
         services = self.services
         text = str(command)
@@ -515,9 +515,9 @@ class GlobalFunctions:
                                    ae=services.ae, stdout=stdout)
         except OSError as exc:
             services.logs.operator.printf(f"***servercommand failed: {exc}\n")
-            return None
+            return ()
         if reply is None:
-            return None
+            return ()           # nothing, not nil: as the original (tostring(servercommand(..)) fails)
         return reply.decode("latin-1")
 
     # -- Global and Association ----------------------------------------------------------

@@ -134,7 +134,7 @@ class LuaState:
             if status == 2:
                 self.log_error(f"*** lua run error {result} in '{chunk}'")
                 return None
-            return result
+            return result.split("\0", 1)[0] if result is not None else None   # a C string, as do_lua returns
 
     def run_with_verdict(self, chunk: str, ctx: LuaContext, data: Dataset | Handle | None = None,
                          command: Dataset | None = None) -> tuple[str | None, int]:
