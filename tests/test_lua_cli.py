@@ -57,9 +57,9 @@ def test_json_dump_options(workdir):
 
 
 def test_servertask_dolua(tmp_path):
-    result = servertask(["--dolua:print('hi', type(servercommand), type(Data), tostring(servercommand('x:')))"],
+    result = servertask(["--dolua:print('hi', type(servercommand), type(Data), select('#', servercommand('x:')))"],
                         tmp_path)
-    assert result.returncode == 0 and result.stdout == "hi\tfunction\tnil\tnil\n"
+    assert result.returncode == 0 and result.stdout == "hi\tfunction\tnil\t0\n"
     bare = servertask(["print(1+)"], tmp_path)
     assert bare.stdout == "*** lua syntax error [string \"print(1+)\"]:1: unexpected symbol near ')' in 'print(1+)'\n"
     err = servertask(["--dolua:error('x')"], tmp_path)

@@ -34,6 +34,23 @@ class _ErrorMarker:
 ERR = _ErrorMarker()
 # global functions whose failures are Lua errors (the rest return nil)
 CHECKED = {"setimage", "getvr", "setvr", "copydicom", "ConvertBinaryData"}
+# What returns nil when it has nothing to say; every other function and method then
+# returns *nothing* (no value), as the C functions of 1.5.0e do (so ``select('#', f())``
+# and ``tostring(f())`` behave the same).
+RETURNS_NIL = {"changeuid", "changeuidback", "crc", "md5", "dicomquery", "dicomquery2", "dicomget", "dicommove",
+               "dicomecho", "dicomprint", "dicomstore", "compressdicom", "copydicom", "newdicomobject",
+               "newdicomarray", "CGI", "gpps", "tempfile", "Compress", "Copy", "new", "newarray", "dicomread"}
+
+
+def nothing_for_none(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` returning no value instead of nil, unless ``name`` returns nil in dgate."""
+    if name in RETURNS_NIL:
+        return fn
+
+    def call(*args: Any) -> Any:
+        result = fn(*args)
+        return () if result is None else result
+    return call
 
 
 def checked(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -72,9 +89,10 @@ class ObjectMethods:
         if fn is None or handle is None:
             return None
         try:
-            return fn(handle, *args)
+            result = fn(handle, *args)
         except LuaCallError as exc:
             return ERR, str(exc)
+        return () if result is None and name not in RETURNS_NIL else result
 
     def index(self, handle: Handle, key: str):
         if handle.ds is not None:

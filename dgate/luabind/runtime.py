@@ -24,7 +24,7 @@ from .elements import standard
 from .glue import GLUE
 from .handles import Handle
 from .lupa51 import LUA_CPATHS, LUA_PATHS, new_runtime
-from .methods import CHECKED, ERR, checked
+from .methods import CHECKED, ERR, checked, nothing_for_none
 
 
 class LuaState:
@@ -59,6 +59,7 @@ class LuaState:
         (self._wrap, expose, self._run, self._unwrap, self._is_object,
          self._kind_of) = self.lua.execute(GLUE, api)
         for fname, fn in self.functions.table().items():
+            fn = nothing_for_none(fname, fn)
             expose(fname, checked(fn), True) if fname in CHECKED else expose(fname, fn)
         self._setup_packages()
 
