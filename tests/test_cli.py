@@ -75,8 +75,7 @@ def test_help_goes_to_stderr(workdir):
 
 def test_missing_capabilities_are_named(workdir):
     for option, capability in (("-gAE", "DICOM network"), ("-asx", "archival"),
-                               ("-jdx.dcm", "compression"),
-                               ("--dolua:print(1)", "Lua scripting")):
+                               ("-jdx.dcm", "compression")):
         result = run_dgate([option], workdir)
         assert result.returncode == 1
         assert f"needs the {capability} capability" in result.stderr, (option, result.stderr)
