@@ -148,3 +148,54 @@ def test_lua_file_names_in_a_running_server(tmp_path):
         server.stop()
     sop = pydicom.dcmread(CT).SOPInstanceUID
     assert (tmp_path / "data" / "lua_CT" / f"{sop}.dcm").exists(), server.output()[-2000:]
+
+
+def test_converter_lua_statement_runs_in_the_callers_state(folder):
+    """dgate.luabind.run_lua_statement: the converter engine's ``lua`` statement."""
+    from dgate.luabind import run_lua_statement
+    config = configure(folder)
+    session = AssociationLua(AssociationInfo("CALLER"), config)
+    ds = pydicom.dcmread(CT)
+
+    class Call:
+        lua_state = session.state
+        calling = "CALLER"
+        called = "ME"
+    assert run_lua_statement("seen = Association.Calling; Data.StationName = 'LUA'", ds, Call()) == 1
+    assert ds.StationName == "LUA"
+    assert session.state.run("return seen") == "CALLER"
+    assert run_lua_statement("destroy()", ds, Call()) == 2
+    assert run_lua_statement("reject()", ds) == 6                  # no context: a fresh state
+
+
+def test_debugging_an_import_converter(folder, tmp_path):
+    """An import converter that starts a debugger session (ZeroBrane's mobdebug in real use;
+    the protocol's test debuggee here), driven over the MobDebug wire protocol."""
+    import shutil
+    import threading
+
+    from conftest import REPO
+    from debugger_ide import DebuggerIDE
+    ide = DebuggerIDE()
+    shutil.copy(REPO / "tests" / "lua" / "minidebug.lua", tmp_path / "minidebug.lua")
+    script = tmp_path / "import.lua"
+    script.write_text(f"package.path = [[{tmp_path}/?.lua;]] .. package.path\n"
+                      f"require('minidebug').start('127.0.0.1', {ide.port})\n"
+                      "local id = Data.PatientID\n"
+                      "Data.PatientID = 'DEBUGGED'\n"
+                      "require('minidebug').done()\n")
+    lua_section(folder, f"ImportConverter0 = dofile([[{script}]])")
+    config = configure(folder)
+    session = AssociationLua(AssociationInfo("MOD"), config)
+    ds = pydicom.dcmread(CT)
+    worker = threading.Thread(target=session.import_step, args=(ds,), daemon=True)
+    worker.start()
+    try:
+        ide.accept()
+        assert ide.resume("STEP") == (str(script), 4)
+        assert ide.exec("return id") == ("200 OK 15", 'return {"1CT1"}')
+        assert ide.resume("RUN") is None
+    finally:
+        ide.close()
+    worker.join(10)
+    assert ds.PatientID == "DEBUGGED"

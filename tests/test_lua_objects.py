@@ -276,3 +276,14 @@ def test_command_object_and_factory(lua):
     assert out == "DEST;function"
     out, _ = run(lua, "return tostring(Command.MoveDestination)")
     assert out == "nil"
+
+
+def test_html_cgi_and_system_functions(tmp_path):
+    out: list[str] = []
+    state = LuaState(LuaServices(console=Console(), html_out=out.append, cgi={"name": "value", "": "body"}))
+    result = state.run(f"HTML('<b>%s</b> %d', 'bold', '42'); mkdir([[{tmp_path}/a/b]]); sleep(1)"
+                       f" return CGI('name') .. ';' .. CGI('missing', 'dflt') .. ';' .. CGI() .. ';'"
+                       f" .. system('exit 3') .. ';' .. tostring(string.find(tempfile('.txt'), '%.txt$') ~= nil)")
+    assert out == ["<b>bold</b> 42\n"]
+    assert result == "value;dflt;body;3;true"
+    assert (tmp_path / "a" / "b").is_dir()

@@ -61,6 +61,11 @@ def test_lua_command_replies(server):
     assert cmd(server, "--lua:return tostring(counter)").stdout == "nil"       # a fresh association state
     assert cmd(server, "--lua:return Association.ConnectedIP .. ' ' .. Association.Called").stdout == \
         "127.0.0.1 CONQUESTSRV1"
+    # Global writes of dicom.ini keys go to the server as put_param + read_ini
+    cmd(server, "--lua:Global.PACSName = 'LUANAME'; Global.NoSuchKeyAtAll = 'x'")
+    ini = (server.folder / "dicom.ini").read_text()
+    assert "LUANAME" in ini and "NoSuchKeyAtAll" not in ini
+    assert cmd(server, "--lua:return Global.PACSName").stdout == "LUANAME"
 
 
 def test_a_lua_error_leaves_the_server_serving(server):
@@ -170,6 +175,13 @@ def test_database_functions(server):
       print('modified', dicomread(q)[0].InstitutionName)
       print('changeuid', changeuid('1.2.3.4') == changeuid('1.2.3.4'), changeuidback(changeuid('1.2.3.4')))
       print('forced', changeuid('9.9', '8.8', 'st'), changeuidback('8.8', 'st'), tostring(changeuidback('7.7')))
+      local copy = files[0]:Copy(); copy.SOPInstanceUID = '1.2.826.0.1.3680043.2.135.1066.77.1'; addimage(copy)
+      local one = newdicomobject(); one.SOPInstanceUID = '1.2.826.0.1.3680043.2.135.1066.77.1'
+      print('added', #dicomread(one))
+      newdicomcopy(one, "lua:Data.SOPInstanceUID = '1.2.826.0.1.3680043.2.135.1066.77.2'")
+      local two = newdicomobject(); two.SOPInstanceUID = '1.2.826.0.1.3680043.2.135.1066.77.2'
+      print('copied', #dicomread(one), #dicomread(two))
+      print('deleted', dicomdelete(one), dicomdelete(two), #dicomread(one), #dicomread(two))
     """
     lines = dolua(server, chunk).splitlines()
     assert lines[0].startswith("rows\t") and lines[0].endswith("\t2\t1CT1")
@@ -179,6 +191,7 @@ def test_database_functions(server):
     assert lines[7] == "modified\tMODIFIED BY LUA"
     assert lines[8] == "changeuid\ttrue\t1.2.3.4"
     assert lines[9] == "forced\t8.8\t9.9\tnil"
+    assert lines[10:13] == ["added\t1", "copied\t1\t1", "deleted\ttrue\ttrue\t0\t0"]
 
 
 def test_anonymize_then_deanonymize_restores_the_object(server):
