@@ -115,6 +115,15 @@ def test_export_converter_state_and_global_hooks(folder, tmp_path):
     assert state.run("return ticks .. ' ' .. nights") == "2 1"
 
 
+def test_delayed_process_state(folder, tmp_path):
+    script = tmp_path / "job.lua"
+    script.write_text("jobs = (jobs or 0) + 1; last = command_line; if command_line == 'bad' then reject() end")
+    configure(folder)
+    assert hooks.delayed_process(str(script), "first") == 1
+    assert hooks.delayed_process(str(script), "bad") == 6
+    assert states.delayed_state().run("return jobs .. last") == "2bad"
+
+
 def test_lua_file_names(folder):
     from dgate.store.filenames import generate_file_name, set_lua_namer
     configure(folder)

@@ -54,6 +54,8 @@ class LuaServices:
     console: Callable[[str], None] | None = None       # print target; None → OperatorConsole
     html_out: Callable[[str], None] = _stdout_writer
     cgi: dict[str, str] = field(default_factory=dict)
+    status_string: str = ""                              # Global.StatusString (dicommove progress)
+    put_param: Callable[[str, str], None] | None = None  # Global.X = v; default: put_param over the channel
     _db: Any = None
     _db_lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -557,7 +557,7 @@ class GlobalFunctions:
             from ..version import DGATE_VERSION
             return DGATE_VERSION
         if name == "StatusString":
-            return services.status_string if hasattr(services, "status_string") else ""
+            return services.status_string
         if config is None:
             return ""
         if name == "BaseDir":
@@ -581,7 +581,7 @@ class GlobalFunctions:
         if not config.ini.get(config.ini.root_section, key):
             return
         text = "" if value is None else elements.lua_number_text(value) if not isinstance(value, str) else value
-        writer = getattr(self.services, "put_param", None)
+        writer = self.services.put_param
         if writer is not None:
             writer(key, text)
             return

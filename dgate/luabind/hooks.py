@@ -190,6 +190,19 @@ def export_converter(number: int, data: Dataset, calling: str = "", called: str 
     return ctx.rc
 
 
+def delayed_process(script: str, command_line: str = "", config=None) -> int:
+    """A delayed ``process … by <file>.lua`` job (conquest-lua-web.md §8.10): ``dofile`` in
+    the delayed-operation state with ``command_line`` and ``version`` set; the rc."""
+    from ..version import DGATE_VERSION
+    from . import states
+    from .lua_files import find_lua_file
+    state = states.delayed_state()
+    path = find_lua_file(state, script) or script
+    ctx = LuaContext("prefetch", "prefetch", extra_globals={"command_line": command_line, "version": DGATE_VERSION})
+    state.run(f"dofile([[{path}]])", ctx)
+    return ctx.rc
+
+
 def global_hook(name: str, called: str | None = None, config=None) -> int | None:
     """``startup``/``nightly``/``background`` in the global state (Calling ``global``)."""
     from . import states

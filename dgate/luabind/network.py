@@ -108,7 +108,7 @@ class Network:
             return f"***dicommove: association lost: {exc}"
         if isinstance(extra, str) and extra:
             self.services.status_string = f"dicommove: {result.completed} of " \
-                f"{result.completed + result.failed + result.warning} images transferred"  # type: ignore[attr-defined]
+                f"{result.completed + result.failed + result.warning} images transferred"
             self.state.run(extra, self.state.ctx)
         if not result.ok:
             return f"***dicommove: remote DICOM error {result.status:04x}"
