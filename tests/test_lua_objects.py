@@ -287,3 +287,35 @@ def test_html_cgi_and_system_functions(tmp_path):
     assert out == ["<b>bold</b> 42\n"]
     assert result == "value;dflt;body;3;true"
     assert (tmp_path / "a" / "b").is_dir()
+
+
+def test_configuration_functions_and_object_function_forms(tmp_path):
+    from dgate.config import Configuration
+    from dgate.config.defaults import create_default_config
+    create_default_config(tmp_path)
+    console = Console()
+    state = LuaState(LuaServices(config=Configuration.open(tmp_path), console=console))
+    out = state.run(f"""
+      local r = {{}}
+      local function add(...) local t = {{}} for i = 1, select('#', ...) do t[i] = tostring((select(i, ...))) end
+        r[#r + 1] = select('#', ...) .. ':' .. table.concat(t, ',') end
+      add(gpps('sscscp', 'MyACRNema', 'x')); add(gpps('sscscp', 'Nope', 'dflt')); add(gpps('MyACRNema'))
+      add(get_amap(0)); add(get_amap(9999)); add(get_sqldef(0, 0)); add(get_sqldef(9, 0))
+      local x = newdicomobject(); readdicom(x, [[{CT}]])
+      add(x.Rows, getvr(x, 0x0028, 0x0010)[1]); setvr(x, 0x0010, 0x0020, 'SETVR'); add(x.PatientID)
+      local names = listitems(x); add(string.find(names, 'PatientID', 1, true) ~= nil)
+      local c = copydicom(x, '{{"PatientID":"COPY"}}'); add(c.PatientID, x.PatientID)
+      local u = compressdicom(x, 'un'); add(u.Rows, tostring(compressdicom(x, 'zz')))
+      local m = x:Compress('un'); add(m.Columns)
+      writedicom(x, [[{tmp_path}/w.dcm]]); local y = newdicomobject(); y:Read([[{tmp_path}/w.dcm]]); add(y.PatientID)
+      resetdicom(y); add(tostring(y.PatientID)); deletedicomobject(c); add(tostring(c))
+      readdicom([[{CT}]]); add(Data.Modality)
+      script('lua:Data.StationName = "FROM SCRIPT"'); add(Data.StationName)
+      script(x, 'lua:destroy()')
+      debuglog('to the debug log')
+      return table.concat(r, '|')""", LuaContext())
+    parts = (out or "").split("|")
+    assert parts[:15] == ["1:CONQUESTSRV1", "1:dflt", "1:CONQUESTSRV1", "4:CONQUESTSRV1,127.0.0.1,5678,un", "0:",
+                          "6:16,32,PatientID,64,SQL_C_CHAR,DT_STR", "0:", "2:128,128", "1:SETVR", "1:true",
+                          "2:COPY,SETVR", "2:128,nil", "1:128", "1:SETVR", "1:nil"], console.text
+    assert parts[15].startswith("1:") and parts[16:] == ["1:CT", "1:FROM SCRIPT"]

@@ -181,7 +181,9 @@ def test_database_functions(server):
       newdicomcopy(one, "lua:Data.SOPInstanceUID = '1.2.826.0.1.3680043.2.135.1066.77.2'")
       local two = newdicomobject(); two.SOPInstanceUID = '1.2.826.0.1.3680043.2.135.1066.77.2'
       print('copied', #dicomread(one), #dicomread(two))
-      print('deleted', dicomdelete(one), dicomdelete(two), #dicomread(one), #dicomread(two))
+      print('deleted', dicomdelete(one), select('#', newdicomdelete(two, 1)), #dicomread(one), #dicomread(two))
+      local q2 = newdicomobject(); q2.PatientID = ''
+      print('query2', #dicomquery2('CONQUESTSRV1', 'PATIENT', q2))
     """
     lines = dolua(server, chunk).splitlines()
     assert lines[0].startswith("rows\t") and lines[0].endswith("\t2\t1CT1")
@@ -191,7 +193,7 @@ def test_database_functions(server):
     assert lines[7] == "modified\tMODIFIED BY LUA"
     assert lines[8] == "changeuid\ttrue\t1.2.3.4"
     assert lines[9] == "forced\t8.8\t9.9\tnil"
-    assert lines[10:13] == ["added\t1", "copied\t1\t1", "deleted\ttrue\ttrue\t0\t0"]
+    assert lines[10:14] == ["added\t1", "copied\t1\t1", "deleted\ttrue\t0\t0\t0", "query2\t2"]
 
 
 def test_anonymize_then_deanonymize_restores_the_object(server):
@@ -342,3 +344,19 @@ def test_dicomprint_to_a_print_scp(server):
     assert seen == ["create 1.2.840.10008.5.1.1.1", "create 1.2.840.10008.5.1.1.2", "format STANDARD\\1,2",
                     "action 1", "delete"]
     assert images == [(128, 128, 128 * 128)] * 2
+
+
+def test_lua_commands_obey_server_command_addresses(tmp_path):
+    """lua:/luastart:/globallua: come through the command channel and its address check."""
+    proc = start_server(tmp_path, ServerCommandAddresses="10.255.255.1")
+    try:
+        marker = tmp_path / "ran"
+        for command in (f"--lua:io.open([[{marker}]], 'w'):close() return 'ran'",
+                        f"--luastart:io.open([[{marker}]], 'w'):close()",
+                        f"--globallua:io.open([[{marker}]], 'w'):close() return 'ran'"):
+            assert cmd(proc, command).stdout == ""
+        time.sleep(0.5)
+        assert not marker.exists()
+        assert "server command refused" in proc.output()
+    finally:
+        proc.stop()
