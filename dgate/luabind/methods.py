@@ -33,7 +33,7 @@ class _ErrorMarker:
 
 ERR = _ErrorMarker()
 # global functions whose failures are Lua errors (the rest return nil)
-CHECKED = {"setimage", "getvr", "setvr", "copydicom", "ConvertBinaryData"}
+CHECKED = {"setimage", "getvr", "setvr", "copydicom", "ConvertBinaryData", "newdicomobject"}
 # What returns nil when it has nothing to say; every other function and method then
 # returns *nothing* (no value), as the C functions of 1.5.0e do (so ``select('#', f())``
 # and ``tostring(f())`` behave the same).
@@ -222,8 +222,11 @@ class ObjectMethods:
             return
         if isinstance(value, str):
             if vr == "SQ" and value.lstrip().startswith("["):
-                from .jsoninput import parse_array
-                ds.add_new(tag, "SQ", parse_array(value, self.dic))
+                from .jsoninput import JsonError, parse_array
+                try:
+                    ds.add_new(tag, "SQ", parse_array(value, self.dic))
+                except JsonError as exc:
+                    raise LuaCallError(f"invalid JSON for a sequence: {exc}") from exc
             elif vr == "SQ":
                 elements.set_raw(ds, tag, "OB", value.encode("latin-1"))   # bytes kept (9999,0403)
             else:
@@ -265,8 +268,7 @@ class ObjectMethods:
             return None
         clone = copy.deepcopy(handle.ds)
         if json:
-            from .jsoninput import parse_object
-            parse_object(str(json), self.dic, into=clone)
+            self._json_into(str(json), clone)
         return self.state.wrap(Handle(clone, with_meta=handle.with_meta))
 
     def compress(self, handle: Handle, mode: Any = None):
@@ -325,9 +327,15 @@ class ObjectMethods:
     def new(self, handle: Handle, json: Any = None):
         ds = Dataset()
         if json:
-            from .jsoninput import parse_object
-            parse_object(str(json), self.dic, into=ds)
+            self._json_into(str(json), ds)
         return self.state.wrap(Handle(ds))
+
+    def _json_into(self, text: str, ds: Dataset) -> None:
+        from .jsoninput import JsonError, parse_object
+        try:
+            parse_object(text, self.dic, into=ds)
+        except JsonError as exc:
+            raise LuaCallError(f"invalid JSON for a DICOM object: {exc}") from exc
 
     def new_array(self, handle: Handle):
         return self.state.wrap(Handle(items=[]))
