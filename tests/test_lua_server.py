@@ -117,6 +117,7 @@ def test_network_functions_against_the_server(server, tmp_path):
     amap = server.folder / "acrnema.map"
     original_map = amap.read_text()
     amap.write_text(original_map.replace("CONQUESTSRV1", f"LUASCP  127.0.0.1  {dest_port}  un\nCONQUESTSRV1", 1))
+    cmd(server, "--read_amap:")
     scp = subprocess.Popen(["/usr/bin/storescp", "-od", str(dest_dir), "-aet", "LUASCP", str(dest_port)],
                            env={"TCP_NODELAY": "1"})
     try:
@@ -145,6 +146,7 @@ def test_network_functions_against_the_server(server, tmp_path):
         scp.terminate()
         scp.wait(5)
         amap.write_text(original_map)
+        cmd(server, "--read_amap:")
     assert lines[0] == "echo\tDicom Data Object\t0"
     assert lines[1] == "echo unknown\tnil"
     assert lines[2] == "query\t2\tSTUDY"
@@ -193,7 +195,8 @@ def test_database_functions(server):
     assert lines[7] == "modified\tMODIFIED BY LUA"
     assert lines[8] == "changeuid\ttrue\t1.2.3.4"
     assert lines[9] == "forced\t8.8\t9.9\tnil"
-    assert lines[10:14] == ["added\t1", "copied\t1\t1", "deleted\ttrue\t0\t0\t0", "query2\t2"]
+    assert lines[10:13] == ["added\t1", "copied\t1\t1", "deleted\ttrue\t0\t0\t0"]
+    assert lines[13] == f"query2\t{len(rows(server, 'SELECT * FROM DICOMPatients'))}"
 
 
 def test_anonymize_then_deanonymize_restores_the_object(server):
