@@ -75,6 +75,7 @@ def lua(ctx: CommandContext, args: str) -> bytes | None:
     from ..luabind.elements import raw_bytes
     state = association_state(ctx)
     cmd = _command_object(ctx, "lua:" + args)
+    state.lua.globals().returnfile = None
     result = state.run(args, _lua_context(ctx), None, cmd)
     returnfile = state.run("return returnfile", _lua_context(ctx))
     if returnfile:

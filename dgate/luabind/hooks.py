@@ -81,6 +81,7 @@ class AssociationLua:
         self.config = config if config is not None else states.services().config
         self._state: LuaState | None = None
         self._hooks: dict[str, str] | None = None
+        self._imports: list[str] | None = None
 
     @property
     def state(self) -> LuaState:
@@ -139,7 +140,7 @@ class AssociationLua:
 
     # -- converters in the association state --------------------------------------------
     def converter(self, name: str, data: Dataset, command: Dataset | None = None, storage: str | None = None,
-                  filename: str | None = None, variables: dict[str, str] | None = None) -> ImportResult | None:
+                  filename: str | None = None) -> ImportResult | None:
         """Run ``[lua] <name>`` on ``data`` when it exists (None otherwise): the verdict
         and the ``Data.Storage`` the script chose."""
         chunk = lua_converter(self.config, name)
@@ -158,20 +159,28 @@ class AssociationLua:
         """Every ``[lua] ImportConverterN`` (N = 0 … ImportConverters-1, gaps allowed) in
         order, stopping at destroy/reject/stop/return: the combined result."""
         result = ImportResult(RC_DEFAULT, storage)
-        count = 99
-        if self.config is not None:
-            text = self.config.ini.get(self.config.ini.root_section, "ImportConverters")
-            if text:
-                from ..config.keys import atoi
-                count = atoi(text)
-        for number in range(count):
-            step = self.converter(f"ImportConverter{number}", data, command, result.storage, filename)
+        for name in self._import_keys():
+            step = self.converter(name, data, command, result.storage, filename)
             if step is None:
                 continue
             result = step
             if step.rc in (2, 3, 5, 6):
                 break
         return result
+
+    def _import_keys(self) -> list[str]:
+        """The ``[lua] ImportConverterN`` keys present, in order (read once per association)."""
+        if self._imports is None:
+            count = 99
+            ini = self.config.ini if self.config is not None else None
+            if ini is not None:
+                text = ini.get(ini.root_section, "ImportConverters")
+                if text:
+                    from ..config.keys import atoi
+                    count = atoi(text)
+            self._imports = [f"ImportConverter{n}" for n in range(count)
+                             if ini is not None and ini.get("lua", f"ImportConverter{n}")]
+        return self._imports
 
     def close(self) -> None:
         self._state = None
