@@ -15,7 +15,6 @@ import subprocess
 import time
 import zlib
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset
@@ -692,4 +691,4 @@ def c_format(fmt: str, args: list[str]) -> str:
     return _C_SPEC.sub(repl, fmt)
 
 
-__all__ = ["GlobalFunctions", "Path", "c_format", "force_uid_mapping"]
+__all__ = ["GlobalFunctions", "c_format", "force_uid_mapping"]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset
 
-from .methods import LuaCallError, _lua_list
+from .methods import LuaCallError
 
 if TYPE_CHECKING:
     from .runtime import LuaState
@@ -195,7 +195,6 @@ def set_image(state: LuaState, ds: Dataset, frame: Any = None, text: Any = None,
 
 
 __all__ = [
-    "_lua_list",
     "get_column",
     "get_image",
     "get_pixel",
