@@ -3,7 +3,7 @@
 Built-in defaults as the original: AE ``CONQUESTSRV1``, address ``127.0.0.1``, port
 ``5678``; ``-hAE``, ``-pPORT``, ``-qIP`` override them, ``-$`` and ``-w`` are ignored. No
 dicom.ini is read. ``--cmd`` is sent to the server; exit codes 255/0/1 as dgate.
-``--dolua:`` and bare Lua chunks need the Lua capability (not built yet).
+``--dolua:<chunk>`` and a bare chunk run in a plain Lua 5.1 state with only ``servercommand``.
 """
 from __future__ import annotations
 
@@ -24,9 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     ae, host, port = "CONQUESTSRV1", "127.0.0.1", "5678"
     for arg in argv:
         if arg.startswith("--dolua:") or not arg.startswith("-"):
-            sys.stderr.write("servertask: Lua chunks need the Lua scripting capability, "
-                             "which this build does not have yet\n")
-            return 1
+            from dgate.luabind.entry import servertask_dolua
+            return servertask_dolua(arg[8:] if arg.startswith("--dolua:") else arg, host, port, ae)
         if arg.startswith("--"):
             return send_to_server(arg[2:], host, port, ae)
         letter, value = arg[1:2], arg[2:]

@@ -116,7 +116,7 @@ OUTPUTS = [
     (["--unknowncommand:x"], "", 0),
     (["--deletepatient:nobody"], "", 0),
     (["--echo:CONQUESTSRV1"], "CONQUESTSRV1 is DOWN", 255),
-    (["--lua:return 1"], "", 0),
+    (["--lua:return 1"], "1", 255),
 ]
 
 

@@ -93,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(f"Dictionary file {dic} is missing, some server functions will not work correctly\n")
     _report_warnings(config)
 
+    from ..luabind.autostart import needs_startup
+    if needs_startup(config.ini):
+        from ..luabind.entry import startup
+        if startup(config, inv.logs, argv) is not None:
+            return 1
+
     try:
         return run_options(inv, argv)
     except MissingCapability as exc:
@@ -110,7 +116,7 @@ def run_options(inv: Invocation, argv: list[str]) -> int:
     """``ParseArgs``: handle options left to right, then run the server."""
     for index, argument in enumerate(argv):
         if argument.startswith("--"):
-            return server_command(inv, argument[2:])
+            return server_command(inv, argument[2:], argv)
         if not argument.startswith("-") or len(argument) < 2:
             continue  # legacy child-process argument: ignored on Unix
         handler, text = options.lookup(argument)
@@ -120,17 +126,21 @@ def run_options(inv: Invocation, argv: list[str]) -> int:
     return run_server(inv)
 
 
-def server_command(inv: Invocation, command: str) -> int:
+def server_command(inv: Invocation, command: str, argv: list[str] | None = None) -> int:
     """``--command:args``: local for dolua/addlocalfile, otherwise sent to the server."""
     from .client import send_to_server
     if command.startswith("dolua:"):
-        raise MissingCapability("--dolua", "Lua scripting")
+        from ..luabind.entry import dolua
+        return dolua(inv.config, inv.logs, command[6:], list(argv or []), inv.server_address, inv.tcp_port,
+                     inv.my_ae)
     return send_to_server(command, inv.server_address, inv.tcp_port, inv.my_ae)
 
 
 def run_server(inv: Invocation) -> int:
     """Become the server (``dgate`` with no utility option)."""
+    from ..luabind.server_wiring import prepare_server
     from .serve import serve
+    prepare_server(inv.config, inv.logs, inv.my_ae, inv.tcp_port)
     return serve(inv)
 
 

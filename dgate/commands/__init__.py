@@ -8,7 +8,8 @@ An unknown command does nothing and gets an empty reply, as in the original.
 
 Modules register their handlers with :func:`command`:
 :mod:`.config_cmds`, :mod:`.status_cmds`, :mod:`.db_cmds`, :mod:`.move_cmds`,
-:mod:`.hl7_cmds`, :mod:`.dbf_cmds`, :mod:`.image_cmds`, :mod:`.web_cmds`.
+:mod:`.hl7_cmds`, :mod:`.dbf_cmds`, :mod:`.image_cmds`, :mod:`.web_cmds`, :mod:`.lua_cmds`,
+:mod:`.convert_cmds`, :mod:`.archive_cmds`.
 """
 from __future__ import annotations
 
@@ -21,8 +22,6 @@ COMMANDS: dict[str, Handler] = {}
 
 # Commands whose capability comes with a later piece of work.
 PENDING = {
-    "Lua scripting": "lua luastart globallua anonymize modifyimage modifystudy modifyseries modifier "
-                     "mergeseries mergestudy mergeseriesfile mergestudyfile attachfile",
     "database cloning": "clonedb",
 }
 
@@ -59,7 +58,7 @@ def dispatch(ctx: CommandContext, text: str) -> bytes | None:
 
 def _load() -> None:
     from . import (archive_cmds, config_cmds, convert_cmds, db_cmds, dbf_cmds, hl7_cmds,  # noqa: F401
-                   image_cmds, move_cmds, status_cmds, web_cmds)  # (registration)
+                   image_cmds, lua_cmds, move_cmds, status_cmds, web_cmds)  # (registration)
     for capability, names in PENDING.items():
         for name in names.split():
             COMMANDS.setdefault(name, _pending(capability))

@@ -1,0 +1,33 @@
+"""Lua 5.1 scripting with the Conquest Lua API (conquest-lua-web.md §1–§7, §9).
+
+Importing this package loads nothing heavy; lupa (``lupa.lua51`` only, see
+:mod:`.lupa51`) is loaded when the first state is made. Entry points for the rest of
+dgate (imported lazily by their callers):
+
+* :mod:`.states` — ``configure(LuaServices)``, ``global_state()``, ``association_state()``,
+  ``export_state(n)``, ``delayed_state()``;
+* :class:`.runtime.LuaState` ``.run(chunk, ctx, data, command) -> str | None``;
+* :func:`run_chunk` below; :func:`.bridge.run_lua_statement` for the converter
+  language's ``lua`` statement; :mod:`.hooks` for the ``[lua]`` hooks;
+  :func:`.naming.install` for ``lua:`` file names; :mod:`.entry` for the command line.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+def run_chunk(state: Any, chunk: str, data: Any = None, context: Any = None, command: Any = None) -> str | None:
+    """Run ``chunk`` in ``state`` (a :class:`~.runtime.LuaState`, or ``"global"`` /
+    None for the global state) with ``Data`` = ``data`` (a pydicom Dataset, changed in
+    place); returns the chunk's string/number result. ``context`` is a
+    :class:`~.context.LuaContext` (its ``rc`` holds the verdict afterwards)."""
+    from . import states
+    if state is None or state == "global":
+        state = states.global_state()
+    return state.run(chunk, context, data, command)
+
+
+def run_lua_statement(code: str, dataset: Any, context: Any = None) -> int:
+    """The converter language's ``lua "<code>"`` / ``lua:<code>`` on ``dataset``; the rc."""
+    from .bridge import run_lua_statement as run
+    return run(code, dataset, context)

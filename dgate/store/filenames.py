@@ -14,6 +14,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from pydicom.dataset import Dataset
 
@@ -30,6 +31,18 @@ _counter = itertools.count()
 
 class UnsafeFileName(ValueError):
     """A generated name would leave the storage folder."""
+
+
+# ``FileNameSyntax = lua:<expression>``: the Lua capability registers the function that
+# evaluates the expression (``lua_getstring``), called as namer(ds, expression, calling, called).
+LuaNamer = Callable[[Dataset, str, str, str], "str | None"]
+_lua_namer: LuaNamer | None = None
+
+
+def set_lua_namer(namer: LuaNamer | None) -> None:
+    """Install (or remove) the evaluator of ``lua:`` file names."""
+    global _lua_namer
+    _lua_namer = namer
 
 
 def next_counter() -> int:
@@ -190,8 +203,13 @@ def generate_file_name(ds: Dataset, syntax: str, calling: str = "", called: str 
     study, series, sop = safe_uid(v.study_uid), safe_uid(v.series_uid), safe_uid(v.sop_uid)
     stamp = f"{t}{c:04x}"
     if mode == 998:
-        raise UnsafeFileName("FileNameSyntax 'lua:' needs the Lua capability, which this dgate does not have yet")
-    if mode == 999:
+        if _lua_namer is None:
+            raise UnsafeFileName("FileNameSyntax 'lua:' needs the Lua capability, which is not loaded")
+        produced = _lua_namer(ds, syntax[4:], calling, called)
+        if not produced:
+            raise UnsafeFileName(f"FileNameSyntax '{syntax}' gave no file name")
+        name = produced.replace("\\", "/")
+    elif mode == 999:
         name = _pattern(syntax, ds, v, calling, called, now, c)
     elif mode == 1:
         name = f"{name8}_{id8}/{s_:04d}_{i_:06d}_{stamp}.v2"

@@ -1,0 +1,173 @@
+"""A Conquest Lua state: Lua 5.1 with dgate's objects and functions
+(``do_lua``; conquest-lua-web.md §1.3, §1.4).
+
+:meth:`LuaState.run` is ``do_lua``: it (re)creates the globals ``Data``, ``Command`` and
+``DicomObject`` for the call, compiles the chunk (``loadstring``), runs it protected and
+returns its string/number result as text (None otherwise). A syntax error logs
+``*** lua syntax error <msg> in '<chunk>'``, a run-time error ``*** lua run error <msg> in
+'<chunk>'``; neither raises. Calls on one state are serialised by its lock (the global
+state's ``dolua_critical``); lupa releases the GIL while Lua runs, so a script that loops
+for ever blocks only the state it runs in (its association), never other associations.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+from ..config.dictionary import Dictionary
+from .context import LuaContext, LuaServices
+from .elements import standard
+from .glue import GLUE
+from .handles import Handle
+from .lupa51 import LUA_CPATHS, LUA_PATHS, new_runtime
+from .methods import CHECKED, ERR, checked, nothing_for_none
+
+
+class LuaState:
+    """One Lua state (``PDU.L``) with the Conquest API installed."""
+
+    def __init__(self, services: LuaServices | None = None, name: str = "association"):
+        from . import functions, methods  # the API tables
+        self.services = services or LuaServices()
+        self.name = name
+        self.lock = threading.RLock()
+        self.lua = new_runtime()
+        self.ctx = LuaContext()
+        self.data: Handle = Handle(Dataset())
+        self.command: Handle = Handle()
+        self.variables = {"x": "", "y": "", "z": ""}      # converter %x %y %z of this state
+        config = self.services.config
+        self.dictionary: Dictionary = standard()
+        if config is not None:
+            try:
+                self.dictionary = config.dictionary
+            except Exception:
+                self.dictionary = standard()
+        self.methods = methods.ObjectMethods(self)
+        self.functions = functions.GlobalFunctions(self)
+        api = self.lua.table_from({
+            "method": self.methods.call, "index": self.methods.index, "newindex": self.methods.newindex,
+            "len": self.methods.length, "address": _address,
+            "print": self.functions.print_line, "debuglog": self.functions.debug_line,
+            "global_get": self.functions.global_get, "global_set": self.functions.global_set,
+            "association": self.functions.association, "ERR": ERR,
+        })
+        (self._wrap, expose, self._run, self._unwrap, self._is_object,
+         self._kind_of) = self.lua.execute(GLUE, api)
+        for fname, fn in self.functions.table().items():
+            fn = nothing_for_none(fname, fn)
+            expose(fname, checked(fn), True) if fname in CHECKED else expose(fname, fn)
+        self._setup_packages()
+
+    # -- set-up --------------------------------------------------------------------------
+    def _setup_packages(self) -> None:
+        from .lua_files import shipped_lua_dir
+        base = self.base_dir()
+        paths = [f"{base}lua/?.lua", f"{base}?.lua"] if base else []
+        shipped = shipped_lua_dir()
+        paths += [f"{shipped}/?.lua"] if shipped is not None else []
+        paths += list(LUA_PATHS)
+        lua_g = self.lua.globals()
+        package = lua_g.package
+        package.path = ";".join(paths) + ";" + package.path
+        package.cpath = ";".join(LUA_CPATHS) + ";" + package.cpath
+        from .lpack import install
+        install(self)
+
+    def base_dir(self) -> str:
+        config = self.services.config
+        if config is None:
+            return ""
+        text = str(config.base_dir)
+        return text if text.endswith(os.sep) else text + os.sep
+
+    # -- objects -------------------------------------------------------------------------
+    def wrap(self, handle: Handle | None):
+        """The Lua userdata for a handle (None → nil)."""
+        if handle is None:
+            return None
+        return self._wrap(handle, handle.kind)
+
+    def wrap_dataset(self, ds: Dataset | None, with_meta: bool = False):
+        return None if ds is None else self.wrap(Handle(ds, with_meta=with_meta))
+
+    def wrap_list(self, items: list[Dataset]):
+        return self.wrap(Handle(items=list(items)))
+
+    def table(self, values) -> Any:
+        """A Lua table from a Python list (1-based) or dict."""
+        return self.lua.table_from(values)
+
+    def zero_table(self, values: list) -> Any:
+        """A Lua table indexed from 0 (``GetRow``/``GetColumn``)."""
+        return self.lua.table_from(dict(enumerate(values)))
+
+    # -- running -------------------------------------------------------------------------
+    def run(self, chunk: str, ctx: LuaContext | None = None, data: Dataset | Handle | None = None,
+            command: Dataset | None = None, name: str | None = None) -> str | None:
+        """``do_lua``: run a chunk; its string/number result, or None (errors are logged)."""
+        with self.lock:
+            saved = (self.ctx, self.data, self.command)
+            self.ctx = ctx if ctx is not None else LuaContext()
+            self.data = data if isinstance(data, Handle) else Handle(data if data is not None else Dataset())
+            self.command = Handle(command) if command is not None else Handle()
+            lua_g = self.lua.globals()
+            lua_g.Data = self.wrap(self.data)
+            lua_g.Command = self.wrap(self.command)
+            lua_g.DicomObject = self.wrap(Handle())
+            for key, value in self.ctx.extra_globals.items():
+                lua_g[key] = value
+            try:
+                status, result = self._run(chunk, name if name is not None else chunk)
+            except Exception as exc:    # lupa's own failures (memory) must not escape
+                status, result = 2, str(exc)
+            finally:
+                self.ctx, self.data, self.command = saved
+                lua_g.Data = self.wrap(self.data)
+                lua_g.Command = self.wrap(self.command)
+            if status == 1:
+                self.log_error(f"*** lua syntax error {result} in '{chunk}'")
+                return None
+            if status == 2:
+                self.log_error(f"*** lua run error {result} in '{chunk}'")
+                return None
+            return result.split("\0", 1)[0] if result is not None else None   # a C string, as do_lua returns
+
+    def run_with_verdict(self, chunk: str, ctx: LuaContext, data: Dataset | Handle | None = None,
+                         command: Dataset | None = None) -> tuple[str | None, int]:
+        """Run and return (result, rc) — rc is the verdict the chunk set (1 when none)."""
+        result = self.run(chunk, ctx, data, command)
+        return result, ctx.rc
+
+    def run_file(self, path: str | Path, ctx: LuaContext | None = None, data: Dataset | None = None,
+                 command: Dataset | None = None) -> str | None:
+        return self.run(f"dofile([[{path}]])", ctx, data, command)
+
+    def log_error(self, text: str) -> None:
+        console = self.services.console
+        if console is not None:
+            console(text + "\n")
+        else:
+            self.services.logs.operator.printf(text + "\n")
+
+    def set_global(self, name: str, value: Any) -> None:
+        """``lua_setvar``: a global string (None → ``"NULL"``)."""
+        with self.lock:
+            self.lua.globals()[name] = "NULL" if value is None else value
+
+    def get_global(self, name: str) -> Any:
+        with self.lock:
+            return self.lua.globals()[name]
+
+    def eval_string(self, expression: str, data: Dataset | Handle | None = None, command: Dataset | None = None,
+                    ctx: LuaContext | None = None) -> str | None:
+        """``lua_getstring``: the value of ``return <expression>``."""
+        return self.run("return " + expression, ctx, data, command)
+
+
+def _address(value: Any) -> str:
+    return "0x%x" % id(value)

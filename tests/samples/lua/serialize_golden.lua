@@ -1,0 +1,12 @@
+x = DicomObject:new(); x:Read('CT_small.dcm')
+local f = io.open('gold/ct_lua.txt','wb'); f:write(x:Serialize()); f:close()
+f = io.open('gold/ct_json.txt','wb'); f:write(x:Serialize(true)); f:close()
+f = io.open('gold/ct_web.txt','wb'); f:write(x:Serialize(true,false,true)); f:close()
+a = DicomObject:newarray(); a:Add(x); a:Add(x)
+f = io.open('gold/arr_json.txt','wb'); f:write(a:Serialize(true)); f:close()
+f = io.open('gold/arr_lua.txt','wb'); f:write(a:Serialize()); f:close()
+f = io.open('gold/arr_web.txt','wb'); f:write(serialize(a,true,false,true)); f:close()
+y = DicomObject:new('{"PatientName":"A\\"B","00100020":"ID1","Rows":"12","ReferencedStudySequence":[{"ReferencedSOPInstanceUID":"1.2"},{"ReferencedSOPInstanceUID":"1.3"}],"StudyDescription":"x\\ny/z\\t"}')
+f = io.open('gold/json_in.txt','wb'); f:write(y:Serialize()); f:write('\n'); f:write(y:Serialize(true)); f:write('\n'); f:write(y:Serialize(true,false,true)); f:close()
+z = DicomObject:new(); z.PatientName='a\1b\7c\11d\127e\200f"g\\h\r\n\t\f\b'; z.StudyDescription='é'
+f = io.open('gold/escape.txt','wb'); f:write(z:Serialize()); f:write('\n'); f:write(z:Serialize(true)); f:write('\n'); f:write(z:Serialize(true,false,true)); f:close()
