@@ -9,12 +9,13 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
+from ..config import ConfigError
 from ..config.keys import atoi
 from ..db import DatabaseError
 from ..db.regen import RegenSummary, regen_devices, regen_folder, regen_one_file
 from ..store.devices import locate
 from ..store.dropped import add_image_file
-from ..store.dump import dump
+from ..store.dump import DumpError, dump_file
 from ..store.formats import BadObject, read_file, uids_of_file
 from ..store.ingest import Ingest, StoreFailed
 from ..store.removal import remove_from_pacs
@@ -56,9 +57,21 @@ def locate_object(ctx: CommandContext, spec: str) -> Path | None:
 
 @command("dump_header")
 def dump_header(ctx: CommandContext, args: str) -> bytes | None:
+    """The header dump of an object as stored on disk (§5.8), through the ``out`` convention."""
     spec, _, out = args.partition(",")
-    ds = load_for_gui(ctx, spec)
-    return deliver(dump(ds), out, pre=True) if ds is not None else None
+    path = locate_object(ctx, spec)
+    if path is None:
+        return None
+    try:
+        dictionary = ctx.config.dictionary
+    except ConfigError:
+        dictionary = None        # the original then knows no VR: every element shows as UN
+    try:
+        text = dump_file(path, dictionary)
+    except (OSError, DumpError) as exc:
+        ctx.logs.operator.printf(f"***dump_header: cannot load {path}: {exc}\n")
+        return None
+    return deliver(text, out, pre=True)
 
 
 @command("count_frames")

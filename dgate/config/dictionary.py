@@ -188,7 +188,7 @@ def standard_dictionary() -> Dictionary:
     entries = []
     for tag, (vr, _vm, _name, _retired, keyword) in sorted(DicomDictionary.items()):
         group, element = tag >> 16, tag & 0xFFFF
-        vr = vr.split(" or ")[0]
+        vr = "OW" if tag == 0x7FE00010 else vr.split(" or ")[0]   # Conquest's dgate.dic: PixelData OW/OB
         entries.append(DicEntry(group, element, vr[:2], keyword))
     entries.extend(DicEntry(g, e, vr, kw) for g, e, vr, kw in CONQUEST_PRIVATE)
     return Dictionary(entries)
