@@ -46,7 +46,7 @@ def test_standard_dictionary_round_trips_through_text():
     assert len(dic) > 4000
     again = Dictionary.from_text(dic.to_text())
     assert len(again) == len(dic)
-    assert again.vr(0x7FE00010) == "OB" and again.vr(0x99990401) == "OB"
+    assert again.vr(0x7FE00010) == "OW" and again.vr(0x99990401) == "OB"   # PixelData OW/OB in Conquest's dgate.dic
 
 
 def test_truncated_binary_is_an_error():

@@ -16,11 +16,7 @@ import os
 import sys
 from typing import Callable
 
-from .. import uids
-from ..config.kfactor import dump_kfactor
 from ..log import FileSink, PipeSink, StdoutSink, UdpSink
-from ..store.devices import free_space_report
-from . import dbtools
 from .context import Invocation, MissingCapability
 from .help import help_text
 
@@ -118,6 +114,7 @@ def opt_ae(inv: Invocation, text: str, rest: list) -> None:
 
 def opt_counter(inv: Invocation, text: str, rest: list) -> None:
     """-c#: start of the counter used in generated UIDs."""
+    from .. import uids
     from ..config.keys import atoi
     uids.set_counter(atoi(text))
 
@@ -125,6 +122,7 @@ def opt_counter(inv: Invocation, text: str, rest: list) -> None:
 # -- listings and tests ------------------------------------------------------------------
 def opt_devices(inv: Invocation, text: str, rest: list) -> int:
     """-d: free space per device."""
+    from ..store.devices import free_space_report
     inv.logs.debug.off()
     inv.say(free_space_report(inv.settings))
     return 0
@@ -138,6 +136,7 @@ def opt_amap(inv: Invocation, text: str, rest: list) -> int:
 
 def opt_kfactor(inv: Invocation, text: str, rest: list) -> int:
     """-k: the parsed dicom.sql."""
+    from ..config.kfactor import dump_kfactor
     inv.say(dump_kfactor(inv.config.kfactor, inv.config.table_names()))
     return 0
 
@@ -158,6 +157,7 @@ def opt_file_utils(inv: Invocation, text: str, rest: list) -> int:
     """-f…: file and database utilities; -fu and -f? need no database."""
     sub, arg = text[:1], text[1:]
     if sub == "u":
+        from .. import uids
         sys.stdout.write(uids.gen_uid(inv.settings.str("UIDPrefix")) + "\n")
         return 0
     if sub == "?":
@@ -193,9 +193,19 @@ def opt_help(inv: Invocation, text: str, rest: list) -> int:
     return 0
 
 
-def _missing(capability: str, what: str | None = None) -> Handler:
+def _missing(capability: str, letter: str) -> Handler:
     def handler(inv: Invocation, text: str, rest: list) -> int:
-        raise MissingCapability(what or f"option -{handler.letter}{text}", capability)
+        raise MissingCapability(f"option -{letter}{text}", capability)
+    return handler
+
+
+def _dbtool(name: str) -> Handler:
+    """A handler of :mod:`.dbtools`, imported when used: it loads the database layer, which
+    the light options (-m, -k, -?) do not need."""
+    def handler(inv: Invocation, text: str, rest: list) -> int | None:
+        from . import dbtools
+        result: int | None = getattr(dbtools, name)(inv, text, rest)
+        return result
     return handler
 
 
@@ -212,14 +222,11 @@ OPTIONS: dict[str, Handler] = {
     "p": opt_port, "q": opt_address, "h": opt_ae, "c": opt_counter,
     "d": opt_devices, "m": opt_amap, "k": opt_kfactor, "t": opt_console_test,
     "f": opt_file_utils, "s": opt_odbc_dsn,
-    "i": dbtools.opt_initialize, "r": dbtools.opt_regen, "o": dbtools.opt_test_database,
-    "e": dbtools.opt_create_database, "z": dbtools.opt_zap_patient,
-    "g": _missing("DICOM network"), "a": dbtools.opt_archive,
-    "n": _missing("compression"), "j": _missing("compression"),
+    "i": _dbtool("opt_initialize"), "r": _dbtool("opt_regen"), "o": _dbtool("opt_test_database"),
+    "e": _dbtool("opt_create_database"), "z": _dbtool("opt_zap_patient"),
+    "g": _missing("DICOM network", "g"), "a": _dbtool("opt_archive"),
+    "n": _missing("compression", "n"), "j": _missing("compression", "j"),
 }
-for _letter, _handler in list(OPTIONS.items()):
-    if getattr(_handler, "__name__", "") == "handler":
-        _handler.letter = _letter
 
 CASE_SENSITIVE = {"L", "l"}
 

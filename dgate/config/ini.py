@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import ConfigError, ConfigWarning
 
@@ -30,8 +30,7 @@ ROOT_LOOKUP_SECTION = "sscscp"
 """Section that holds the ``MicroPACS`` key naming the real root section."""
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):
     value: str
     line: int
 

@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from .ini import IniFile
 
 
-@dataclass(frozen=True)
-class KeySpec:
+class KeySpec(NamedTuple):
     name: str
     default: str
     type: str = "str"
-    aliases: tuple[str, ...] = field(default=())
+    aliases: tuple[str, ...] = ()
     doc: str = ""
 
 
