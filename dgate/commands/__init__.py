@@ -7,7 +7,7 @@ capabilities not built yet are in the table too and log that they are not availa
 An unknown command does nothing and gets an empty reply, as in the original.
 
 Modules register their handlers with :func:`command`:
-:mod:`.config_cmds`, :mod:`.status_cmds`, :mod:`.db_cmds`, :mod:`.move_cmds`.
+:mod:`.config_cmds`, :mod:`.status_cmds`, :mod:`.db_cmds`, :mod:`.lister_cmds`, :mod:`.move_cmds`.
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def dispatch(ctx: CommandContext, text: str) -> bytes | None:
     handler = COMMANDS.get(name) if _ else None
     if handler is None:
         return None
-    ctx.counters_add("gpps")
+    ctx.counters_add("gui_requests")            # GuiRequest (Lua Global.GuiRequest)
     result = handler(ctx, args)
     if result is None or result == "" or result == b"":
         return None
@@ -65,7 +65,7 @@ def dispatch(ctx: CommandContext, text: str) -> bytes | None:
 
 
 def _load() -> None:
-    from . import config_cmds, db_cmds, move_cmds, status_cmds  # noqa: F401  (registration)
+    from . import config_cmds, db_cmds, lister_cmds, move_cmds, status_cmds  # noqa: F401  (registration)
     for capability, names in PENDING.items():
         for name in names.split():
             COMMANDS.setdefault(name, _pending(capability))
