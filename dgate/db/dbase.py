@@ -216,6 +216,8 @@ def _like(pattern: str, escape: str | None) -> "re.Pattern[str]":
 class DBaseDriver(Driver):
     label = "built-in Dbase driver"
     kind = "dbase"
+    implicit_name_sort = False      # the original's dBase driver returns file order; a sort that
+    #                                 is asked for (9999,0c00 or a *QuerySortOrder key) is applied
 
     def __init__(self, settings: Settings):
         self.folder = settings.str("SQLServer")
@@ -336,8 +338,7 @@ class DBaseDriver(Driver):
         with table.lock:
             rows = self._rows(table, where)
             for n in rows:
-                table.records[n] = None
-                table.rewrite_one(n)
+                table.delete(n)
             if rows:
                 table.reindex()
         return len(rows)

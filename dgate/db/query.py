@@ -274,7 +274,8 @@ class QueryBuilder:
                     return self.driver.numeric(col) if "Number" in entry.column else self.driver.sort_key(col)
             return ""
         name_key = next((k for k in keys if k.tag == PATIENT_NAME), None)
-        name_sort = self.driver.sort_key(f"{name_key.table.name}.{name_key.entry.column}") if name_key else ""
+        name_sort = self.driver.sort_key(f"{name_key.table.name}.{name_key.entry.column}") \
+            if name_key and self.driver.implicit_name_sort else ""
         if level in ("PATIENT", "STUDY"):
             return st.str("StudyQuerySortOrder") or name_sort
         if level == "SERIES":

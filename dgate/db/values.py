@@ -6,7 +6,8 @@ whatever the character set, and an existing database reads back unchanged.
 
 Stored form (``MakeSafeStringValues``, ``SetString``, ``MakeSafeDate``):
 
-* text: all trailing spaces removed, leading spaces kept; only spaces → ``''``;
+* text: all trailing spaces and NULs removed (``RGB\\0`` → ``RGB``), leading spaces kept;
+  only spaces → ``''``;
 * DT_UI: ends at the first NUL;
 * DT_UINT16 / DT_UINT32: the binary value in decimal; DT_FL / DT_FD: ``%.16g``;
 * SQL_C_DATE columns: ``.`` and ``/`` removed (``1998.04.14`` → ``19980414``);
@@ -107,9 +108,7 @@ def stored_value(raw: bytes, entry: DBEntry, little_endian: bool = True,
     text = raw.decode("latin-1")
     if kind == "DT_UI":
         text = text.split("\0", 1)[0]
-    text = text.rstrip(" ")
-    if kind == "DT_UI":
-        text = text.rstrip("\0 ")
+    text = text.rstrip(" \0")
     if entry.sql_type == "SQL_C_DATE":
         text = text.replace(".", "").replace("/", "")
     if utf8_to_db:
