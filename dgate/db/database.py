@@ -96,7 +96,8 @@ class Database:
                 name = statement.split()[2]
                 label = {s.worklist.name: "WorkList", s.patient.name: "Patient", s.study.name: "Study",
                          s.series.name: "Series", s.image.name: "Image"}.get(name, name)
-                say(f"{label} Database\n" if label != "UIDMODS" else "UIDMODS table\n")
+                if label != "UIDMODS":                # the original creates it without a line
+                    say(f"{label} Database\n")
             self.driver.execute(statement)
         clear_update_cache()
 
@@ -238,7 +239,8 @@ class Database:
     # -- UID mapping (UIDMODS, conquest-storage.md §3.8) --------------------------------
     def change_uid(self, old: str, mod_type: str = "--changeuid", stage: str = "",
                    annotation: str = "") -> str:
-        """The new UID mapped to ``old`` for ``stage``, created on first use."""
+        """The new UID mapped to ``old`` for ``stage``, created on first use (an empty
+        annotation is NULL, as the original writes it)."""
         prefix = self.settings.str("UIDPrefix")
         if stage.startswith("#"):
             return hashed_uid(prefix, old, stage)
@@ -251,7 +253,7 @@ class Database:
         new = gen_uid(prefix, 7)
         self.driver.execute(f"INSERT INTO UIDMODS (MODTime, OldUID, MODType, NewUID, Stage, Annotation) "
                             f"VALUES ({self.driver.int_param}, {p}, {p}, {p}, {p}, {p})",
-                            [int(time.time()), old, mod_type, new, stage_value, annotation])
+                            [int(time.time()), old, mod_type, new, stage_value, annotation or None])
         return new
 
     def change_uid_back(self, new: str, stage: str = "") -> str | None:
