@@ -57,6 +57,9 @@ def dispatch(ctx: CommandContext, text: str) -> bytes | None:
     handler = COMMANDS.get(name) if _ else None
     if handler is None:
         return None
+    from .policy import admit
+    if not admit(ctx, name, args):
+        return None
     ctx.counters_add("gui_requests")            # GuiRequest (Lua Global.GuiRequest)
     result = handler(ctx, args)
     if result is None or result == "" or result == b"":

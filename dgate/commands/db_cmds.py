@@ -21,6 +21,7 @@ from ..store.removal import remove_from_pacs
 from . import command
 from .cformat import cformat
 from .context import CommandContext, deliver, split_patient
+from .policy import printable
 
 
 # -- objects by the LoadForGUI syntax ------------------------------------------------------------
@@ -85,14 +86,14 @@ def count_frames(ctx: CommandContext, args: str) -> str | None:
 @command("deletepatient")
 def deletepatient(ctx: CommandContext, args: str) -> None:
     if args:
-        ctx.logs.operator.printf(f"Deleting patient: {args}\n")
+        ctx.logs.operator.printf(f"Deleting patient: {printable(args)}\n")
         remove_from_pacs(ctx.db(), ctx.settings, False, patient_id=args)
 
 
 @command("deletestudies")
 def deletestudies(ctx: CommandContext, args: str) -> None:
     if args:
-        ctx.logs.operator.printf(f"Deleting studies on date: {args}\n")
+        ctx.logs.operator.printf(f"Deleting studies on date: {printable(args)}\n")
         remove_from_pacs(ctx.db(), ctx.settings, False, study_date=args)
 
 
@@ -101,7 +102,7 @@ def _delete_level(label: str, key: str):
     def handler(ctx: CommandContext, args: str) -> None:
         patid, uid = split_patient(args)
         if uid:
-            ctx.logs.operator.printf(f"Deleting {label} from: {args}\n")
+            ctx.logs.operator.printf(f"Deleting {label} from: {printable(args)}\n")
             remove_from_pacs(ctx.db(), ctx.settings, False, patient_id=patid, **{key: uid})
     return handler
 
@@ -127,7 +128,7 @@ def _delete_file(keep_files: bool):
         except (OSError, BadObject):
             ctx.logs.operator.printf(f"***[DeleteImageFile] {args} -FAILED: Error on Load\n")
             return
-        ctx.logs.operator.printf(f"Deleting database entry for image: {args}\n")
+        ctx.logs.operator.printf(f"Deleting database entry for image: {printable(args)}\n")
         remove_from_pacs(ctx.db(), ctx.settings, keep_files, sop_uid=sop, patient_id=patid)
     return handler
 

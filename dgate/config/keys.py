@@ -157,6 +157,10 @@ ROOT_KEYS: tuple[KeySpec, ...] = (
     _k("WebCodeBase", ""),
     _k("WEBReadOnly", "1", "int"),
     _k("WEBPush", "1", "int"),
+    # server-command policy (capability "formats"; ours, the original runs every command)
+    _k("RefusedServerCommands", "",
+       doc="comma list of server commands the server refuses; 'destructive' stands for every "
+           "command that deletes or changes stored data, the database or the configuration, or stops it"),
 )
 
 KEYS_BY_NAME: dict[str, KeySpec] = {}
