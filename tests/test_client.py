@@ -102,3 +102,13 @@ def test_client_command_list_matches_the_server_table():
     assert set(COMMANDS) <= SERVER_COMMANDS
     # client-side only (dolua), or a 1.5.0e command this server does not have yet (modifypatid)
     assert SERVER_COMMANDS - set(COMMANDS) == {"dolua", "modifypatid"}
+
+
+def test_readme_lists_every_server_command():
+    import re
+    from dgate.cli.client import SERVER_COMMANDS
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("### Server commands"):]
+    section = section[:section.index("\n## ")]
+    listed = {word for quoted in re.findall(r"`([^`]+)`", section) for word in re.findall(r"[a-z_0-9]+", quoted)}
+    assert SERVER_COMMANDS <= listed, sorted(SERVER_COMMANDS - listed)
