@@ -324,8 +324,9 @@ def deleterecord(ctx: CommandContext, args: str) -> None:
 @command("packdbf", "indexdbf")
 def packdbf(ctx: CommandContext, args: str) -> None:
     """Built-in dBase driver: remove deleted records and rebuild the indexes."""
+    from ..db.dbase import DBaseDriver
     driver = ctx.db().driver
-    if driver.kind != "dbase":
+    if not isinstance(driver, DBaseDriver):
         ctx.logs.operator.printf("packdbf/indexdbf: the database is not a dBase folder\n")
         return
     driver.pack()

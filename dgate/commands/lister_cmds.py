@@ -159,6 +159,10 @@ def lister_format(fmt: str) -> str:
     return fmt if fmt.startswith("$") or fmt.endswith("*") else fmt + "\n"
 
 
+def _str(value) -> str:
+    return "" if value is None else str(value)
+
+
 def _image_rows(ctx: CommandContext, patid: str, series: str) -> list[tuple[str, str, str, str, str]]:
     """(object file, device, SOP UID, image number, frames) of the images, by image number."""
     db = ctx.db()
@@ -171,7 +175,8 @@ def _image_rows(ctx: CommandContext, patid: str, series: str) -> list[tuple[str,
     columns = [f"{im.name}.ObjectFile", f"{im.name}.DeviceName", f"{im.name}.{im.key.column}",
                f"{im.name}.{(number or im.key).column}", f"{im.name}.{(frames or im.key).column}"]
     built = db.queries.build("IMAGE", ident, select=columns)
-    rows = [tuple("" if v is None else str(v) for v in row) for row in db.driver.query(built.sql, built.params)]
+    rows: list[tuple[str, str, str, str, str]] = [
+        (_str(o), _str(d), _str(s), _str(n), _str(f)) for o, d, s, n, f in db.driver.query(built.sql, built.params)]
     if number is None:
         rows = [(o, d, s, "", f) for o, d, s, _, f in rows]
     if frames is None:

@@ -7,7 +7,7 @@ import time
 import zlib
 
 from ..config.keys import atoi
-from ..log import FileSink, PipeSink, UdpSink
+from ..log import FileSink, PipeSink, Sink, UdpSink
 from ..store.devices import device_root, devices, free_megabytes
 from ..uids import gen_uid
 from ..version import DGATE_VERSION
@@ -144,6 +144,7 @@ def _route(ctx: CommandContext, target: str, both: bool) -> None:
     logs.operator.off()
     logs.debug.off()
     target = target.strip()
+    sink: Sink
     if target[:1].isdigit():
         sink = UdpSink(ctx.settings.str("OperatorConsole"), atoi(target))
     elif target.startswith(os.sep):

@@ -189,7 +189,7 @@ def _address(ae: str, host: str, port: str, compression: str) -> Address:
 
 def _strip_block_comments(line: str, in_block: bool) -> tuple[str, bool, bool]:
     """Remove ``/* */`` parts of one line, tracking a comment that spans lines."""
-    out = []
+    out: list[str] = []
     opened = False
     i = 0
     while i < len(line):

@@ -123,7 +123,8 @@ class Dictionary:
                 tag = _TEXT_TAG.match(line)
                 if not tag:
                     continue  # range entries such as (50xx,0000)
-                vr = _VR.search(line).group(1)[:2]
+                found = _VR.search(line)
+                vr = found.group(1)[:2] if found else ""
                 keyword = _KEYWORD.search(line)
                 entries.append(DicEntry(int(tag.group(1), 16), int(tag.group(2), 16), vr,
                                         keyword.group(1) if keyword else ""))

@@ -11,6 +11,7 @@ them as aliases; the first spelling present in the file wins.
 """
 from __future__ import annotations
 
+import builtins
 import os
 import re
 from pathlib import Path
@@ -212,7 +213,7 @@ class Settings:
         spec = KEYS_BY_NAME.get(name.lower())
         return spec.default if spec else ""
 
-    def int(self, name: str, default: int | None = None) -> int:
+    def int(self, name: builtins.str, default: builtins.int | None = None) -> builtins.int:
         value = self.raw(name)
         if value is None:
             if default is not None:
@@ -221,14 +222,14 @@ class Settings:
             return atoi(spec.default) if spec else 0
         return atoi(value)
 
-    def path(self, name: str, default: str | None = None) -> Path:
+    def path(self, name: builtins.str, default: builtins.str | None = None) -> Path:
         """A file key: relative to BaseDir when it holds no path separator."""
         value = self.str(name, default)
         if value and "/" not in value and os.sep not in value:
             return self.base_dir / value
         return Path(value)
 
-    def non_numeric_ints(self) -> list[tuple[str, str, int]]:
+    def non_numeric_ints(self) -> list[tuple[builtins.str, builtins.str, builtins.int]]:
         """(key, value, line) of int keys whose value ``atoi`` would turn into 0."""
         bad = []
         for spec in ROOT_KEYS:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 
 from ..config import Configuration
-from ..log import Logs, logs as process_logs
+from ..log import Logs
+from ..log import logs as process_logs
 from ..uids import gen_uid
 from .driver import DatabaseError, Driver, open_driver
 from .query import QueryBuilder
@@ -73,9 +74,9 @@ class Database:
         keep_worklist = False
         if mode != 2:
             try:
+                column = s.worklist.columns[1] if len(s.worklist.columns) > 1 else s.worklist.key.column
                 keep_worklist = bool(self.driver.query(
-                    f"SELECT {s.worklist.name}.{s.worklist.columns[1] if len(s.worklist.columns) > 1 else s.worklist.key.column} "
-                    f"FROM {s.worklist.name} LIMIT 1"))
+                    f"SELECT {s.worklist.name}.{column} FROM {s.worklist.name} LIMIT 1"))
             except DatabaseError:
                 keep_worklist = False
         if keep_worklist:
@@ -194,15 +195,15 @@ class Database:
         p = self.driver.text_param
         im, se, st, pa = s.image, s.series, s.study, s.patient
         with self.driver.transaction():
+            pat = im.patient_column()
+            on_patient = f" AND {pat.column} = {p}" if pat is not None else ""
             rows = self.driver.query(f"SELECT {im.link.column} FROM {im.name} WHERE {im.key.column} = {p}"
-                                     + (f" AND {im.patient_column().column} = {p}" if im.patient_column() else ""),
-                                     [sop_uid, patient_id] if im.patient_column() else [sop_uid])
+                                     + on_patient, [sop_uid, patient_id] if pat is not None else [sop_uid])
             if not rows:
                 return
             series_uid = rows[0][0] or ""
-            self.driver.execute(f"DELETE FROM {im.name} WHERE {im.key.column} = {p}"
-                                + (f" AND {im.patient_column().column} = {p}" if im.patient_column() else ""),
-                                [sop_uid, patient_id] if im.patient_column() else [sop_uid])
+            self.driver.execute(f"DELETE FROM {im.name} WHERE {im.key.column} = {p}" + on_patient,
+                                [sop_uid, patient_id] if pat is not None else [sop_uid])
             if self.driver.query(f"SELECT {im.key.column} FROM {im.name} WHERE {im.link.column} = {p} LIMIT 1",
                                  [series_uid]):
                 return

@@ -140,13 +140,14 @@ def response_value(text: str, entry: DBEntry) -> bytes:
             number = int(text)
         except ValueError:
             return b""
-        return struct.pack("<H" if kind == "DT_UINT16" else "<I", number & (0xFFFF if kind == "DT_UINT16" else 0xFFFFFFFF))
+        mask = 0xFFFF if kind == "DT_UINT16" else 0xFFFFFFFF
+        return struct.pack("<H" if kind == "DT_UINT16" else "<I", number & mask)
     if kind in ("DT_FL", "DT_FD"):
         try:
-            number = float(text)
+            real = float(text)
         except ValueError:
             return b""
-        return struct.pack("<f" if kind == "DT_FL" else "<d", number)
+        return struct.pack("<f" if kind == "DT_FL" else "<d", real)
     raw = text.encode("latin-1", "replace")
     if len(raw) % 2:
         raw += b"\0" if kind == "DT_UI" else b" "
