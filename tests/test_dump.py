@@ -1,11 +1,11 @@
 """``dump_header`` (conquest-protocol.md §5.8) line for line against the original.
 
-The expected dumps in ``samples/dump/`` are what dgate 1.5.0e printed for
+The expected dumps (``*.dump``) in ``samples/dump/`` are what dgate 1.5.0e printed for
 ``dump_header:<file>`` on the same bytes with ``samples/dump/dgate.dic`` as its dictionary
 (pydicom's CT, MR, RT, SR and multi-frame test files, and the hand-made objects of
 ``dumpobjects.py``: implicit/explicit/big-endian, private elements of every size class,
 defined and undefined-length sequences, encapsulated pixel data, ``.v2`` with and without
-inline group 0002, odd lengths). ``stored_MR_small.txt`` is its dump of MR_small stored over
+inline group 0002, odd lengths). ``stored_MR_small.dump`` is its dump of MR_small stored over
 the network (implicit VR) in its own archive.
 """
 from __future__ import annotations
@@ -42,13 +42,13 @@ def assert_same_lines(ours: str, expected: str) -> None:
 @pytest.mark.parametrize("name", PYDICOM_FILES)
 def test_pydicom_objects_as_the_original(name, dictionary):
     data = Path(get_testdata_file(f"{name}.dcm")).read_bytes()
-    assert_same_lines(dump_bytes(data, dictionary), (DUMPS / f"{name}.txt").read_text(encoding="latin-1"))
+    assert_same_lines(dump_bytes(data, dictionary), (DUMPS / f"{name}.dump").read_text(encoding="latin-1"))
 
 
 @pytest.mark.parametrize("name", sorted(dumpobjects.OBJECTS))
 def test_hand_made_objects_as_the_original(name, dictionary):
     data = dumpobjects.OBJECTS[name]()
-    assert_same_lines(dump_bytes(data, dictionary), (DUMPS / f"{name}.txt").read_text(encoding="latin-1"))
+    assert_same_lines(dump_bytes(data, dictionary), (DUMPS / f"{name}.dump").read_text(encoding="latin-1"))
 
 
 def test_the_rules_of_the_format(dictionary):
@@ -76,7 +76,7 @@ def test_sequences_items_and_fragments(dictionary):
 
 def test_unloadable_objects_give_no_dump(dictionary):
     truncated = Path(get_testdata_file("MR_truncated.dcm")).read_bytes()
-    assert (DUMPS / "MR_truncated.txt").read_bytes() == b""                          # the original: nothing
+    assert (DUMPS / "MR_truncated.dump").read_bytes() == b""                          # the original: nothing
     with pytest.raises(DumpError):
         dump_bytes(truncated, dictionary)
     out_of_order = dumpobjects.meta("1.2.840.10008.1.2") + dumpobjects.el(0x00100020, "LO", b"AB", False) + \
@@ -112,7 +112,7 @@ def test_dump_header_of_a_stored_object(server):
     sop = "1.3.6.1.4.1.5962.1.1.4.1.1.20040826185059.5457"
     result = run_dgate([f"-p{server.port}", f"--dump_header:4MR1:{sop}"], server.folder)
     assert result.returncode == 255
-    expected = (DUMPS / "stored_MR_small.txt").read_text(encoding="latin-1")
+    expected = (DUMPS / "stored_MR_small.dump").read_text(encoding="latin-1")
 
     def without_version(text: str) -> str:
         return "\n".join(line for line in text.split("\n") if not line.startswith("0002,0013"))
