@@ -121,3 +121,17 @@ def test_file_order_where_no_sort_is_asked(tmp_path):
     put_param(tmp_path / "dicom.ini", "StudyQuerySortOrder", "DICOMPatients.PatientNam")
     sorted_db = open_database(Configuration.open(tmp_path))
     assert names_found(sorted_db) == ["P1", "P2"]               # a sort that is asked for is applied
+
+
+def test_display_status_lists_the_dbase_files(tmp_path):
+    from dgate.commands.context import CommandContext
+    from dgate.commands.status_cmds import status_text
+    from dgate.log import Logs
+    folder = dbase_config(tmp_path)
+    (folder / "DICOMPatients.DBF").write_bytes(
+        dbf_bytes(PATIENT_FIELDS, [(b" ", person("P1", "A^B")), (b"*", person("P2", "C^D"))]))
+    (folder / "XDICOMPatients.DBF").write_bytes(dbf_bytes(PATIENT_FIELDS, []))      # extracts are skipped
+    ctx = CommandContext(Configuration.open(tmp_path), Logs(), "CONQUESTSRV1", 5678)
+    text = status_text(ctx)
+    assert "Database type: built-in Dbase driver\n" in text
+    assert text.endswith(f"Database {folder}/DICOMPatients.DBF has 2 records\n")   # deleted ones counted
