@@ -12,6 +12,6 @@ Sub-packages, one job each:
 * ``luabind``  – the Lua 5.1 API (lupa)
 * ``web``      – web and DICOMweb front-ends
 """
-from .version import __version__, DGATE_VERSION
+from .version import DGATE_VERSION, __version__
 
 __all__ = ["__version__", "DGATE_VERSION"]

@@ -17,7 +17,6 @@ logs can be rotated under a running server.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import threading
 import time
@@ -66,6 +65,7 @@ class UdpSink(Sink):
 
     def __init__(self, host: str, port: int):
         self.address = (host, port)
+        import socket
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
     def write(self, text: str) -> None:

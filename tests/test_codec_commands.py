@@ -129,7 +129,7 @@ def test_compress_uncompress_extract_frames(ctx, tmp_path):
     assert np.array_equal(plain.pixel_array, codec.decode_frames(KINDS["frames16"]))
     dispatch(ctx, f"compress:{source},n4,{tmp_path / 'nki.v2'}")
     raw = (tmp_path / "nki.v2").read_bytes()
-    assert raw[:4] == b"\x08\x00\x16\x00" and b"\xdf\x7f\x10\x00" in raw       # a .v2 dump holding NKI data
+    assert raw[:4] == b"\x02\x00\x10\x00" and b"\xdf\x7f\x10\x00" in raw       # a .v2 dump (inline 0002,0010) with NKI data
     dispatch(ctx, f"extract_frames:{source},{tmp_path / 'two.dcm'},1,2")
     two = pydicom.dcmread(tmp_path / "two.dcm")
     assert int(two.NumberOfFrames) == 2
@@ -192,7 +192,7 @@ def test_file_options(folder, tmp_path):
     assert run_dgate(["-nu", str(target), str(out)], folder).returncode == 0
     assert np.array_equal(pydicom.dcmread(out).pixel_array, codec.decode_frames(KINDS["mono12"])[0])
     assert run_dgate([f"-j-n4{target}"], folder).returncode == 1                # always 1, as the original
-    assert target.read_bytes()[:4] == b"\x08\x00\x16\x00"                      # now an ACR-NEMA dump
+    assert target.read_bytes()[:4] == b"\x02\x00\x10\x00"                      # now an ACR-NEMA dump (inline TS)
     assert run_dgate([f"-j*k4{tmp_path / 'missing.dcm'}"], folder).returncode == 1
     bad = run_dgate(["-v", f"-j*x9{out}"], folder)
     assert bad.returncode == 1 and "unknown compression" in bad.stdout

@@ -187,7 +187,7 @@ def test_upload_finders_listers_dump_and_deletes(server):
     ds = pydicom.dcmread(ct)
     listed = cmd(server, f"--imagelister:local|1CT1|{ds.SeriesInstanceUID}|#%s %s %d %d").stdout
     assert re.fullmatch(r"MAG0 1CT1/\S+\.dcm 0 1\n", listed)
-    assert cmd(server, f"--imagelister:local|1CT1|{ds.SeriesInstanceUID}|?%d images").stdout == "1 images"
+    assert cmd(server, f"--imagelister:local|1CT1|{ds.SeriesInstanceUID}|?%d images").stdout == "1 images\n"
     assert cmd(server, f"--serieslister:local|1CT1|{ds.StudyInstanceUID}").stdout == ds.SeriesInstanceUID + "*"
     header = cmd(server, f"--dump_header:1CT1|{ds.SOPInstanceUID}").stdout
     assert '0008,0020      8 DA StudyDate              "20040119" \n' in header

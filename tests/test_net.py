@@ -125,7 +125,8 @@ def test_v2_storage_and_regen(tmp_path):
     assert obj.endswith(".v2")
     raw = (tmp_path / "data" / obj).read_bytes()
     assert raw[128:132] != b"DICM"
-    assert raw[:4] in (b"\x08\x00\x05\x00", b"\x08\x00\x08\x00")       # first element, implicit LE
+    assert raw[:26] == b"\x02\x00\x10\x00\x12\x00\x00\x001.2.840.10008.1.2\x00"   # inline 0002,0010, as 1.5.0e
+    assert raw[26:30] in (b"\x08\x00\x05\x00", b"\x08\x00\x08\x00")      # then the data set, implicit LE
     result = run_dgate(["-r"], tmp_path)
     assert "1 files entered" in result.stdout
     original = pydicom.dcmread(get_testdata_file("CT_small.dcm"))

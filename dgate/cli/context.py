@@ -1,10 +1,9 @@
 """State of one ``dgate`` invocation, shared by the option handlers."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ..config import Configuration
-from ..log import Logs, logs as process_logs
+from ..log import Logs
+from ..log import logs as process_logs
 
 
 class MissingCapability(Exception):
@@ -21,19 +20,19 @@ class MissingCapability(Exception):
                          "which this dgate does not have yet")
 
 
-@dataclass
 class Invocation:
     """What the options so far have set (``ParseArgs`` globals in the original)."""
 
-    config: Configuration
-    logs: Logs = field(default_factory=lambda: process_logs)
-    port: str = ""                    # -p override of TCPPort
-    server_address: str = "127.0.0.1"  # -q: where --commands are sent
-    ae: str = ""                      # -h override of MyACRNema
-    run_server: bool = True
-    debug_level: int | None = None    # -b sets 4
-    single_thread: bool = False       # -b
-    zip_thread: bool = False          # -^ / -#
+    def __init__(self, config: Configuration, logs: Logs | None = None):
+        self.config = config
+        self.logs: Logs = logs or process_logs
+        self.port = ""                        # -p override of TCPPort
+        self.server_address = "127.0.0.1"     # -q: where --commands are sent
+        self.ae = ""                          # -h override of MyACRNema
+        self.run_server = True
+        self.debug_level: int | None = None   # -b sets 4
+        self.single_thread = False            # -b
+        self.zip_thread = False               # -^ / -#
 
     @property
     def settings(self):

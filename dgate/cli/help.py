@@ -38,7 +38,7 @@ Usage:
               --regen:  --initializetables:  --deletepatient:patid  --quit:
     --dolua:chunk-or-file     Run Lua locally
     --addlocalfile:file,patid Upload a local file to the running server
-    The full list of server commands is in the README.
+    The list of server commands is in README.md, section "Server commands".
 """
 
 

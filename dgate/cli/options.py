@@ -16,11 +16,7 @@ import os
 import sys
 from typing import Callable
 
-from .. import uids
-from ..config.kfactor import dump_kfactor
 from ..log import FileSink, PipeSink, StdoutSink, UdpSink
-from ..store.devices import free_space_report
-from . import archive_opts, dbtools
 from .context import Invocation, MissingCapability
 from .help import help_text
 
@@ -118,6 +114,7 @@ def opt_ae(inv: Invocation, text: str, rest: list) -> None:
 
 def opt_counter(inv: Invocation, text: str, rest: list) -> None:
     """-c#: start of the counter used in generated UIDs."""
+    from .. import uids
     from ..config.keys import atoi
     uids.set_counter(atoi(text))
 
@@ -125,6 +122,7 @@ def opt_counter(inv: Invocation, text: str, rest: list) -> None:
 # -- listings and tests ------------------------------------------------------------------
 def opt_devices(inv: Invocation, text: str, rest: list) -> int:
     """-d: free space per device."""
+    from ..store.devices import free_space_report
     inv.logs.debug.off()
     inv.say(free_space_report(inv.settings))
     return 0
@@ -138,6 +136,7 @@ def opt_amap(inv: Invocation, text: str, rest: list) -> int:
 
 def opt_kfactor(inv: Invocation, text: str, rest: list) -> int:
     """-k: the parsed dicom.sql."""
+    from ..config.kfactor import dump_kfactor
     inv.say(dump_kfactor(inv.config.kfactor, inv.config.table_names()))
     return 0
 
@@ -158,6 +157,7 @@ def opt_file_utils(inv: Invocation, text: str, rest: list) -> int:
     """-f…: file and database utilities; -fu and -f? need no database."""
     sub, arg = text[:1], text[1:]
     if sub == "u":
+        from .. import uids
         sys.stdout.write(uids.gen_uid(inv.settings.str("UIDPrefix")) + "\n")
         return 0
     if sub == "?":
@@ -193,9 +193,9 @@ def opt_help(inv: Invocation, text: str, rest: list) -> int:
     return 0
 
 
-def _missing(capability: str, what: str | None = None) -> Handler:
+def _missing(capability: str, letter: str) -> Handler:
     def handler(inv: Invocation, text: str, rest: list) -> int:
-        raise MissingCapability(what or f"option -{handler.letter}{text}", capability)
+        raise MissingCapability(f"option -{letter}{text}", capability)
     return handler
 
 
@@ -205,27 +205,37 @@ def opt_nki(inv: Invocation, text: str, rest: list) -> int:
     return run(inv, text, rest)
 
 
-def opt_jpeg(inv: Invocation, text: str, rest: list) -> int:
-    """-jd/-jc/-j*/-j-: JPEG (re)compression of a file (:mod:`.compress_options`, imported on use)."""
+def opt_jpeg(inv: Invocation, text: str, rest: list) -> int | None:
+    """-jd/-jc/-j*/-j-: JPEG (re)compression of a file (:mod:`.compress_options`, imported on use);
+    ``-js<file>`` / ``-jj<file>`` print the file's JSON (Lua Serialize)."""
+    if text[:1] in ("s", "j"):
+        from ..luabind.entry import json_dump
+        return json_dump(inv.config, inv.logs, text[1:], full=text[:1] == "j")
     from .compress_options import opt_jpeg as run
     return run(inv, text, rest)
+
+
+def opt_archive(inv: Invocation, text: str, rest: list) -> int:
+    """-ar (regen a device) and the archival options -as -ab -am -au -ac -av -at -ad -ae
+    (:mod:`.archive_opts`, imported on use)."""
+    from .archive_opts import opt_archive as run
+    return run(inv, text, rest)
+
+
+def _dbtool(name: str) -> Handler:
+    """A handler of :mod:`.dbtools`, imported when used: it loads the database layer, which
+    the light options (-m, -k, -?) do not need."""
+    def handler(inv: Invocation, text: str, rest: list) -> int | None:
+        from . import dbtools
+        result: int | None = getattr(dbtools, name)(inv, text, rest)
+        return result
+    return handler
 
 
 def opt_odbc_dsn(inv: Invocation, text: str, rest: list) -> int:
     sys.stderr.write("dgate: -s creates an ODBC system data source on Windows only; on Linux "
                      "define the data source in /etc/odbc.ini (unixODBC) and set SQLServer to its name\n")
     return 1
-
-
-def _lua_json_or(other: Handler) -> Handler:
-    """``-js<file>`` / ``-jj<file>`` (JSON of a file, Lua capability); other ``-j`` forms
-    go to ``other``."""
-    def handler(inv: Invocation, text: str, rest: list) -> int | None:
-        if text[:1] in ("s", "j"):
-            from ..luabind.entry import json_dump
-            return json_dump(inv.config, inv.logs, text[1:], full=text[:1] == "j")
-        return other(inv, text, rest)
-    return handler
 
 
 OPTIONS: dict[str, Handler] = {
@@ -235,15 +245,11 @@ OPTIONS: dict[str, Handler] = {
     "p": opt_port, "q": opt_address, "h": opt_ae, "c": opt_counter,
     "d": opt_devices, "m": opt_amap, "k": opt_kfactor, "t": opt_console_test,
     "f": opt_file_utils, "s": opt_odbc_dsn,
-    "i": dbtools.opt_initialize, "r": dbtools.opt_regen, "o": dbtools.opt_test_database,
-    "e": dbtools.opt_create_database, "z": dbtools.opt_zap_patient,
-    "g": _missing("DICOM network"), "a": archive_opts.opt_archive,
+    "i": _dbtool("opt_initialize"), "r": _dbtool("opt_regen"), "o": _dbtool("opt_test_database"),
+    "e": _dbtool("opt_create_database"), "z": _dbtool("opt_zap_patient"),
+    "g": _missing("DICOM network", "g"), "a": opt_archive,
     "n": opt_nki, "j": opt_jpeg,
 }
-for _letter, _handler in list(OPTIONS.items()):
-    if getattr(_handler, "__name__", "") == "handler":
-        _handler.letter = _letter
-OPTIONS["j"] = _lua_json_or(OPTIONS["j"])
 
 CASE_SENSITIVE = {"L", "l"}
 

@@ -7,7 +7,7 @@ capabilities not built yet are in the table too and log that they are not availa
 An unknown command does nothing and gets an empty reply, as in the original.
 
 Modules register their handlers with :func:`command`:
-:mod:`.config_cmds`, :mod:`.status_cmds`, :mod:`.db_cmds`, :mod:`.move_cmds`,
+:mod:`.config_cmds`, :mod:`.status_cmds`, :mod:`.db_cmds`, :mod:`.lister_cmds`, :mod:`.move_cmds`,
 :mod:`.hl7_cmds`, :mod:`.dbf_cmds`, :mod:`.image_cmds`, :mod:`.web_cmds`, :mod:`.lua_cmds`,
 :mod:`.convert_cmds`, :mod:`.archive_cmds`.
 """
@@ -49,7 +49,10 @@ def dispatch(ctx: CommandContext, text: str) -> bytes | None:
     handler = COMMANDS.get(name) if _ else None
     if handler is None:
         return None
-    ctx.counters_add("gpps")
+    from .policy import admit
+    if not admit(ctx, name, args):
+        return None
+    ctx.counters_add("gui_requests")            # GuiRequest (Lua Global.GuiRequest)
     result = handler(ctx, args)
     if result is None or result == "" or result == b"":
         return None
@@ -58,7 +61,7 @@ def dispatch(ctx: CommandContext, text: str) -> bytes | None:
 
 def _load() -> None:
     from . import (archive_cmds, config_cmds, convert_cmds, db_cmds, dbf_cmds, hl7_cmds,  # noqa: F401
-                   image_cmds, lua_cmds, move_cmds, status_cmds, web_cmds)  # (registration)
+                   image_cmds, lister_cmds, lua_cmds, move_cmds, status_cmds, web_cmds)  # (registration)
     for capability, names in PENDING.items():
         for name in names.split():
             COMMANDS.setdefault(name, _pending(capability))

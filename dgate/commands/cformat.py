@@ -12,8 +12,10 @@ import re
 _SPEC = re.compile(r"%([-+ #0]*)(\d+|\*)?(?:\.(\d+))?(?:hh|h|ll|l|L|z|j|t)?([diouxXeEfgGcs%])")
 
 
-def cformat(fmt: str, values: list) -> str:
-    """Format ``values`` with C conversion rules; values repeat cyclically."""
+def cformat(fmt: str, values: list, beyond: object = None) -> str:
+    """Format ``values`` with C conversion rules; values repeat cyclically, or, when
+    ``beyond`` is given, conversions past the last value get ``beyond`` (see
+    :func:`cformat_one`)."""
     out = []
     pos = 0
     index = 0
@@ -24,7 +26,10 @@ def cformat(fmt: str, values: list) -> str:
         if conv == "%":
             out.append("%")
             continue
-        value = values[index % len(values)] if values else ""
+        if beyond is not None and index >= len(values):
+            value = beyond
+        else:
+            value = values[index % len(values)] if values else ""
         index += 1
         out.append(_convert(flags or "", width, precision, conv, value))
     out.append(fmt[pos:])
@@ -59,3 +64,11 @@ def _int(value) -> int:
     except ValueError:
         match = re.match(r"\s*[+-]?\d+", str(value))
         return int(match.group()) if match else 0
+
+
+def cformat_one(fmt: str, value) -> str:
+    """``sprintf(out, fmt, value)`` as 1.5.0e runs it for commands that pass one value
+    (``get_param``, ``get_ini``, ``get_ini_num``): on its Linux x86-64 build a second ``%s``
+    prints the format text itself (observed: ``get_param:MyACRNema,%s=%s;`` gives
+    ``CONQUESTSRV1=%s=%s;;``), so scripts that relied on it get the same text here."""
+    return cformat(fmt, [value], beyond=fmt)

@@ -8,7 +8,7 @@ from ..config.keys import atoi
 from ..config.kfactor import DICOM_TYPE_NAMES, DatabaseDefinition
 from ..config.soplist import SopList
 from . import command
-from .cformat import cformat
+from .cformat import cformat, cformat_one
 from .context import CommandContext
 
 
@@ -22,22 +22,20 @@ def get_param(ctx: CommandContext, args: str) -> str | None:
     """Value of a key in the root section, through fmt (default ``%s``)."""
     name, _, fmt = args.partition(",")
     value = ctx.config.ini.param(name.strip())
-    if value is None:
-        value = ""
-    return cformat(fmt or "%s", [value]) if (value or fmt) else None
+    return cformat_one(fmt or "%s", value) if value else None      # empty or missing: no reply
 
 
 @command("get_ini_num")
 def get_ini_num(ctx: CommandContext, args: str) -> str | None:
     index, fmt = _index_fmt(args, "%s")
     lines = ctx.config.ini.lines()
-    return cformat(fmt, [lines[index]]) if 0 <= index < len(lines) else None
+    return cformat_one(fmt, lines[index]) if 0 <= index < len(lines) else None
 
 
 @command("get_ini")
 def get_ini(ctx: CommandContext, args: str) -> str:
     fmt = args or "%s"
-    return "".join(cformat(fmt, [line]) for line in ctx.config.ini.lines())
+    return "".join(cformat_one(fmt, line) for line in ctx.config.ini.lines())
 
 
 @command("put_param")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..config import Configuration
 from ..db import Database, open_database
@@ -18,7 +19,7 @@ class CommandContext:
     own_ae: str
     port: int
     upload: bytes | None = None
-    server: object | None = None          # the DicomServer, when run inside one
+    server: Any = None                    # the server object, when run inside one (its interface is the core's)
     peer: str = ""
     _db: Database | None = field(default=None, repr=False)
 

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from pathlib import Path
 
 from pydicom.dataset import Dataset
 
+from ..config import ConfigError
 from ..config.keys import atoi
 from ..db import DatabaseError
 from ..db.regen import RegenSummary, regen_devices, regen_folder, regen_one_file
 from ..store.devices import locate
 from ..store.dropped import add_image_file
-from ..store.dump import dump
+from ..store.dump import DumpError, dump_file
 from ..store.formats import BadObject, read_file, uids_of_file
 from ..store.ingest import Ingest, StoreFailed
 from ..store.removal import remove_from_pacs
 from . import command
 from .cformat import cformat
 from .context import CommandContext, deliver, split_patient
+from .policy import printable
 
 
 # -- objects by the LoadForGUI syntax ------------------------------------------------------------
@@ -56,9 +57,21 @@ def locate_object(ctx: CommandContext, spec: str) -> Path | None:
 
 @command("dump_header")
 def dump_header(ctx: CommandContext, args: str) -> bytes | None:
+    """The header dump of an object as stored on disk (§5.8), through the ``out`` convention."""
     spec, _, out = args.partition(",")
-    ds = load_for_gui(ctx, spec)
-    return deliver(dump(ds), out, pre=True) if ds is not None else None
+    path = locate_object(ctx, spec)
+    if path is None:
+        return None
+    try:
+        dictionary = ctx.config.dictionary
+    except ConfigError:
+        dictionary = None        # the original then knows no VR: every element shows as UN
+    try:
+        text = dump_file(path, dictionary)
+    except (OSError, DumpError) as exc:
+        ctx.logs.operator.printf(f"***dump_header: cannot load {path}: {exc}\n")
+        return None
+    return deliver(text, out, pre=True)
 
 
 @command("count_frames")
@@ -73,14 +86,14 @@ def count_frames(ctx: CommandContext, args: str) -> str | None:
 @command("deletepatient")
 def deletepatient(ctx: CommandContext, args: str) -> None:
     if args:
-        ctx.logs.operator.printf(f"Deleting patient: {args}\n")
+        ctx.logs.operator.printf(f"Deleting patient: {printable(args)}\n")
         remove_from_pacs(ctx.db(), ctx.settings, False, patient_id=args)
 
 
 @command("deletestudies")
 def deletestudies(ctx: CommandContext, args: str) -> None:
     if args:
-        ctx.logs.operator.printf(f"Deleting studies on date: {args}\n")
+        ctx.logs.operator.printf(f"Deleting studies on date: {printable(args)}\n")
         remove_from_pacs(ctx.db(), ctx.settings, False, study_date=args)
 
 
@@ -89,7 +102,7 @@ def _delete_level(label: str, key: str):
     def handler(ctx: CommandContext, args: str) -> None:
         patid, uid = split_patient(args)
         if uid:
-            ctx.logs.operator.printf(f"Deleting {label} from: {args}\n")
+            ctx.logs.operator.printf(f"Deleting {label} from: {printable(args)}\n")
             remove_from_pacs(ctx.db(), ctx.settings, False, patient_id=patid, **{key: uid})
     return handler
 
@@ -115,7 +128,7 @@ def _delete_file(keep_files: bool):
         except (OSError, BadObject):
             ctx.logs.operator.printf(f"***[DeleteImageFile] {args} -FAILED: Error on Load\n")
             return
-        ctx.logs.operator.printf(f"Deleting database entry for image: {args}\n")
+        ctx.logs.operator.printf(f"Deleting database entry for image: {printable(args)}\n")
         remove_from_pacs(ctx.db(), ctx.settings, keep_files, sop_uid=sop, patient_id=patid)
     return handler
 
@@ -211,122 +224,6 @@ def loadanddeletedir(ctx: CommandContext, args: str) -> None:
                 path.unlink()
             except (StoreFailed, DatabaseError) as exc:
                 ctx.logs.operator.printf(f"{exc}\n")
-
-
-# -- finders and listers ---------------------------------------------------------------------------
-FINDER_FIELDS = {
-    "PATIENT": ["PatientName", "PatientID"],
-    "STUDY": ["StudyDate", "ModalitiesInStudy", "PatientName", "PatientID", "StudyInstanceUID"],
-    "SERIES": ["StudyDate", "SeriesTime", "Modality", "PatientName", "PatientID", "StudyInstanceUID",
-               "SeriesInstanceUID"],
-    "IMAGE": ["SOPInstanceUID", "PatientName", "PatientID", "StudyInstanceUID", "SeriesInstanceUID",
-              "InstanceNumber", "SliceLocation"],
-}
-_DATE = re.compile(r"^(\d{4}|\d{6}|\d{8}|\d{8}-|-\d{8}|\d{8}-\d{8})$")
-
-
-def _finder_queries(level: str, text: str) -> list[dict[str, str]]:
-    exact = text.startswith("=")
-    value = text[1:] if exact else f"*{text}*"
-    queries = [{"PatientID": value}]
-    if level != "IMAGE":
-        queries.append({"PatientName": value})
-    bare = text.lstrip("=")
-    if level in ("STUDY", "SERIES") and _DATE.match(bare):
-        queries.append({"StudyDate": bare + "*" if len(bare) in (4, 6) else bare})
-    if exact and level == "SERIES":
-        queries.append({"StudyInstanceUID": bare})
-    if exact and level == "IMAGE":
-        queries.append({"SeriesInstanceUID": bare})
-    return queries
-
-
-def _finder(level: str):
-    def handler(ctx: CommandContext, args: str) -> bytes | None:
-        server, text, fmt, out = (args.split("|") + ["", "", "", ""])[:4]
-        fields = FINDER_FIELDS[level]
-        fmt = (fmt or " ".join(["%s"] * len(fields))) + "\n"
-        seen, lines = set(), []
-        for keys in _finder_queries(level, text):
-            ident = Dataset()
-            for name in fields:
-                setattr(ident, name, keys.get(name, ""))
-            for name, value in keys.items():
-                setattr(ident, name, value)
-            ident.QueryRetrieveLevel = level
-            results = _query(ctx, server, level, ident)
-            for ds in results:
-                values = tuple(str(ds.get(name, "") or "").rstrip(" \0") for name in fields)
-                if values not in seen:
-                    seen.add(values)
-                    lines.append(cformat(fmt, list(values) * 8))
-        return deliver("".join(lines), out) if lines else None
-    return handler
-
-
-def _query(ctx: CommandContext, server: str, level: str, ident: Dataset) -> list[Dataset]:
-    if server.strip().lower() in ("", "local") or server.strip() == ctx.own_ae:
-        return ctx.db().find(level, ident)
-    from ..net import scu
-    address = ctx.config.amap.lookup(server.strip())
-    if address is None:
-        ctx.logs.operator.printf(f"***finder: AE not found: {server}\n")
-        return []
-    model = "patient" if level == "PATIENT" else "study"
-    try:
-        return scu.find(ctx.own_ae, address, ident, model)
-    except Exception as exc:
-        ctx.logs.operator.printf(f"***finder: query of {server} failed: {exc}\n")
-        return []
-
-
-for _level in FINDER_FIELDS:
-    command(f"{_level.lower()}finder")(_finder(_level))
-
-
-@command("imagelister")
-def imagelister(ctx: CommandContext, args: str) -> bytes | None:
-    """Images of one series, sorted by image number (``ImageFileLister``)."""
-    server, patid, series, fmt, out = (args.split("|") + [""] * 5)[:5]
-    im = ctx.db().schema.image
-    frames = im.by_tag(0x00280008)
-    columns = ["ObjectFile", "DeviceName", im.key.column, (frames or im.key).column]
-    rows = [r for r in ctx.db().children("image", series, patid, columns, numeric_order_tag=0x00200013)
-            if locate(ctx.settings, r[1] or "", r[0] or "")]
-    fmt = fmt or "%s*"
-    if fmt.startswith("?"):
-        return deliver(cformat(fmt[1:] or "%d", [len(rows)]), out)
-    lines = []
-    for i, (obj, device, sop, frames) in enumerate(rows):
-        if fmt.startswith("#"):
-            values = [device, obj, i, i + 1] * 3
-        elif fmt.startswith("@"):
-            values = [device, obj.replace("\\", "/"), i, i + 1] * 3
-        elif fmt.startswith(":"):
-            values = [patid.replace(" ", "%20"), sop, i, i + 1] * 3
-        elif fmt.startswith("$"):
-            values = [atoi(frames or "0")]
-        else:
-            values = [str(locate(ctx.settings, device, obj)), i, i + 1] * 3
-        body = fmt[1:] if fmt[:1] in "#@:$" else fmt
-        if body.endswith("*") and i == len(rows) - 1:
-            body = body[:-1]
-        elif not body.endswith("*") and not fmt.startswith("$"):
-            body += "\n"
-        lines.append(cformat(body, values))
-    return deliver("".join(lines), out) if lines else None
-
-
-@command("serieslister")
-def serieslister(ctx: CommandContext, args: str) -> bytes | None:
-    """Series UIDs of a study (``SeriesUIDLister``)."""
-    server, patid, study, fmt, out = (args.split("|") + [""] * 5)[:5]
-    uids = [row[0] for row in ctx.db().children("series", study, patid)]
-    fmt = fmt or "%s*"
-    if fmt.startswith("?"):
-        return deliver(cformat(fmt[1:] or "%d", [len(uids)]), out)
-    text = "".join(cformat(fmt, [uid, i] * 3) for i, uid in enumerate(uids))
-    return deliver(text, out) if text else None
 
 
 # -- SQL passthrough, made safe (query, query2, addrecord, deleterecord) ------------------------------
@@ -427,8 +324,9 @@ def deleterecord(ctx: CommandContext, args: str) -> None:
 @command("packdbf", "indexdbf")
 def packdbf(ctx: CommandContext, args: str) -> None:
     """Built-in dBase driver: remove deleted records and rebuild the indexes."""
+    from ..db.dbase import DBaseDriver
     driver = ctx.db().driver
-    if driver.kind != "dbase":
+    if not isinstance(driver, DBaseDriver):
         ctx.logs.operator.printf("packdbf/indexdbf: the database is not a dBase folder\n")
         return
     driver.pack()

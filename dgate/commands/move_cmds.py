@@ -20,6 +20,7 @@ from .context import CommandContext, split_patient
 def do_move(ctx: CommandContext, source: str, destination: str, message_id: int, patid: str = "",
             study: str = "", series: str = "", sop: str = "", date: str = "", accession: bool = False) -> str:
     failed = f"1 Move failed from {source} to {destination}"
+    address: Address | None
     if source in ("(local)", ctx.own_ae):
         address = Address(ctx.own_ae, "127.0.0.1", ctx.port, "un")
     else:

@@ -7,7 +7,7 @@ import time
 import zlib
 
 from ..config.keys import atoi
-from ..log import FileSink, PipeSink, UdpSink
+from ..log import FileSink, PipeSink, Sink, UdpSink
 from ..store.devices import device_root, devices, free_megabytes
 from ..uids import gen_uid
 from ..version import DGATE_VERSION
@@ -20,24 +20,35 @@ STATUS_EXTRAS: list = []
 
 
 def status_text(ctx: CommandContext) -> str:
-    """``StatusDisplay`` text."""
+    """``StatusDisplay`` text (conquest-protocol.md §9.4).
+
+    Counters come from the server's counters: ``associations`` (non-silent DIMSE messages),
+    ``echo``, ``find``, ``move``, ``unknown`` (unsupported DIMSE commands), ``sent``,
+    ``received``, ``forwarded``, the compression counters, and ``run_time`` (seconds: the sum
+    of the durations of all associations, silent ones included, as the original adds them
+    at association end); ``gpps`` is the number of dicom.ini lookups and the run time
+    ``gpps`` the seconds spent reading dicom.ini."""
+    from ..config.ini import Lookups
     from ..store.ingest import counters as c
     server = ctx.server
     started = getattr(server, "started_at", time.time())
     threads = getattr(server, "association_count", lambda: (0, 0))()
+    seconds = c.get
     lines = [
         f"DICOM server '{ctx.own_ae}' (version {DGATE_VERSION}, port {ctx.port}, bits 64) was started on "
         f"{time.ctime(started)}\n",
         "Old JPEG decoder=0, JPEGLIB jpeg codec=1, LIBJASPER jpeg2000 codec=1\n",
-        f"Run time (s) total {int(time.time() - started)}, query 0, load 0, save 0, "
-        f"compress {c.get('compress_ms') // 1000}, process 0, gpps 0\n",
+        f"Run time (s) total {seconds('run_time')}, query {seconds('query_ms') // 1000}, load {seconds('load_time')}, "
+        f"save {seconds('save_time')}, compress {c.get('compress_ms') // 1000}, process {seconds('process_time')}, "
+        f"gpps {int(Lookups.seconds)}\n",
         f"Associations={c.get('associations')}; Threads={threads[0]} ({threads[1]} open); "
         f"Images sent={c.get('sent')}, recieved={c.get('received')}, forwarded={c.get('forwarded')}\n",
-        "Images printed=0, in color=0\n",
-        f"Activity: Echo:{c.get('echo')}, Find:{c.get('find')}, Move:{c.get('move')}, Unknown:0, "
-        f"gpps:{c.get('gpps')}\n",
+        f"Images printed={c.get('printed')}, in color={c.get('printed_color')}\n",
+        f"Activity: Echo:{c.get('echo')}, Find:{c.get('find')}, Move:{c.get('move')}, Unknown:{c.get('unknown')}, "
+        f"gpps:{Lookups.count}\n",
         f"Images (de)compressed: NKI {c.get('nki')}, JPEG {c.get('jpeg')}, JPEG2000 {c.get('j2k')}, "
-        f"RLE {c.get('rle')}, Planes removed {c.get('planes')}, Palettes removed {c.get('palettes')}, "
+        f"RLE {c.get('rle')}, "
+        f"Planes removed {c.get('planes')}, Palettes removed {c.get('palettes')}, "
         f"Downsize {c.get('downsize')}\n",
     ]
     for dev in devices(ctx.settings, "MAG"):
@@ -51,7 +62,29 @@ def status_text(ctx: CommandContext) -> str:
     except Exception as exc:  # a database that is down must not hide the rest
         label = f"unavailable ({exc})"
     lines.append(f"Database type: {label}\n")
+    if label.startswith("built-in Dbase driver"):
+        lines += dbase_record_lines(ctx.settings.str("SQLServer"))
     return "".join(lines)
+
+
+def dbase_record_lines(folder: str) -> list[str]:
+    """``Database <file> has <n> records`` for the first 10 DBF files of the folder, in
+    directory order, with the record count of each file's header (deleted ones included)."""
+    import struct
+    lines = []
+    try:
+        names = [n for n in os.listdir(folder) if n[:1] not in "xX" and (".dbf" in n or ".DBF" in n)]
+    except OSError:
+        return []
+    for name in names[:10]:
+        try:
+            with open(os.path.join(folder, name), "rb") as handle:
+                head = handle.read(8)
+        except OSError:
+            continue
+        count = struct.unpack_from("<I", head, 4)[0] if len(head) == 8 else 0
+        lines.append(f"Database {folder}{name} has {count} records\n")
+    return lines
 
 
 @command("display_status")
@@ -116,6 +149,7 @@ def _route(ctx: CommandContext, target: str, both: bool) -> None:
     logs.operator.off()
     logs.debug.off()
     target = target.strip()
+    sink: Sink
     if target[:1].isdigit():
         sink = UdpSink(ctx.settings.str("OperatorConsole"), atoi(target))
     elif target.startswith(os.sep):

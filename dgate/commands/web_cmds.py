@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 from pydicom.filereader import read_dataset
 
-from ..store.dump import dump
+from ..store.dump import dump_file
 from ..store.formats import EXPLICIT_LE, UNCOMPRESSED, Encoded, part10_bytes, read_file
 from . import command
 from .context import CommandContext
@@ -91,7 +91,7 @@ def wado_reply(ctx: CommandContext, fields: list[str]) -> bytes | None:
             data = part10_bytes(out, str(ds.get("SOPClassUID", "")), str(ds.get("SOPInstanceUID", "")))
         reply = dicom_header(len(data)) + data
     else:
-        text = _meta_dump(path) + dump(read_file(path).dataset())
+        text = dump_file(path, ctx.config.dictionary)
         if ctype == "text/plain":
             reply = b"Content-type: text/plain\nAccess-Control-Allow-Origin: *\n\n" + \
                 text.encode("latin-1", "replace") + b" "
@@ -105,17 +105,6 @@ def wado_reply(ctx: CommandContext, fields: list[str]) -> bytes | None:
         return None
     return reply
 
-
-def _meta_dump(path) -> str:
-    """Dump lines of the file's meta group as read (raw values, without 0002,0000)."""
-    with open(path, "rb") as handle:
-        head = handle.read(132)
-        if head[128:132] != b"DICM":
-            return ""
-        meta = read_dataset(handle, False, True, stop_when=lambda tag, vr, length: tag.group != 2)
-    if 0x00020000 in meta:
-        del meta[0x00020000]
-    return dump(meta)
 
 
 @command("wadorequest")

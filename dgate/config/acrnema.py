@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import ConfigError, ConfigWarning
 
@@ -28,22 +28,25 @@ ROW_FORMAT = "%-17s %-30s %-10s %-16s"
 DEFAULT_COMPRESSION = "un"
 
 
-@dataclass
 class AEEntry:
     """One acrnema.map row."""
 
-    ae: str
-    host: str
-    port: str
-    compression: str = DEFAULT_COMPRESSION
-    line: int = 0
+    __slots__ = ("ae", "host", "port", "compression", "line")
+
+    def __init__(self, ae: str, host: str, port: str, compression: str = DEFAULT_COMPRESSION, line: int = 0):
+        self.ae, self.host, self.port, self.compression, self.line = ae, host, port, compression, line
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AEEntry) and all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __repr__(self) -> str:
+        return f"AEEntry({self.ae!r}, {self.host!r}, {self.port!r}, {self.compression!r}, line={self.line})"
 
     def row(self) -> str:
         return ROW_FORMAT % (self.ae, self.host, self.port, self.compression)
 
 
-@dataclass(frozen=True)
-class Address:
+class Address(NamedTuple):
     """Result of a lookup: where to reach an AE and how to send to it."""
 
     ae: str
@@ -186,7 +189,7 @@ def _address(ae: str, host: str, port: str, compression: str) -> Address:
 
 def _strip_block_comments(line: str, in_block: bool) -> tuple[str, bool, bool]:
     """Remove ``/* */`` parts of one line, tracking a comment that spans lines."""
-    out = []
+    out: list[str] = []
     opened = False
     i = 0
     while i < len(line):

@@ -123,7 +123,8 @@ class Dictionary:
                 tag = _TEXT_TAG.match(line)
                 if not tag:
                     continue  # range entries such as (50xx,0000)
-                vr = _VR.search(line).group(1)[:2]
+                found = _VR.search(line)
+                vr = found.group(1)[:2] if found else ""
                 keyword = _KEYWORD.search(line)
                 entries.append(DicEntry(int(tag.group(1), 16), int(tag.group(2), 16), vr,
                                         keyword.group(1) if keyword else ""))
@@ -188,7 +189,7 @@ def standard_dictionary() -> Dictionary:
     entries = []
     for tag, (vr, _vm, _name, _retired, keyword) in sorted(DicomDictionary.items()):
         group, element = tag >> 16, tag & 0xFFFF
-        vr = "OW" if vr == "OB or OW" else vr.split(" or ")[0]   # dgate.dic: PixelData is OW
+        vr = "OW" if tag == 0x7FE00010 else vr.split(" or ")[0]   # Conquest's dgate.dic: PixelData OW/OB
         entries.append(DicEntry(group, element, vr[:2], keyword))
     entries.extend(DicEntry(g, e, vr, kw) for g, e, vr, kw in CONQUEST_PRIVATE)
     return Dictionary(entries)

@@ -1,8 +1,6 @@
 """Errors and warnings raised while reading Conquest configuration files."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 
 class ConfigError(Exception):
     """A configuration file cannot be used.
@@ -20,13 +18,25 @@ class ConfigError(Exception):
         super().__init__(f"{where}: {message}")
 
 
-@dataclass(frozen=True)
 class ConfigWarning:
     """A line the original would silently ignore or misread; we report it."""
 
-    path: str
-    line: int
-    message: str
+    __slots__ = ("path", "line", "message")
+
+    def __init__(self, path: str, line: int, message: str):
+        self.path = path
+        self.line = line
+        self.message = message
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ConfigWarning) and \
+            (self.path, self.line, self.message) == (other.path, other.line, other.message)
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.line, self.message))
+
+    def __repr__(self) -> str:
+        return f"ConfigWarning({self.path!r}, {self.line!r}, {self.message!r})"
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"

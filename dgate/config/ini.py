@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import ConfigError, ConfigWarning
 
@@ -30,8 +30,16 @@ ROOT_LOOKUP_SECTION = "sscscp"
 """Section that holds the ``MicroPACS`` key naming the real root section."""
 
 
-@dataclass(frozen=True)
-class _Entry:
+class Lookups:
+    """What ``display_status`` shows as ``gpps``: the number of dicom.ini key lookups in this
+    process (the original counts its ``MyGetPrivateProfileString`` calls) and the seconds
+    spent reading the file (``Run time ... gpps``)."""
+
+    count = 0
+    seconds = 0.0
+
+
+class _Entry(NamedTuple):
     value: str
     line: int
 
@@ -73,6 +81,7 @@ class IniFile:
 
     # -- loading -------------------------------------------------------------------
     def _load(self) -> None:
+        started = time.perf_counter()
         try:
             data = self.path.read_bytes()
             self._mtime = self.path.stat().st_mtime
@@ -116,6 +125,7 @@ class IniFile:
             elif not key.startswith("#"):
                 self._warn(number, f"duplicate key '{key}' in [{section}]; the first one "
                                    f"(line {first.line}) wins")
+        Lookups.seconds += time.perf_counter() - started
 
     def _warn(self, line: int, message: str) -> None:
         self.warnings.append(ConfigWarning(str(self.path), line, message))
@@ -136,6 +146,7 @@ class IniFile:
     # -- reading -------------------------------------------------------------------
     def get(self, section: str, key: str, default: str | None = None) -> str | None:
         """Value of ``key`` in ``section``; ``default`` when no line matched."""
+        Lookups.count += 1
         self.refresh()
         entry = self._index.get((section.lower(), key.lower()))
         return default if entry is None else entry.value

@@ -11,20 +11,20 @@ them as aliases; the first spelling present in the file wins.
 """
 from __future__ import annotations
 
+import builtins
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from .ini import IniFile
 
 
-@dataclass(frozen=True)
-class KeySpec:
+class KeySpec(NamedTuple):
     name: str
     default: str
     type: str = "str"
-    aliases: tuple[str, ...] = field(default=())
+    aliases: tuple[str, ...] = ()
     doc: str = ""
 
 
@@ -171,6 +171,10 @@ ROOT_KEYS: tuple[KeySpec, ...] = (
     _k("WebMaxUpload", "1024", "int", doc="largest accepted upload (STOW, attach), in MB"),
     _k("WebServerCommands", "0", "int", doc="1 = allow the newweb 'servercommand' pass-through"),
     _k("WebMetadataCache", "20000", "int", doc="instances kept in the DICOMweb metadata cache"),
+    # server-command policy (capability "formats"; ours, the original runs every command)
+    _k("RefusedServerCommands", "",
+       doc="comma list of server commands the server refuses; 'destructive' stands for every "
+           "command that deletes or changes stored data, the database or the configuration, or stops it"),
 )
 
 KEYS_BY_NAME: dict[str, KeySpec] = {}
@@ -222,7 +226,7 @@ class Settings:
         spec = KEYS_BY_NAME.get(name.lower())
         return spec.default if spec else ""
 
-    def int(self, name: str, default: int | None = None) -> int:
+    def int(self, name: builtins.str, default: builtins.int | None = None) -> builtins.int:
         value = self.raw(name)
         if value is None:
             if default is not None:
@@ -231,14 +235,14 @@ class Settings:
             return atoi(spec.default) if spec else 0
         return atoi(value)
 
-    def path(self, name: str, default: str | None = None) -> Path:
+    def path(self, name: builtins.str, default: builtins.str | None = None) -> Path:
         """A file key: relative to BaseDir when it holds no path separator."""
         value = self.str(name, default)
         if value and "/" not in value and os.sep not in value:
             return self.base_dir / value
         return Path(value)
 
-    def non_numeric_ints(self) -> list[tuple[str, str, int]]:
+    def non_numeric_ints(self) -> list[tuple[builtins.str, builtins.str, builtins.int]]:
         """(key, value, line) of int keys whose value ``atoi`` would turn into 0."""
         bad = []
         for spec in ROOT_KEYS:

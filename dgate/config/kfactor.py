@@ -16,8 +16,8 @@ default 10) at parse time, lengths capped to ``MaxFieldLength`` when non-zero.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import ConfigError
 
@@ -40,8 +40,7 @@ DICOM_TYPE_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class DBEntry:
+class DBEntry(NamedTuple):
     """One tuple of dicom.sql: a DICOM element stored in one column."""
 
     group: int
@@ -61,16 +60,25 @@ class DBEntry:
         return self.dicom_type in ("DT_STARTSEQUENCE", "DT_ENDSEQUENCE")
 
 
-@dataclass
 class DatabaseDefinition:
     """The five tables of dicom.sql, each a list of :class:`DBEntry` in file order."""
 
-    patient: list[DBEntry] = field(default_factory=list)
-    study: list[DBEntry] = field(default_factory=list)
-    series: list[DBEntry] = field(default_factory=list)
-    image: list[DBEntry] = field(default_factory=list)
-    worklist: list[DBEntry] = field(default_factory=list)
-    path: str = ""
+    def __init__(self, patient: list[DBEntry] | None = None, study: list[DBEntry] | None = None,
+                 series: list[DBEntry] | None = None, image: list[DBEntry] | None = None,
+                 worklist: list[DBEntry] | None = None, path: str = ""):
+        self.patient: list[DBEntry] = list(patient or [])
+        self.study: list[DBEntry] = list(study or [])
+        self.series: list[DBEntry] = list(series or [])
+        self.image: list[DBEntry] = list(image or [])
+        self.worklist: list[DBEntry] = list(worklist or [])
+        self.path = path
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DatabaseDefinition) and all(
+            getattr(self, name) == getattr(other, name) for name in self.LEVELS + ("path",))
+
+    def __repr__(self) -> str:
+        return f"DatabaseDefinition({', '.join(f'{n}={len(self.table(n))} entries' for n in self.LEVELS)})"
 
     def table(self, level: str) -> list[DBEntry]:
         return getattr(self, level.lower())
@@ -78,8 +86,7 @@ class DatabaseDefinition:
     LEVELS = ("patient", "study", "series", "image", "worklist")
 
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):
     text: str
     line: int
     fixed: bool
@@ -108,8 +115,13 @@ def tokenize(text: str, path: str = "dicom.sql") -> list[_Token]:
     return tokens
 
 
+_BY_FIRST: dict[str, tuple[str, ...]] = {}
+for _token in TOKENS:                         # longest first, as in TOKENS
+    _BY_FIRST[_token[0]] = _BY_FIRST.get(_token[0], ()) + (_token,)
+
+
 def _token_at(text: str, i: int) -> str | None:
-    for token in TOKENS:
+    for token in _BY_FIRST.get(text[i], ()):
         if text.startswith(token, i):
             return token
     return None

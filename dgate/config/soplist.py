@@ -12,6 +12,7 @@ original reads ``sop\\r`` as an unknown type there).
 """
 from __future__ import annotations
 
+import builtins
 import os
 import time
 from dataclasses import dataclass, field
@@ -101,7 +102,7 @@ class SopList:
     def accepts_transfer(self, uid: str) -> bool:
         return not self.transfer or uid in {e.uid for e in self.transfer}
 
-    def choose_transfer(self, proposed: list[str]) -> str | None:
+    def choose_transfer(self, proposed: builtins.list[str]) -> str | None:
         """First proposed transfer syntax (proposer's order) that we accept."""
         for uid in proposed:
             if len(uid) > 16 and self.accepts_transfer(uid):

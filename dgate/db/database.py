@@ -86,9 +86,9 @@ class Database:
         keep_worklist = False
         if mode != 2:
             try:
+                column = s.worklist.columns[1] if len(s.worklist.columns) > 1 else s.worklist.key.column
                 keep_worklist = bool(self.driver.query(
-                    f"SELECT {s.worklist.name}.{s.worklist.columns[1] if len(s.worklist.columns) > 1 else s.worklist.key.column} "
-                    f"FROM {s.worklist.name} LIMIT 1"))
+                    f"SELECT {s.worklist.name}.{column} FROM {s.worklist.name} LIMIT 1"))
             except DatabaseError:
                 keep_worklist = False
         if keep_worklist:
@@ -109,7 +109,8 @@ class Database:
                 name = statement.split()[2]
                 label = {s.worklist.name: "WorkList", s.patient.name: "Patient", s.study.name: "Study",
                          s.series.name: "Series", s.image.name: "Image"}.get(name, name)
-                say(f"{label} Database\n" if label != "UIDMODS" else "UIDMODS table\n")
+                if label != "UIDMODS":                # the original creates it without a line
+                    say(f"{label} Database\n")
             self.driver.execute(statement)
         clear_update_cache()
 
@@ -269,15 +270,15 @@ class Database:
         p = self.driver.text_param
         im, se, st, pa = s.image, s.series, s.study, s.patient
         with self.driver.transaction():
+            pat = im.patient_column()
+            on_patient = f" AND {pat.column} = {p}" if pat is not None else ""
             rows = self.driver.query(f"SELECT {im.link.column} FROM {im.name} WHERE {im.key.column} = {p}"
-                                     + (f" AND {im.patient_column().column} = {p}" if im.patient_column() else ""),
-                                     [sop_uid, patient_id] if im.patient_column() else [sop_uid])
+                                     + on_patient, [sop_uid, patient_id] if pat is not None else [sop_uid])
             if not rows:
                 return
             series_uid = rows[0][0] or ""
-            self.driver.execute(f"DELETE FROM {im.name} WHERE {im.key.column} = {p}"
-                                + (f" AND {im.patient_column().column} = {p}" if im.patient_column() else ""),
-                                [sop_uid, patient_id] if im.patient_column() else [sop_uid])
+            self.driver.execute(f"DELETE FROM {im.name} WHERE {im.key.column} = {p}" + on_patient,
+                                [sop_uid, patient_id] if pat is not None else [sop_uid])
             if self.driver.query(f"SELECT {im.key.column} FROM {im.name} WHERE {im.link.column} = {p} LIMIT 1",
                                  [series_uid]):
                 return
@@ -314,7 +315,8 @@ class Database:
     # -- UID mapping (UIDMODS, conquest-storage.md §3.8) --------------------------------
     def change_uid(self, old: str, mod_type: str = "--changeuid", stage: str = "",
                    annotation: str = "") -> str:
-        """The new UID mapped to ``old`` for ``stage``, created on first use."""
+        """The new UID mapped to ``old`` for ``stage``, created on first use (an empty
+        annotation is NULL, as the original writes it)."""
         prefix = self.settings.str("UIDPrefix")
         if stage.startswith("#"):
             return hashed_uid(prefix, old, stage)
@@ -327,7 +329,7 @@ class Database:
         new = gen_uid(prefix, 7)
         self.driver.execute(f"INSERT INTO UIDMODS (MODTime, OldUID, MODType, NewUID, Stage, Annotation) "
                             f"VALUES ({self.driver.int_param}, {p}, {p}, {p}, {p}, {p})",
-                            [int(time.time()), old, mod_type, new, stage_value, annotation])
+                            [int(time.time()), old, mod_type, new, stage_value, annotation or None])
         return new
 
     def change_uid_back(self, new: str, stage: str = "") -> str | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from ..config.keys import Settings
 from . import dbf
@@ -42,7 +42,7 @@ class _Expr:
             if not match or match.end() == pos:
                 raise DatabaseError(f"the dBase driver cannot evaluate '{text[pos:pos + 30]}'")
             pos = match.end()
-            kind = match.lastgroup
+            kind = match.lastgroup or ""
             self.tokens.append((kind, match.group(kind)))
         self.pos = 0
         self.params = list(params)
@@ -188,7 +188,7 @@ class _Expr:
 
     def equality_on(self, table: dbf.DbfTable) -> tuple[int, str] | None:
         """An ``indexed column = value`` factor of the top-level AND chain, for the index."""
-        stack = [self.tree]
+        stack: list[Any] = [self.tree]
         while stack:
             node = stack.pop()
             if node[0] == "and":
@@ -216,6 +216,8 @@ def _like(pattern: str, escape: str | None) -> "re.Pattern[str]":
 class DBaseDriver(Driver):
     label = "built-in Dbase driver"
     kind = "dbase"
+    implicit_name_sort = False      # the original's dBase driver returns file order; a sort that
+    #                                 is asked for (9999,0c00 or a *QuerySortOrder key) is applied
 
     def __init__(self, settings: Settings):
         self.folder = settings.str("SQLServer")
@@ -275,10 +277,10 @@ class DBaseDriver(Driver):
         found = where.equality_on(table)
         if found is not None:
             field, value = found
-            candidates = sorted(table.index(field).get(value.lower(), ()))
+            candidates: Iterable[int] = sorted((table.index(field) or {}).get(value.lower(), ()))
         else:
             candidates = range(len(table.records))
-        return [n for n in candidates if table.records[n] is not None and where.matches(table, table.records[n])]
+        return [n for n in candidates if (record := table.records[n]) is not None and where.matches(table, record)]
 
     def _insert(self, text: str, params: list) -> int:
         match = re.match(r"INSERT INTO\s+(\w+)\s*\(([^)]*)\)\s*VALUES\s*\((.*)\)\s*$", text, re.IGNORECASE | re.DOTALL)
@@ -290,7 +292,7 @@ class DBaseDriver(Driver):
         values.params = params
         items = []
         for token in _split_top(match.group(3)):
-            values.tokens = [(m.lastgroup, m.group(m.lastgroup)) for m in _TOKEN.finditer(token.strip())]
+            values.tokens = [(m.lastgroup or "", m.group(m.lastgroup or 0)) for m in _TOKEN.finditer(token.strip())]
             values.pos = 0
             items.append(str(values._operand()[1]))
         with table.lock:
@@ -319,9 +321,10 @@ class DBaseDriver(Driver):
         with table.lock:
             rows = self._rows(table, where)
             for n in rows:
+                record = table.records[n]
                 for index, value in assignments:
-                    if index is not None:
-                        table.records[n][index] = value
+                    if index is not None and record is not None:
+                        record[index] = value
                 table.rewrite_one(n)
             if rows:
                 table.reindex()
@@ -336,8 +339,7 @@ class DBaseDriver(Driver):
         with table.lock:
             rows = self._rows(table, where)
             for n in rows:
-                table.records[n] = None
-                table.rewrite_one(n)
+                table.delete(n)
             if rows:
                 table.reindex()
         return len(rows)
@@ -355,7 +357,7 @@ class DBaseDriver(Driver):
             rows = self._rows(table, _Expr(where_text or "", params))
             if len(items) == 1 and re.fullmatch(r"COUNT\s*\(\s*(1|\*)\s*\)", items[0].strip(), re.IGNORECASE):
                 return [(len(rows),)]
-            records = [table.records[n] for n in rows]
+            records = [record for n in rows if (record := table.records[n]) is not None]
         if order:
             key = order.strip().strip("()")
             numeric = key.endswith("+0")
@@ -386,7 +388,9 @@ def _number(text: str) -> float:
 
 def _split_top(text: str) -> list[str]:
     """Split on commas outside parentheses and quotes."""
-    parts, depth, quote, current = [], 0, False, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quote = 0, False
     for ch in text:
         if ch == "'":
             quote = not quote

@@ -8,6 +8,11 @@ fields left-justified and space-padded) and ``0x1A`` at the end.
 
 One :class:`DbfTable` per file and process (:func:`table`), guarded by a lock, with an
 in-memory index of the key, the patient-ID field and the link to the parent table.
+
+As the original's driver: a deleted record keeps its content behind the ``*`` flag (dBase
+recall tools rely on it) until a pack; the update counter at offset 16 counts every record
+write (0 for a new file, +1 per insert, update and delete, +2 per pack) and is written with
+the record count; new files are created with mode 0600 (they hold patient data).
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ class DbfTable:
         self.lock = threading.RLock()
         self.fields: list[tuple[str, int]] = []
         self.records: list[list[str] | None] = []    # None = deleted
+        self.deleted: dict[int, list[str]] = {}      # content kept behind the '*' flag
         self.counter = 0
         self._indexes: dict[int, dict[str, set[int]]] = {}
         if self.path.exists():
@@ -39,7 +45,9 @@ class DbfTable:
         if len(data) < 33 or data[0] != 0x03:
             raise ValueError(f"{self.path} is not a dBase III file")
         count, header_len, record_len = struct.unpack_from("<IHH", data, 4)
-        self.counter = struct.unpack_from("<I", data, 16)[0]
+        self.counter, old_counter = struct.unpack_from("<I", data, 16)[0], struct.unpack_from("<I", data, 28)[0]
+        if old_counter:                          # dBase III's place for it: moved, as the original does
+            self.counter = old_counter
         self.fields = []
         pos = 32
         while pos < header_len - 1 and data[pos] != 0x0D:
@@ -47,19 +55,21 @@ class DbfTable:
             self.fields.append((name, data[pos + 16]))
             pos += 32
         self.records = []
+        self.deleted = {}
         offset = header_len
         for _ in range(count):
             raw = data[offset:offset + record_len]
             offset += record_len
             if len(raw) < record_len:
                 break
-            if raw[:1] == b"*":
-                self.records.append(None)
-                continue
             values, at = [], 1
             for _name, length in self.fields:
                 values.append(raw[at:at + length].decode("latin-1").rstrip(" "))
                 at += length
+            if raw[:1] == b"*":
+                self.deleted[len(self.records)] = values
+                self.records.append(None)
+                continue
             self.records.append(values)
         self._indexes = {}
 
@@ -75,52 +85,83 @@ class DbfTable:
                 bytes([length, 0]) + b"\0" * 14
         return head + b"\x0d"
 
-    def _record(self, values: list[str] | None) -> bytes:
+    def _record(self, index: int) -> bytes:
+        values = self.records[index]
+        flag = b" "
         if values is None:
-            return b"*" + b"".join(b" " * length for _, length in self.fields)
-        return b" " + b"".join(v.encode("latin-1", "replace")[:length].ljust(length, b" ")
+            flag, values = b"*", self.deleted.get(index, [""] * len(self.fields))
+        return flag + b"".join(v.encode("latin-1", "replace")[:length].ljust(length, b" ")
                                for v, (_, length) in zip(values, self.fields))
 
     def save(self) -> None:
-        """Write the whole file through a temporary name and a rename."""
-        self.counter += 1
+        """Write the whole file through a temporary name and a rename (mode 0600 for a new
+        file, the old file's mode otherwise)."""
         tmp = self.path.with_name(self.path.name + ".new")
-        with open(tmp, "wb") as handle:
+        try:
+            mode = os.stat(self.path).st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o600
+        handle_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(handle_fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
             handle.write(self._header())
-            for values in self.records:
-                handle.write(self._record(values))
+            for index in range(len(self.records)):
+                handle.write(self._record(index))
             handle.write(b"\x1a")
         os.replace(tmp, self.path)
+
+    def _write_counts(self, handle) -> None:
+        """Header fields every record write updates: date, record count, update counter."""
+        now = time.localtime()
+        handle.seek(1)
+        handle.write(struct.pack("<BBBI", now.tm_year % 100, now.tm_mon, now.tm_mday, len(self.records)))
+        handle.seek(16)
+        handle.write(struct.pack("<I", self.counter))
+        handle.seek(28)
+        handle.write(b"\0\0\0\0")                 # the old place of the counter, moved to 16
 
     def append_one(self, values: list[str]) -> None:
         """Append a record in place (header count updated), without rewriting the file."""
         if not self.path.exists():
             self.records.append(values)
+            self.counter += 1
             self.save()
             return
         record_len = 1 + sum(length for _, length in self.fields)
         header_len = (len(self.fields) + 1) * 32 + 1
         index = len(self.records)
         self.records.append(values)
+        self.counter += 1
         with open(self.path, "r+b") as handle:
             handle.seek(header_len + index * record_len)
-            handle.write(self._record(values) + b"\x1a")
-            handle.seek(4)
-            handle.write(struct.pack("<I", len(self.records)))
+            handle.write(self._record(index) + b"\x1a")
+            self._write_counts(handle)
         self._index_add(index, values)
 
     def rewrite_one(self, index: int) -> None:
         record_len = 1 + sum(length for _, length in self.fields)
         header_len = (len(self.fields) + 1) * 32 + 1
+        self.counter += 1
         with open(self.path, "r+b") as handle:
             handle.seek(header_len + index * record_len)
-            handle.write(self._record(self.records[index]))
+            handle.write(self._record(index))
+            self._write_counts(handle)
+
+    def delete(self, index: int) -> None:
+        """Mark a record deleted (``*``), keeping its content, and write it."""
+        values = self.records[index]
+        if values is not None:
+            self.deleted[index] = values
+            self.records[index] = None
+        self.rewrite_one(index)
 
     # -- structure -----------------------------------------------------------------------
     def create(self, fields: list[tuple[str, int]]) -> None:
         """``CreateTable``: (re)create the file empty with these fields."""
         self.fields = [(name.upper()[:10], min(max(length, 1), 255)) for name, length in fields]
         self.records = []
+        self.deleted = {}
+        self.counter = 0
         self._indexes = {}
         self.save()
 
@@ -139,7 +180,9 @@ class DbfTable:
         """Remove deleted records; returns how many were removed."""
         before = len(self.records)
         self.records = [r for r in self.records if r is not None]
+        self.deleted = {}
         self._indexes = {}
+        self.counter += 2                        # the original truncates twice while packing
         self.save()
         return before - len(self.records)
 

@@ -35,6 +35,7 @@ class Driver:
     like_escape = " ESCAPE '\\'"    # appended after LIKE patterns that escape % _ [ \
     backslash_escapes_like = False  # True where \ is LIKE's default escape (PostgreSQL, MySQL)
     supports_joins = True
+    implicit_name_sort = True       # the default ORDER BY PatientNam of §4.5 (dBase: file order)
 
     like_op = "LIKE"                # case-insensitive for ASCII on every driver (SQLite's LIKE)
 

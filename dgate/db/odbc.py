@@ -36,6 +36,7 @@ class ODBCDriver(Driver):
     def _adopt_dialect(self) -> None:
         """Take LIKE, equality and sort rules from the native driver of the same DBMS."""
         import types
+
         from .mysql import MySQLDriver
         from .postgres import PostgresDriver
         dialect = PostgresDriver if "postgres" in self.dbms else \

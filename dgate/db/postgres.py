@@ -29,8 +29,9 @@ class PostgresDriver(Driver):
 
         self._psycopg = psycopg
         host, port = host_and_port(settings, 5432)
-        params = dict(host=host, port=port, dbname=settings.str("SQLServer"), user=settings.str("Username"),
-                      password=settings.str("Password"), connect_timeout=10, autocommit=True)
+        params: dict[str, Any] = dict(host=host, port=port, dbname=settings.str("SQLServer"),
+                                      user=settings.str("Username"), password=settings.str("Password"),
+                                      connect_timeout=10, autocommit=True)
         for attempt in (1, 2):
             try:
                 self.conn = psycopg.connect(**params)

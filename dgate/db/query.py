@@ -21,8 +21,8 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from ..config.kfactor import DBEntry
 from ..config.keys import Settings
+from ..config.kfactor import DBEntry
 from .driver import Driver
 from .schema import Schema, Table
 from .values import element_bytes, from_db, response_value
@@ -196,8 +196,8 @@ class QueryBuilder:
                 table = self.schema.table(name)
                 entry = table.by_tag(tag)
                 if entry is not None:
-                    raw = element_bytes(identifier, tag) or b""
-                    keys.append(Key(tag, table, entry, self._text(raw) if raw else ""))
+                    value = element_bytes(identifier, tag) or b""
+                    keys.append(Key(tag, table, entry, self._text(value) if value else ""))
                     break
         return self._assemble(level, keys, computed, sort_field, limit, offset, count_only, select)
 
@@ -274,7 +274,8 @@ class QueryBuilder:
                     return self.driver.numeric(col) if "Number" in entry.column else self.driver.sort_key(col)
             return ""
         name_key = next((k for k in keys if k.tag == PATIENT_NAME), None)
-        name_sort = self.driver.sort_key(f"{name_key.table.name}.{name_key.entry.column}") if name_key else ""
+        name_sort = self.driver.sort_key(f"{name_key.table.name}.{name_key.entry.column}") \
+            if name_key and self.driver.implicit_name_sort else ""
         if level in ("PATIENT", "STUDY"):
             return st.str("StudyQuerySortOrder") or name_sort
         if level == "SERIES":

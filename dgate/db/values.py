@@ -6,7 +6,8 @@ whatever the character set, and an existing database reads back unchanged.
 
 Stored form (``MakeSafeStringValues``, ``SetString``, ``MakeSafeDate``):
 
-* text: all trailing spaces removed, leading spaces kept; only spaces → ``''``;
+* text: all trailing spaces and NULs removed (``RGB\\0`` → ``RGB``), leading spaces kept;
+  only spaces → ``''``;
 * DT_UI: ends at the first NUL;
 * DT_UINT16 / DT_UINT32: the binary value in decimal; DT_FL / DT_FD: ``%.16g``;
 * SQL_C_DATE columns: ``.`` and ``/`` removed (``1998.04.14`` → ``19980414``);
@@ -107,9 +108,7 @@ def stored_value(raw: bytes, entry: DBEntry, little_endian: bool = True,
     text = raw.decode("latin-1")
     if kind == "DT_UI":
         text = text.split("\0", 1)[0]
-    text = text.rstrip(" ")
-    if kind == "DT_UI":
-        text = text.rstrip("\0 ")
+    text = text.rstrip(" \0")
     if entry.sql_type == "SQL_C_DATE":
         text = text.replace(".", "").replace("/", "")
     if utf8_to_db:
@@ -141,13 +140,14 @@ def response_value(text: str, entry: DBEntry) -> bytes:
             number = int(text)
         except ValueError:
             return b""
-        return struct.pack("<H" if kind == "DT_UINT16" else "<I", number & (0xFFFF if kind == "DT_UINT16" else 0xFFFFFFFF))
+        mask = 0xFFFF if kind == "DT_UINT16" else 0xFFFFFFFF
+        return struct.pack("<H" if kind == "DT_UINT16" else "<I", number & mask)
     if kind in ("DT_FL", "DT_FD"):
         try:
-            number = float(text)
+            real = float(text)
         except ValueError:
             return b""
-        return struct.pack("<f" if kind == "DT_FL" else "<d", number)
+        return struct.pack("<f" if kind == "DT_FL" else "<d", real)
     raw = text.encode("latin-1", "replace")
     if len(raw) % 2:
         raw += b"\0" if kind == "DT_UI" else b" "

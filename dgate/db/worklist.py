@@ -122,9 +122,9 @@ class WorklistQuery:
                     target[tag] = raw_element(tag, response_value(value, entry))
             # a query sequence whose children mapped to nothing is returned empty
             for _, tag, path in sequences:
-                item = containers.get(path + (tag,))
+                child = containers.get(path + (tag,))
                 parent = containers.get(path)
-                if item is not None and len(item) == 0 and parent is not None:
+                if child is not None and len(child) == 0 and parent is not None:
                     parent[tag].value = Sequence([])
             for seq_tag in (REF_STUDY_SEQ, REF_PATIENT_SEQ):
                 if seq_tag not in ds:

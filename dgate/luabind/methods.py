@@ -172,7 +172,7 @@ class ObjectMethods:
         if handle.ds is None or not filename:
             return
         with open(str(filename), "w", encoding="latin-1", errors="replace") as out:
-            out.write(dump(handle.ds))
+            out.write(dump(handle.ds, self.dic))
         return
 
     def reset(self, handle: Handle):

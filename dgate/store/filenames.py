@@ -180,9 +180,10 @@ def _descriptor_value(ds: Dataset, match: re.Match) -> str:
         tag = (group << 16) | element
     else:
         from pydicom.datadict import tag_for_keyword
-        tag = tag_for_keyword(match.group(2))
-        if tag is None:
+        found = tag_for_keyword(match.group(2))
+        if found is None:
             return ""
+        tag = found
     raw = element_bytes(ds, tag)
     if not raw:
         return ""

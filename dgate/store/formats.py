@@ -4,7 +4,8 @@
   with Conquest's implementation UID and ``1.5.0/OTHER``), then the data set bytes in
   their transfer syntax, written exactly as received;
 * ``.v2``: the data set in implicit VR little endian with no preamble and no meta
-  header; group 0002 elements, when present, inline with 0002,0010 set to implicit LE.
+  header, as the original writes it: group 0002 inline (at least 0002,0010, set to implicit
+  LE), no group lengths, every sequence and item with undefined length and delimiters.
 
 Files are written to ``<name>.partial`` and renamed, so a crash never leaves a
 half-written object under its real name (the incoming-folder scan skips ``.partial``).
@@ -13,14 +14,17 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset, read_preamble, _read_file_meta_info
 from pydicom.filewriter import write_dataset, write_file_meta_info
+from pydicom.sequence import Sequence
 from pydicom.uid import UID
 
 IMPLEMENTATION_UID = "1.2.826.0.1.3680043.2.135.1066.101"
@@ -107,6 +111,9 @@ def read_file(path: str | os.PathLike) -> Encoded:
         return Encoded(data[fp.tell():], ts)
     if len(data) < 8:
         raise BadObject("file too short to be a DICOM object")
+    start, inline_ts = skip_inline_meta(data)
+    if inline_ts:
+        return Encoded(data[start:], inline_ts)
     # no preamble: implicit LE unless the first element carries an explicit VR
     vr = data[4:6]
     explicit = vr.isalpha() and vr.isupper()
@@ -129,17 +136,73 @@ def part10_bytes(encoded: Encoded, sop_class: str, sop_instance: str) -> bytes:
     return b"\0" * 128 + b"DICM" + fp.getvalue() + encoded.raw
 
 
+def skip_inline_meta(data: bytes) -> tuple[int, str]:
+    """Where the data set of a ``.v2`` dump starts after inline group 0002 elements (implicit
+    LE, as Conquest writes them), and the syntax its (0002,0010) names ('' when none)."""
+    pos, ts = 0, ""
+    while pos + 8 <= len(data) and struct.unpack_from("<H", data, pos)[0] == 0x0002:
+        element, length = struct.unpack_from("<HI", data, pos + 2)
+        if data[pos + 4:pos + 6].isalpha() or length > len(data) - pos - 8:
+            return 0, ""                       # explicit or not a Conquest dump: read as it is
+        if element == 0x0010:
+            ts = data[pos + 8:pos + 8 + length].split(b"\0", 1)[0].decode("latin-1").strip()
+        pos += 8 + length
+    return (pos, ts or IMPLICIT_LE) if pos else (0, "")
+
+
 def v2_bytes(ds: Dataset) -> bytes:
-    """The ``.v2`` dump of a decoded data set (must be uncompressed)."""
-    ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", IMPLICIT_LE) or IMPLICIT_LE)
+    """The ``.v2`` dump of a decoded data set (must be uncompressed), as the original writes
+    it (``SaveDICOMDataObject(ACRNEMA_VR_DUMP)``; conquest-storage.md §6.5): implicit VR little
+    endian, no preamble; the group 0002 elements the object holds inline, at least (0002,0010),
+    which is set to implicit LE (``1.2.840.10008.1.2\\0``); no group-length elements; every
+    sequence and item with undefined length, closed by (FFFE,E00D) and (FFFE,E0DD), except an
+    empty sequence, which has length 0."""
+    meta_in = getattr(ds, "file_meta", None)
+    ts = str(getattr(meta_in, "TransferSyntaxUID", IMPLICIT_LE) or IMPLICIT_LE)
     if ts not in UNCOMPRESSED:
         raise BadObject("Cannot write compressed pixel data in v2 format")
-    body = Dataset({tag: elem for tag, elem in ds.items() if tag.element != 0 or tag.group == 0})
+    meta = Dataset()
+    for source in (meta_in, ds):
+        for elem in (source or []):
+            if elem.tag.group == 2 and elem.tag.element != 0:
+                meta[elem.tag] = elem
+    meta.TransferSyntaxUID = UID(IMPLICIT_LE)
+    body = _v2_copy(ds, big_endian=ts == EXPLICIT_BE)
     fp = DicomBytesIO()
     fp.is_little_endian = True
     fp.is_implicit_VR = True
+    write_dataset(fp, meta)
     write_dataset(fp, body)
     return fp.getvalue()
+
+
+_SWAP_SIZES = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
+
+
+def _v2_copy(ds: Dataset, big_endian: bool) -> Dataset:
+    """A copy for the ``.v2`` writer: no group 0002, no group lengths, sequences and items of
+    undefined length; big-endian word data swapped to little endian."""
+    out = Dataset()
+    for elem in ds:
+        tag = elem.tag
+        if tag.group == 2 or (tag.element == 0 and tag.group != 0):
+            continue
+        if elem.VR == "SQ":
+            items = []
+            for item in elem.value or []:
+                copy = _v2_copy(item, big_endian)
+                copy.is_undefined_length_sequence_item = True
+                items.append(copy)
+            out.add(DataElement(tag, "SQ", Sequence(items), is_undefined_length=bool(items)))   # empty: length 0
+            continue
+        size = _SWAP_SIZES.get(elem.VR)
+        if big_endian and size and isinstance(elem.value, (bytes, bytearray)):
+            raw = bytes(elem.value)
+            swapped = b"".join(raw[i:i + size][::-1] for i in range(0, len(raw) - len(raw) % size, size))
+            out.add(DataElement(tag, elem.VR, swapped + raw[len(raw) - len(raw) % size:]))
+            continue
+        out.add(elem)
+    return out
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -42,6 +42,8 @@ class MirrorQueue:
             source, relative, device = self.queue.get()
             root = device_root(self.settings, "MIRROR" + device[3:])
             try:
+                if root is None:
+                    raise OSError(f"no MIRROR device for {device}")
                 target = Path(root) / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, target)

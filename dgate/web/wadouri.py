@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..store.dump import dump
+from ..store.dump import dump_file
 from ..store.formats import read_file
 from . import retrieve
 from .context import WebContext
@@ -52,7 +52,7 @@ def wado_object(ctx: WebContext, params: dict[str, str]) -> WadoAnswer:
                                        "needs the codec capability")
             return WadoAnswer("application/dicom", retrieve.instance_bytes(located, target), "file.dcm")
         if kind in ("text/plain", "text/html"):
-            return WadoAnswer(kind, dump(read_file(located.path).header()).encode("latin-1", "replace"))
+            return WadoAnswer(kind, dump_file(located.path, ctx.config.dictionary).encode("latin-1", "replace"))
     raise HTTPProblem(406, f"contentType {', '.join(types)}: rendered images need the codec capability; "
                            "application/dicom, text/plain and text/html are available")
 
