@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from . import qido, retrieve, stow
+from . import frames, qido, retrieve, stow
 from .context import WebContext
 from .dicomjson import dumps
 from .errors import HTTPProblem, not_acceptable
@@ -87,10 +87,9 @@ async def retrieve_instances(request: Request) -> Response:
         targets: list[str] = []
         for loc in located:
             stored = retrieve.stored_syntax(loc.path)
-            target = retrieve.choose(stored, wanted)
+            target = retrieve.choose(stored, wanted, retrieve.depth_of(loc.path))
             if target is None:
-                raise not_acceptable(f"instance {loc.item.sop_uid} is stored as {stored}; converting it to "
-                                     f"{', '.join(wanted)} needs the codec capability")
+                raise not_acceptable(retrieve.refusal(stored, wanted, f"instance {loc.item.sop_uid}"))
             targets.append(target)
         return located, targets
 
@@ -98,7 +97,7 @@ async def retrieve_instances(request: Request) -> Response:
     if single and len(located) == 1:
         target = targets[0] if targets[0] != "*" else await run_in_threadpool(retrieve.stored_syntax,
                                                                                located[0].path)
-        data = await run_in_threadpool(retrieve.instance_bytes, located[0], target)
+        data = await run_in_threadpool(retrieve.instance_bytes, located[0], target, lossy_quality(ctx))
         return Response(data, media_type=f"application/dicom; transfer-syntax={target}")
     boundary = new_boundary()
     headers = {}
@@ -108,7 +107,8 @@ async def retrieve_instances(request: Request) -> Response:
         targets = known
         if total is not None:
             headers["Content-Length"] = str(total)
-    return StreamingResponse(retrieve.part_stream(located, targets, boundary, ctx.logs, known=known),
+    return StreamingResponse(retrieve.part_stream(located, targets, boundary, ctx.logs, known=known,
+                                                  quality=lossy_quality(ctx)),
                              headers=headers,
                              media_type=f'multipart/related; type="application/dicom"; boundary={boundary}')
 
@@ -142,21 +142,24 @@ def _multipart(parts: list[tuple[str, bytes]], kind: str) -> Response:
 
 
 def _load_one(ctx: WebContext, p: dict):
-    from ..store.formats import read_file
     located = retrieve.locate_instances(ctx, p["study"], p["series"], p["instance"])
-    encoded = read_file(located[0].path)
-    return encoded.dataset(), encoded.transfer_syntax
+    return retrieve.load_dataset(located[0])
+
+
+def lossy_quality(ctx: WebContext) -> int:
+    """dicom.ini ``LossyQuality`` (Conquest's JPEG quality), used when a lossy syntax is asked for."""
+    quality = ctx.settings.int("LossyQuality")
+    return quality if 0 < quality <= 100 else 95
 
 
 async def retrieve_frames(request: Request) -> Response:
     p = request.path_params
-    numbers = retrieve.parse_frame_list(p["frames"])
-    accept = retrieve.frame_requests(request.headers.get("accept", ""))
+    numbers = frames.parse_frame_list(p["frames"])
+    accept = frames.frame_requests(request.headers.get("accept", ""))
     ctx = ctx_of(request)
 
     def work():
-        ds, ts = _load_one(ctx, p)
-        return retrieve.frames_of(ds, ts, numbers, accept)
+        return frames.frames_of(_load_one(ctx, p), numbers, accept, lossy_quality(ctx))
 
     parts = await run_in_threadpool(work)
     kind = parse_media_type(parts[0][0])[0] if parts else "application/octet-stream"
@@ -169,11 +172,11 @@ async def retrieve_bulkdata(request: Request) -> Response:
     ctx = ctx_of(request)
 
     def work():
-        ds, ts = _load_one(ctx, p)
+        ds = _load_one(ctx, p)
         if path and path[0].upper() == "7FE00010" and len(path) == 1:
-            count = retrieve._frame_count(ds)
-            accept = retrieve.frame_requests(request.headers.get("accept", ""))
-            return retrieve.frames_of(ds, ts, list(range(1, count + 1)), accept)
+            accept = frames.frame_requests(request.headers.get("accept", ""))
+            numbers = list(range(1, frames.frame_count(ds) + 1))
+            return frames.frames_of(ds, numbers, accept, lossy_quality(ctx))
         return [("application/octet-stream", retrieve.bulk_value(ds, path))]
 
     parts = await run_in_threadpool(work)
