@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from . import frames, qido, retrieve, stow
+from . import frames, qido, rendered, retrieve, stow
 from .context import WebContext
 from .dicomjson import dumps
-from .errors import HTTPProblem, not_acceptable
+from .errors import HTTPProblem, not_acceptable, warning
 from .multipart import (
     MultipartError,
     closing,
@@ -68,7 +68,7 @@ def _qido(level: str, **path):
         objects, unsupported = await run_in_threadpool(qido.run_query, ctx.db(), q, base_url(request))
         headers = {}
         if unsupported:
-            headers["Warning"] = f'299 dgate "The following attributes are not supported: {", ".join(unsupported)}"'
+            headers["Warning"] = warning(f"The following attributes are not supported: {', '.join(unsupported)}")
         return json_response(dumps(objects), 200, headers)
     handler.__name__ = f"qido_{level.lower()}"
     return handler
@@ -232,7 +232,7 @@ async def stow_rs(request: Request) -> Response:
     status, body = stow.response(outcomes, base, study)
     headers = {}
     if status != 200:
-        headers["Warning"] = f'299 dgate "{stow.reasons(outcomes)}"'
+        headers["Warning"] = warning(stow.reasons(outcomes))
     return json_response(dumps(body), status, headers)
 
 
@@ -268,7 +268,10 @@ SE = ST + "/series/{series}"
 IN = SE + "/instances/{instance}"
 
 
-def routes() -> list[Route]:
+def routes(conquest: bool = False) -> list[Route]:
+    """The DICOMweb route table; ``conquest`` draws thumbnails as Conquest does (its
+    ``/api/dicom/rs`` mount)."""
+    thumbnail = rendered.thumbnail_handler(conquest)
     table = [
         Route("/studies", _qido("STUDY"), methods=["GET"], name="SearchForStudies"),
         Route(ST + "/series", _qido("SERIES"), methods=["GET"], name="SearchForStudySeries"),
@@ -281,6 +284,15 @@ def routes() -> list[Route]:
         Route(IN + "/metadata", retrieve_metadata, methods=["GET"], name="RetrieveInstanceMetadata"),
         Route(IN + "/frames/{frames}", retrieve_frames, methods=["GET"], name="RetrieveFrames"),
         Route(IN + "/bulkdata/{path:path}", retrieve_bulkdata, methods=["GET"], name="RetrieveBulkdata"),
+        Route(ST + "/rendered", rendered.retrieve_rendered, methods=["GET"], name="RetrieveRenderedStudy"),
+        Route(SE + "/rendered", rendered.retrieve_rendered, methods=["GET"], name="RetrieveRenderedSeries"),
+        Route(IN + "/rendered", rendered.retrieve_rendered, methods=["GET"], name="RetrieveRenderedInstance"),
+        Route(IN + "/frames/{frames}/rendered", rendered.retrieve_rendered, methods=["GET"],
+              name="RetrieveRenderedFrames"),
+        Route(ST + "/thumbnail", thumbnail, methods=["GET"], name="RetrieveStudyThumbnail"),
+        Route(SE + "/thumbnail", thumbnail, methods=["GET"], name="RetrieveSeriesThumbnail"),
+        Route(IN + "/thumbnail", thumbnail, methods=["GET"], name="RetrieveInstanceThumbnail"),
+        Route(IN + "/frames/{frames}/thumbnail", thumbnail, methods=["GET"], name="RetrieveFrameThumbnail"),
         Route(ST, retrieve_instances, methods=["GET"], name="RetrieveStudy"),
         Route(SE, retrieve_instances, methods=["GET"], name="RetrieveSeries"),
         Route(IN, retrieve_instances, methods=["GET"], name="RetrieveInstance"),
