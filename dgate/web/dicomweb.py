@@ -97,7 +97,7 @@ async def retrieve_instances(request: Request) -> Response:
     if single and len(located) == 1:
         target = targets[0] if targets[0] != "*" else await run_in_threadpool(retrieve.stored_syntax,
                                                                                located[0].path)
-        data = await run_in_threadpool(retrieve.instance_bytes, located[0], target, lossy_quality(ctx))
+        data = await run_in_threadpool(retrieve.instance_bytes, located[0], target, ctx.lossy_quality)
         return Response(data, media_type=f"application/dicom; transfer-syntax={target}")
     boundary = new_boundary()
     headers = {}
@@ -108,7 +108,7 @@ async def retrieve_instances(request: Request) -> Response:
         if total is not None:
             headers["Content-Length"] = str(total)
     return StreamingResponse(retrieve.part_stream(located, targets, boundary, ctx.logs, known=known,
-                                                  quality=lossy_quality(ctx)),
+                                                  quality=ctx.lossy_quality),
                              headers=headers,
                              media_type=f'multipart/related; type="application/dicom"; boundary={boundary}')
 
@@ -146,12 +146,6 @@ def _load_one(ctx: WebContext, p: dict):
     return retrieve.load_dataset(located[0])
 
 
-def lossy_quality(ctx: WebContext) -> int:
-    """dicom.ini ``LossyQuality`` (Conquest's JPEG quality), used when a lossy syntax is asked for."""
-    quality = ctx.settings.int("LossyQuality")
-    return quality if 0 < quality <= 100 else 95
-
-
 async def retrieve_frames(request: Request) -> Response:
     p = request.path_params
     numbers = frames.parse_frame_list(p["frames"])
@@ -159,7 +153,7 @@ async def retrieve_frames(request: Request) -> Response:
     ctx = ctx_of(request)
 
     def work():
-        return frames.frames_of(_load_one(ctx, p), numbers, accept, lossy_quality(ctx))
+        return frames.frames_of(_load_one(ctx, p), numbers, accept, ctx.lossy_quality)
 
     parts = await run_in_threadpool(work)
     kind = parse_media_type(parts[0][0])[0] if parts else "application/octet-stream"
@@ -176,7 +170,7 @@ async def retrieve_bulkdata(request: Request) -> Response:
         if path and path[0].upper() == "7FE00010" and len(path) == 1:
             accept = frames.frame_requests(request.headers.get("accept", ""))
             numbers = list(range(1, frames.frame_count(ds) + 1))
-            return frames.frames_of(ds, numbers, accept, lossy_quality(ctx))
+            return frames.frames_of(ds, numbers, accept, ctx.lossy_quality)
         return [("application/octet-stream", retrieve.bulk_value(ds, path))]
 
     parts = await run_in_threadpool(work)
