@@ -223,9 +223,8 @@ def _frames_as(ds: Dataset, g: Geometry, stored: str, target: str, numbers: list
     if g.photometric == "PALETTE COLOR":
         raise codec.CodecError("PALETTE COLOR frames are offered as stored and uncompressed only")
     work = copy.deepcopy(ds)
-    if len(numbers) < g.frames:
-        _keep_frames(work, g, numbers)
-        numbers = list(range(1, len(numbers) + 1))
+    _keep_frames(work, g, numbers)            # decoded as the native frames are (one decoder for both)
+    numbers = list(range(1, len(numbers) + 1))
     codec.decompress(work)
     work = codec.transcode(work, target, quality=quality)
     return _fragments(work, Geometry.of(work), target, numbers)
@@ -238,7 +237,8 @@ def _fragments(ds: Dataset, g: Geometry, syntax: str, numbers: list[int]) -> lis
 
 
 def _keep_frames(ds: Dataset, g: Geometry, numbers: list[int]) -> None:
-    """Reduce a data set to the requested frames before transcoding them (less work)."""
+    """Reduce a data set to the requested frames, decoded as :func:`native_frames`
+    decodes them, before transcoding them."""
     picked = native_frames(ds, g, codec_pixels.transfer_syntax(ds), numbers)
     codec_pixels.set_transfer_syntax(ds, ts.EXPLICIT_LE)
     ds.PixelData = b"".join(picked)
