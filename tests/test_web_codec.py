@@ -398,7 +398,7 @@ def test_thumbnails_standard_and_conquest(site):
 @pytest.mark.parametrize("query,status,text", [
     ({"window": "40"}, 400, "window"), ({"window": "40,x,linear"}, 400, "window width"),
     ({"window": "40,400,cubic"}, 400, "cubic"), ({"window": "40,0.5,linear"}, 400, "at least 1"),
-    ({"viewport": "0,10"}, 400, "vw"), ({"viewport": "10"}, 400, "viewport"),
+    ({"viewport": "0,10"}, 400, "vw"), ({"viewport": "10"}, 400, "viewport"), ({"viewport": "5000,10"}, 400, "4096"),
     ({"viewport": "10,10,500,500,10,10"}, 400, "outside"), ({"viewport": "10,10,-1,0,5,5"}, 400, "negative"),
     ({"quality": "0"}, 400, "quality"), ({"quality": "abc"}, 400, "quality"),
     ({"iccprofile": "adobergb"}, 400, "sRGB"), ({"iccprofile": "maybe"}, 400, "iccprofile")])

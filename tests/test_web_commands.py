@@ -84,6 +84,10 @@ def test_cgi_mode_wado_goes_through_the_server(server):
                         f"-yrequestType=WADO&{Q}&contentType=text/plain"], cwd=server.folder, env=env,
                        capture_output=True, timeout=60)
     assert r.stdout == ask(server, f"wadoparse:requestType=WADO&{Q}&contentType=text/plain")
+    r = subprocess.run([sys.executable, "-m", "dgate", f"-p{server.port}", "-q127.0.0.1",
+                        f"-yrequestType=WADO&{Q}&contentType=image/jpeg&windowCenter=40&windowWidth=400"],
+                       cwd=server.folder, env=env, capture_output=True, timeout=60)
+    assert r.stdout.startswith(b"Content-type: image/jpeg\nAccess-Control-Allow-Origin:*\n\n\xff\xd8")
     env["QUERY_STRING"] = f"requestType=WADO&{Q}&contentType=text/html"
     from dgate.config.ini import put_param
     put_param(server.folder / "dicom.ini", "TCPPort", str(server.port))     # no -p: dicom.ini's TCPPort

@@ -29,6 +29,7 @@ FUNCTIONS = {"linear": "LINEAR", "linear-exact": "LINEAR_EXACT", "sigmoid": "SIG
 ANNOTATIONS = ("patient", "technique")
 DEFAULT_QUALITY = 90
 THUMBNAIL_SIZE = 128
+MAX_VIEWPORT = 4096           # rendered images are at most this wide and high (memory per request)
 
 
 @dataclass
@@ -93,8 +94,9 @@ def _parse_viewport(text: str, thumbnail: bool) -> Viewport:
                                f", not '{text}'")
     size = []
     for name, value in zip(("vw", "vh"), parts[:2]):
-        if not value.isdigit() or not 0 < int(value) <= 16384:
-            raise HTTPProblem(400, f"viewport {name} must be a whole number of pixels from 1 to 16384, not '{value}'")
+        if not value.isdigit() or not 0 < int(value) <= MAX_VIEWPORT:
+            raise HTTPProblem(400, f"viewport {name} must be a whole number of pixels from 1 to {MAX_VIEWPORT}, "
+                                   f"not '{value}'")
         size.append(int(value))
     view = Viewport(size[0], size[1])
     if len(parts) == 6:
@@ -216,7 +218,7 @@ def _aspect(ds: Dataset, g: Geometry) -> float:
                 row, col = float(value[0]), float(value[1])
             except (TypeError, ValueError):
                 continue
-            if row > 0 and col > 0 and math.isfinite(row / col):
+            if row > 0 and col > 0 and 0.2 <= row / col <= 5:       # beyond that: a bogus value, ignored
                 return row / col
     return 1.0
 
