@@ -187,7 +187,19 @@ def test_wado_rs_negotiation(web):
     url = f"{web.url}/dicom-web/studies/{ct.StudyInstanceUID}"
     r = requests.get(url, headers={"Accept": 'multipart/related; type="application/dicom"; '
                                              "transfer-syntax=1.2.840.10008.1.2.4.80"})
-    assert r.status_code == 406 and "codec" in r.text
+    (ctype, body), = parse_multipart(r)                    # transcoded: JPEG-LS lossless
+    assert "transfer-syntax=1.2.840.10008.1.2.4.80" in ctype
+    got = dcmread(io.BytesIO(body))
+    assert got.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.80"
+    assert np.array_equal(got.pixel_array, ct.pixel_array)
+    baseline = 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50'
+    r = requests.get(url, headers={"Accept": baseline})      # 16-bit CT cannot be JPEG Baseline
+    assert r.status_code == 406 and "JPEG Baseline" in r.text
+    r = requests.get(url, headers={"Accept": baseline + ", multipart/related; type=application/dicom; "
+                                             "transfer-syntax=1.2.840.10008.1.2.4.90"})
+    (ctype, body), = parse_multipart(r)                    # the next acceptable one
+    assert "1.2.840.10008.1.2.4.90" in ctype and np.array_equal(dcmread(io.BytesIO(body)).pixel_array,
+                                                                ct.pixel_array)
     r = requests.get(f"{web.url}/dicom-web/studies/1.2.3.999")
     assert r.status_code == 404 and r.text.strip()
 
@@ -232,7 +244,10 @@ def test_frames_native_and_compressed(web):
     assert ctype.startswith("application/octet-stream")
     assert np.frombuffer(body, j2k.pixel_array.dtype.newbyteorder("<")).tolist() == j2k.pixel_array.ravel().tolist()
     r = requests.get(base + "/frames/1", headers={"Accept": 'multipart/related; type="image/jls"'})
-    assert r.status_code == 406
+    (ctype, body), = parse_multipart(r)                    # transcoded to JPEG-LS lossless
+    assert ctype == "image/jls; transfer-syntax=1.2.840.10008.1.2.4.80"
+    r = requests.get(base + "/frames/1", headers={"Accept": 'multipart/related; type="video/mp4"'})
+    assert r.status_code == 406 and "JPEG 2000" in r.text
 
 
 def test_wado_uri(web):
@@ -244,8 +259,8 @@ def test_wado_uri(web):
     assert dcmread(io.BytesIO(r.content)).SOPInstanceUID == ct.SOPInstanceUID
     r = requests.get(web.url + "/api/dicom/wadouri", params={**q, "contentType": "text/plain"})
     assert r.status_code == 200 and "0008,0018" in r.text
-    r = requests.get(web.url + "/wado", params=q)
-    assert r.status_code == 406 and "codec" in r.text
+    r = requests.get(web.url + "/wado", params=q)                 # default: image/jpeg, drawn as Conquest does
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg" and r.content[:2] == b"\xff\xd8"
     r = requests.get(web.url + "/wado", params={"requestType": "WADO", "studyUID": "1"})
     assert r.status_code == 400
     r = requests.get(web.url + "/wado", params={**q, "contentType": "application/dicom", "anonymize": "yes"})

@@ -1,6 +1,7 @@
 """OHIF (npm ``@ohif/app``) installed by ``python3 -m dgate.web.ohif`` and served at
 ``/app/ohif/`` on our DICOMweb, in headless chromium: the study list shows our studies,
-a study opens and its image renders (non-blank canvas pixels)."""
+a study opens and its image renders (non-blank canvas pixels), a JPEG Baseline colour
+study renders with its colours, and thumbnails come from our ``/thumbnail`` resource."""
 from __future__ import annotations
 
 import os
@@ -44,13 +45,56 @@ def site(tmp_path_factory):
                        env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     files = sample_paths()
-    body, boundary = multipart([("application/dicom", p.read_bytes()) for p in files])
+    jpeg = jpeg_colour_study()
+    body, boundary = multipart([("application/dicom", p.read_bytes()) for p in files] + [("application/dicom", jpeg)])
     assert requests.post(web.url + "/dicom-web/studies", data=body,
                          headers={"Content-Type": f"multipart/related; boundary={boundary}"}).status_code == 200
     driver = open_browser()
     yield web, files, driver
     driver.quit()
     web.stop()
+
+
+def jpeg_colour_study() -> bytes:
+    """SC_rgb_jpeg_dcmtk (JPEG Baseline, YCbCr) as a study of its own."""
+    import io
+
+    from pydicom.data import get_testdata_file
+    from pydicom.uid import generate_uid
+    ds = dcmread(get_testdata_file("SC_rgb_jpeg_dcmtk.dcm"))
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid(), generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.PatientName, ds.PatientID = "JPEGTEST^COLOUR", "JPEGCOLOUR"
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+COLOUR_COUNTS = """
+const canvases = [...document.querySelectorAll('canvas')].filter(c => c.width > 0 && c.height > 0);
+let best = {red: 0, green: 0, blue: 0};
+for (const c of canvases) {
+  let data;
+  try { const ctx = c.getContext('2d'); if (ctx) data = ctx.getImageData(0, 0, c.width, c.height).data; }
+  catch (e) { data = null; }
+  if (!data) {
+    const keep = {preserveDrawingBuffer: true};
+    const gl = c.getContext('webgl2', keep) || c.getContext('webgl', keep);
+    if (!gl) continue;
+    data = new Uint8Array(c.width * c.height * 4);
+    gl.readPixels(0, 0, c.width, c.height, gl.RGBA, gl.UNSIGNED_BYTE, data);
+  }
+  const n = {red: 0, green: 0, blue: 0};
+  for (let i = 0; i < data.length; i += 4) {
+    const [r, g, b] = [data[i], data[i + 1], data[i + 2]];
+    if (r > 200 && g < 60 && b < 60) n.red++;
+    if (g > 200 && r < 60 && b < 60) n.green++;
+    if (b > 200 && r < 60 && g < 60) n.blue++;
+  }
+  if (n.red + n.green + n.blue > best.red + best.green + best.blue) best = n;
+}
+return best;
+"""
 
 
 def test_setup_rewrote_links(site):
@@ -77,6 +121,25 @@ def test_study_list_and_viewer_render(site):
     stats = wait_for(lambda: (s := driver.execute_script(CANVAS_STATS, "canvas"))["lit"] > 20000
                      and s["distinct"] > 50 and s, timeout=90, what="rendered image in OHIF")
     assert stats["width"] > 100 and stats["height"] > 100
+    severe = [e["message"] for e in driver.get_log("browser")
+              if e["level"] == "SEVERE" and "/dicom-web" in e["message"]]
+    assert not severe, severe
+
+
+def test_jpeg_colour_study_renders_with_its_colours(site):
+    from selenium.webdriver.common.by import By
+    web, _files, driver = site
+    driver.get(web.url + "/app/ohif/")
+    wait_for(lambda: "JPEGTEST, COLOUR" in driver.find_element("tag name", "body").text, timeout=60,
+             what="OHIF study list")
+    driver.find_element(By.XPATH, "//*[text()='JPEGTEST, COLOUR']").click()
+    wait_for(lambda: [b for b in driver.find_elements(By.TAG_NAME, "button") if b.text == "Basic Viewer"],
+             what="mode button")[0].click()
+    counts = wait_for(lambda: (c := driver.execute_script(COLOUR_COUNTS))["red"] > 300 and c["green"] > 300
+                      and c["blue"] > 300 and c, timeout=90, what="red, green and blue bars in OHIF")
+    assert min(counts.values()) > 300
+    requested = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert any("/thumbnail" in url for url in requested), "thumbnails come from /thumbnail"
     severe = [e["message"] for e in driver.get_log("browser")
               if e["level"] == "SEVERE" and "/dicom-web" in e["message"]]
     assert not severe, severe

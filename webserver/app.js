@@ -44,12 +44,14 @@
       const series = await DW.query(`/studies/${study}/series`, {});
       series.sort((a, b) => DW.number(a, "00200011", 0) - DW.number(b, "00200011", 0));
       body.innerHTML = series.map(s => `<tr data-series="${esc(DW.value(s, "0020000E"))}">
+        <td><img class="thumb" alt="" loading="lazy"
+          src="${DW.root}/studies/${esc(study)}/series/${esc(DW.value(s, "0020000E"))}/thumbnail?viewport=64,64"></td>
         <td>${esc(DW.value(s, "00200011"))}</td><td>${esc(DW.value(s, "00080060"))}</td>
         <td>${esc(DW.value(s, "0008103E"))}</td><td>${esc(DW.value(s, "00201209"))}</td>
         <td><button class="view">View</button></td></tr>`).join("");
       body.querySelectorAll("tr").forEach(tr => tr.onclick = () =>
         Viewer.open(study, tr.dataset.series).catch(err => fail(el("v-info"), err)));
-    } catch (err) { body.innerHTML = `<tr><td colspan="5" class="error">${esc(err.message)}</td></tr>`; }
+    } catch (err) { body.innerHTML = `<tr><td colspan="6" class="error">${esc(err.message)}</td></tr>`; }
   }
 
   // -- remote AEs: query and move ---------------------------------------------------------

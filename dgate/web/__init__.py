@@ -5,9 +5,12 @@ Entry points: :func:`dgate.web.server.start_web` (in the server process, returns
 with ``stop()``) and ``python3 -m dgate.web`` (on its own).
 
 Modules: :mod:`.server` (start/stop), :mod:`.app` (mounts, middleware), :mod:`.dicomweb`
-(QIDO/WADO/STOW routes), :mod:`.qido`, :mod:`.retrieve` (instances, frames, bulk data,
-negotiation), :mod:`.metadata` (cache), :mod:`.headerjson` and :mod:`.dicomjson` (DICOM
-JSON), :mod:`.stow`, :mod:`.multipart`, :mod:`.wadouri`, :mod:`.conquest` (/api/dicom/rs
+(QIDO/WADO/STOW routes), :mod:`.qido`, :mod:`.retrieve` (instances, bulk data, negotiation,
+transcoding), :mod:`.frames` (frames, their media types and photometric), :mod:`.rendered`
+and :mod:`.rendering` (rendered and thumbnail resources, the PS3.4 pipeline),
+:mod:`.metadata` (cache), :mod:`.headerjson` and :mod:`.dicomjson` (DICOM JSON),
+:mod:`.stow`, :mod:`.multipart`, :mod:`.wadouri` and :mod:`.wadoimage` (WADO-URI, images as
+Conquest draws them, shared with ``wadorequest:``), :mod:`.conquest` (/api/dicom/rs
 extensions), :mod:`.ui_api`, :mod:`.static`, :mod:`.security`, :mod:`.gzip`,
 :mod:`.ingest_adapter` (the one call into the ingest pipeline), :mod:`.cgi` (dgate -y),
 :mod:`.ohif` (setup command), :mod:`.settings`, :mod:`.context`.

@@ -67,7 +67,7 @@ def build_app(ctx: WebContext) -> Starlette:
     routes = [
         Route("/", lambda request: RedirectResponse("/ui/"), methods=["GET"]),
         Mount("/dicom-web", routes=rs),
-        Mount("/api/dicom/rs", routes=conquest.routes() + rs),
+        Mount("/api/dicom/rs", routes=conquest.routes() + dicomweb.routes(conquest=True)),
         Route("/api/dicom/wadouri", wadouri.wado_uri, methods=["GET"]),
         Route("/api/dicom/wadouri/", wadouri.wado_uri, methods=["GET"]),
         Route("/wado", wadouri.wado_uri, methods=["GET"]),

@@ -8,7 +8,9 @@
 * ``GET …/zip``: the stored files of a study, series or instance as a ZIP file
   (``script=`` runs an export script in Conquest and needs the Lua capability: 501);
 * ``GET …/move?target=AE``: C-MOVE from this server to ``target``; the answer is the JSON
-  string ``""`` on success, else the error text.
+  string ``""`` on success, else the error text;
+* ``GET …/instances/{uid}/thumbnail/frames/{n}``: a 128 px JPEG of frame ``n`` (1-based,
+  as the standard ``…/frames/{n}/thumbnail``; Conquest passed ``n`` on as a 0-based frame).
 
 ``/rs/attach``, ``/rs/attachdicom``, ``/rs/script`` and ``/rs/startscript`` run Lua in
 Conquest and come with the Lua capability.
@@ -27,7 +29,7 @@ from starlette.routing import Route
 
 from ..config.acrnema import Address
 from ..net import scu
-from . import qido, retrieve
+from . import qido, rendered, retrieve
 from .context import WebContext
 from .dicomjson import dumps, to_json_dict
 from .errors import HTTPProblem
@@ -196,4 +198,6 @@ def routes() -> list[Route]:
         Route(ST + "/move", move, methods=["GET"], name="ConquestStudyMove"),
         Route(SE + "/move", move, methods=["GET"], name="ConquestSeriesMove"),
         Route(IN + "/move", move, methods=["GET"], name="ConquestInstanceMove"),
+        Route(IN + "/thumbnail/frames/{frames}", rendered.thumbnail_handler(conquest=True), methods=["GET"],
+              name="ConquestFrameThumbnail"),
     ]

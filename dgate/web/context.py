@@ -37,6 +37,12 @@ class WebContext:
     def settings(self):
         return self.config.settings
 
+    @property
+    def lossy_quality(self) -> int:
+        """dicom.ini ``LossyQuality`` (Conquest's JPEG quality), for lossy syntaxes asked for."""
+        quality = self.settings.int("LossyQuality")
+        return quality if 0 < quality <= 100 else 95
+
     def db(self) -> Database:
         """The calling thread's database connection (opened on first use)."""
         db = getattr(self._local, "db", None)

@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from . import qido, retrieve, stow
+from . import frames, qido, rendered, retrieve, stow
 from .context import WebContext
 from .dicomjson import dumps
-from .errors import HTTPProblem, not_acceptable
+from .errors import HTTPProblem, not_acceptable, warning
 from .multipart import (
     MultipartError,
     closing,
@@ -68,7 +68,7 @@ def _qido(level: str, **path):
         objects, unsupported = await run_in_threadpool(qido.run_query, ctx.db(), q, base_url(request))
         headers = {}
         if unsupported:
-            headers["Warning"] = f'299 dgate "The following attributes are not supported: {", ".join(unsupported)}"'
+            headers["Warning"] = warning(f"The following attributes are not supported: {', '.join(unsupported)}")
         return json_response(dumps(objects), 200, headers)
     handler.__name__ = f"qido_{level.lower()}"
     return handler
@@ -87,10 +87,9 @@ async def retrieve_instances(request: Request) -> Response:
         targets: list[str] = []
         for loc in located:
             stored = retrieve.stored_syntax(loc.path)
-            target = retrieve.choose(stored, wanted)
+            target = retrieve.choose(stored, wanted, retrieve.depth_of(loc.path))
             if target is None:
-                raise not_acceptable(f"instance {loc.item.sop_uid} is stored as {stored}; converting it to "
-                                     f"{', '.join(wanted)} needs the codec capability")
+                raise not_acceptable(retrieve.refusal(stored, wanted, f"instance {loc.item.sop_uid}"))
             targets.append(target)
         return located, targets
 
@@ -98,7 +97,7 @@ async def retrieve_instances(request: Request) -> Response:
     if single and len(located) == 1:
         target = targets[0] if targets[0] != "*" else await run_in_threadpool(retrieve.stored_syntax,
                                                                                located[0].path)
-        data = await run_in_threadpool(retrieve.instance_bytes, located[0], target)
+        data = await run_in_threadpool(retrieve.instance_bytes, located[0], target, ctx.lossy_quality)
         return Response(data, media_type=f"application/dicom; transfer-syntax={target}")
     boundary = new_boundary()
     headers = {}
@@ -108,7 +107,8 @@ async def retrieve_instances(request: Request) -> Response:
         targets = known
         if total is not None:
             headers["Content-Length"] = str(total)
-    return StreamingResponse(retrieve.part_stream(located, targets, boundary, ctx.logs, known=known),
+    return StreamingResponse(retrieve.part_stream(located, targets, boundary, ctx.logs, known=known,
+                                                  quality=ctx.lossy_quality),
                              headers=headers,
                              media_type=f'multipart/related; type="application/dicom"; boundary={boundary}')
 
@@ -142,21 +142,18 @@ def _multipart(parts: list[tuple[str, bytes]], kind: str) -> Response:
 
 
 def _load_one(ctx: WebContext, p: dict):
-    from ..store.formats import read_file
     located = retrieve.locate_instances(ctx, p["study"], p["series"], p["instance"])
-    encoded = read_file(located[0].path)
-    return encoded.dataset(), encoded.transfer_syntax
+    return retrieve.load_dataset(located[0])
 
 
 async def retrieve_frames(request: Request) -> Response:
     p = request.path_params
-    numbers = retrieve.parse_frame_list(p["frames"])
-    accept = retrieve.frame_requests(request.headers.get("accept", ""))
+    numbers = frames.parse_frame_list(p["frames"])
+    accept = frames.frame_requests(request.headers.get("accept", ""))
     ctx = ctx_of(request)
 
     def work():
-        ds, ts = _load_one(ctx, p)
-        return retrieve.frames_of(ds, ts, numbers, accept)
+        return frames.frames_of(_load_one(ctx, p), numbers, accept, ctx.lossy_quality)
 
     parts = await run_in_threadpool(work)
     kind = parse_media_type(parts[0][0])[0] if parts else "application/octet-stream"
@@ -169,11 +166,11 @@ async def retrieve_bulkdata(request: Request) -> Response:
     ctx = ctx_of(request)
 
     def work():
-        ds, ts = _load_one(ctx, p)
+        ds = _load_one(ctx, p)
         if path and path[0].upper() == "7FE00010" and len(path) == 1:
-            count = retrieve._frame_count(ds)
-            accept = retrieve.frame_requests(request.headers.get("accept", ""))
-            return retrieve.frames_of(ds, ts, list(range(1, count + 1)), accept)
+            accept = frames.frame_requests(request.headers.get("accept", ""))
+            numbers = list(range(1, frames.frame_count(ds) + 1))
+            return frames.frames_of(ds, numbers, accept, ctx.lossy_quality)
         return [("application/octet-stream", retrieve.bulk_value(ds, path))]
 
     parts = await run_in_threadpool(work)
@@ -229,7 +226,7 @@ async def stow_rs(request: Request) -> Response:
     status, body = stow.response(outcomes, base, study)
     headers = {}
     if status != 200:
-        headers["Warning"] = f'299 dgate "{stow.reasons(outcomes)}"'
+        headers["Warning"] = warning(stow.reasons(outcomes))
     return json_response(dumps(body), status, headers)
 
 
@@ -265,7 +262,10 @@ SE = ST + "/series/{series}"
 IN = SE + "/instances/{instance}"
 
 
-def routes() -> list[Route]:
+def routes(conquest: bool = False) -> list[Route]:
+    """The DICOMweb route table; ``conquest`` draws thumbnails as Conquest does (its
+    ``/api/dicom/rs`` mount)."""
+    thumbnail = rendered.thumbnail_handler(conquest)
     table = [
         Route("/studies", _qido("STUDY"), methods=["GET"], name="SearchForStudies"),
         Route(ST + "/series", _qido("SERIES"), methods=["GET"], name="SearchForStudySeries"),
@@ -278,6 +278,15 @@ def routes() -> list[Route]:
         Route(IN + "/metadata", retrieve_metadata, methods=["GET"], name="RetrieveInstanceMetadata"),
         Route(IN + "/frames/{frames}", retrieve_frames, methods=["GET"], name="RetrieveFrames"),
         Route(IN + "/bulkdata/{path:path}", retrieve_bulkdata, methods=["GET"], name="RetrieveBulkdata"),
+        Route(ST + "/rendered", rendered.retrieve_rendered, methods=["GET"], name="RetrieveRenderedStudy"),
+        Route(SE + "/rendered", rendered.retrieve_rendered, methods=["GET"], name="RetrieveRenderedSeries"),
+        Route(IN + "/rendered", rendered.retrieve_rendered, methods=["GET"], name="RetrieveRenderedInstance"),
+        Route(IN + "/frames/{frames}/rendered", rendered.retrieve_rendered, methods=["GET"],
+              name="RetrieveRenderedFrames"),
+        Route(ST + "/thumbnail", thumbnail, methods=["GET"], name="RetrieveStudyThumbnail"),
+        Route(SE + "/thumbnail", thumbnail, methods=["GET"], name="RetrieveSeriesThumbnail"),
+        Route(IN + "/thumbnail", thumbnail, methods=["GET"], name="RetrieveInstanceThumbnail"),
+        Route(IN + "/frames/{frames}/thumbnail", thumbnail, methods=["GET"], name="RetrieveFrameThumbnail"),
         Route(ST, retrieve_instances, methods=["GET"], name="RetrieveStudy"),
         Route(SE, retrieve_instances, methods=["GET"], name="RetrieveSeries"),
         Route(IN, retrieve_instances, methods=["GET"], name="RetrieveInstance"),

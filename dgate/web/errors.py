@@ -17,10 +17,14 @@ class HTTPProblem(Exception):
         self.reason = reason
 
 
+def warning(text: str) -> str:
+    """A ``Warning`` header value (RFC 7234 §5.5) for any text: one line, ASCII, no quotes."""
+    safe = text.replace("\r", " ").replace("\n", " ").replace('"', "'")[:400]
+    return f'299 dgate "{safe.encode("ascii", "replace").decode("ascii")}"'
+
+
 def problem_response(status: int, reason: str) -> PlainTextResponse:
-    safe = reason.replace("\r", " ").replace("\n", " ")[:400]
-    return PlainTextResponse(reason + "\n", status_code=status,
-                             headers={"Warning": f'299 dgate "{safe}"'})
+    return PlainTextResponse(reason + "\n", status_code=status, headers={"Warning": warning(reason)})
 
 
 def bad_request(reason: str) -> HTTPProblem:

@@ -4,6 +4,10 @@ Each instance's DICOM JSON is built from its file header (pixels are not read) a
 in an LRU cache keyed by file path, size and modification time, so a changed or replaced
 file is read again; a series is the join of its instances' cached objects. URIs inside
 are written with a placeholder and get the request's base URL on the way out.
+
+The pixel description is that of the frames this server delivers (:mod:`.frames`): NKI
+compressed files show ordinary Pixel Data, and YBR colour instances, whose frames are
+delivered as RGB, say RGB with Planar Configuration 0.
 """
 from __future__ import annotations
 
@@ -17,7 +21,9 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from .dicomjson import dumps, to_json_dict
+from .frames import delivered_photometric
 from .headerjson import Unsupported, file_json
+from .retrieve import stored_syntax
 
 BASE = "@@dgate-base@@"
 
@@ -40,7 +46,30 @@ def instance_json(path: Path, study: str, series: str, sop: str) -> bytes:
         obj = to_json_dict(read_header(path), bulk)
     if "00080018" not in obj:
         raise ValueError("not a DICOM object (no SOPInstanceUID)")
+    as_delivered(obj, stored_syntax(path), bulk)
     return dumps(obj)
+
+
+def _first(obj: dict, tag: str, default):
+    values = obj.get(tag, {}).get("Value") or [default]
+    return values[0]
+
+
+def as_delivered(obj: dict, syntax: str, bulk) -> None:
+    """Make the pixel description of a DICOM JSON object that of the delivered frames."""
+    if "7FDF0010" in obj and "7FE00010" not in obj:           # NKI: expanded on retrieval
+        del obj["7FDF0010"]
+        obj["7FE00010"] = {"vr": "OW", "BulkDataURI": bulk(["7FE00010"])}
+    photometric = str(_first(obj, "00280004", "") or "")
+    try:
+        samples = int(_first(obj, "00280002", 1) or 1)
+    except (TypeError, ValueError):
+        samples = 1
+    wanted, planar = delivered_photometric(photometric, samples, syntax)
+    if wanted != photometric:
+        obj["00280004"] = {"vr": "CS", "Value": [wanted]}
+    if planar is not None and "00280006" in obj:
+        obj["00280006"] = {"vr": "US", "Value": [planar]}
 
 
 class MetadataCache:

@@ -49,7 +49,7 @@ window.config = {
         qidoSupportsIncludeField: true,
         supportsReject: false,
         imageRendering: 'wadors',
-        thumbnailRendering: 'wadors',
+        thumbnailRendering: 'thumbnailDirect',
         enableStudyLazyLoad: true,
         supportsFuzzyMatching: true,
         supportsWildcard: true,

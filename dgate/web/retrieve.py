@@ -1,52 +1,35 @@
-"""WADO-RS retrieval (PS3.18 §10.4): instances, frames and bulk data of stored files.
+"""WADO-RS retrieval (PS3.18 §10.4): instances and bulk data of stored files.
 
 Transfer syntax negotiation (PS3.18 §8.7.3): the Accept header's ``transfer-syntax``
 parameters are tried in order; ``*`` serves the stored syntax, no parameter means the
-default (Explicit VR Little Endian for application/dicom and octet-stream). Without a
-transcoder we can serve the stored bytes, rewrite between the uncompressed syntaxes,
-and decompress what pydicom's decoders read; compressing needs the codec package
-(``dgate.codec``, not wired yet), so such a request gets 406 with the reason.
+default (Explicit VR Little Endian). The stored bytes are sent when their syntax is
+acceptable; otherwise :func:`dgate.codec.transcode` makes the asked one (compressed
+syntaxes included), and a syntax that cannot hold the data (e.g. 16-bit pixels as JPEG
+Baseline) is passed over for the next acceptable one. NKI compressed files are always
+sent as ordinary pixel data (:func:`dgate.codec.readable`). Frames: :mod:`.frames`.
 """
 from __future__ import annotations
 
 import io
+import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from pydicom.dataset import Dataset
-from pydicom.encaps import generate_frames
 from pydicom.filereader import _read_file_meta_info, read_preamble
 
+from .. import codec
+from ..codec import syntaxes as ts
 from ..db.database import InstanceFile
-from ..store.formats import (
-    EXPLICIT_BE,
-    EXPLICIT_LE,
-    IMPLICIT_LE,
-    UNCOMPRESSED,
-    Encoded,
-    part10_bytes,
-    read_file,
-)
+from ..store.formats import EXPLICIT_LE, IMPLICIT_LE, part10_bytes, read_file
+from . import frames
 from .context import WebContext
 from .errors import HTTPProblem, not_acceptable, not_found
 from .multipart import split_accept
 
-DEFLATED = "1.2.840.10008.1.2.1.99"
-NATIVE = UNCOMPRESSED | {DEFLATED}
-# PS3.18 Table 8.7.3-5: media types of compressed frames
-FRAME_MEDIA = {
-    "1.2.840.10008.1.2.4.50": "image/jpeg", "1.2.840.10008.1.2.4.51": "image/jpeg",
-    "1.2.840.10008.1.2.4.57": "image/jpeg", "1.2.840.10008.1.2.4.70": "image/jpeg",
-    "1.2.840.10008.1.2.4.80": "image/jls", "1.2.840.10008.1.2.4.81": "image/jls",
-    "1.2.840.10008.1.2.4.90": "image/jp2", "1.2.840.10008.1.2.4.91": "image/jp2",
-    "1.2.840.10008.1.2.4.92": "image/jpx", "1.2.840.10008.1.2.4.93": "image/jpx",
-    "1.2.840.10008.1.2.4.201": "image/jphc", "1.2.840.10008.1.2.4.202": "image/jphc",
-    "1.2.840.10008.1.2.4.203": "image/jphc", "1.2.840.10008.1.2.5": "image/dicom-rle",
-    "1.2.840.10008.1.2.4.100": "video/mpeg", "1.2.840.10008.1.2.4.101": "video/mpeg",
-    "1.2.840.10008.1.2.4.102": "video/mp4", "1.2.840.10008.1.2.4.103": "video/mp4",
-}
-
+NKI_TAGS = (b"\xdf\x7f\x10\x00", b"\x7f\xdf\x00\x10")      # (7FDF,0010) little and big endian
 
 @dataclass
 class Located:
@@ -118,9 +101,23 @@ def _quick_meta_syntax(data: bytes) -> str:
     return ""
 
 
+def may_hold_nki(data) -> bool:
+    """Whether object bytes may contain NKI compressed pixel data (a byte search; a false
+    "yes" only costs a parse)."""
+    return any(data.find(tag) >= 0 for tag in NKI_TAGS)
+
+
+def _file_may_hold_nki(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return False
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            return may_hold_nki(view)
+
+
 def stored_parts(located: list[Located], boundary: str) -> tuple[list[str], int | None]:
     """For retrieval in the stored syntax: each file's syntax and the exact size of the
-    multipart body (None when a file must be converted to Part 10 first)."""
+    multipart body (None when a file must be converted to Part 10 or expanded first)."""
     from .multipart import closing, part_head
     syntaxes: list[str] = []
     total: int | None = 0
@@ -128,20 +125,29 @@ def stored_parts(located: list[Located], boundary: str) -> tuple[list[str], int 
         with open(loc.path, "rb") as handle:
             head = handle.read(4096)
             size = os.fstat(handle.fileno()).st_size
-        ts = syntax_of_bytes(head, loc.path)
-        syntaxes.append(ts)
+        syntax = syntax_of_bytes(head, loc.path)
+        syntaxes.append(syntax)
         if total is not None:
-            if head[128:132] != b"DICM":
+            if head[128:132] != b"DICM" or (syntax in ts.UNCOMPRESSED and _file_may_hold_nki(loc.path)):
                 total = None
             else:
-                total += len(part_head(boundary, f"application/dicom; transfer-syntax={ts}")) + size + 2
+                total += len(part_head(boundary, f"application/dicom; transfer-syntax={syntax}")) + size + 2
     if total is not None:
         total += len(closing(boundary))
     return syntaxes, total
 
 
+def stored_file(loc: Located) -> tuple[str, bytes]:
+    """(syntax, Part 10 bytes) of a stored file as it is, NKI data expanded."""
+    data = loc.path.read_bytes()
+    if data[128:132] == b"DICM" and not may_hold_nki(data):
+        return syntax_of_bytes(data, loc.path), data
+    encoded = codec.readable(read_file(loc.path))
+    return encoded.transfer_syntax, part10_bytes(encoded, loc.item.sop_class, loc.item.sop_uid)
+
+
 def part_stream(located: list[Located], targets: list[str], boundary: str, logs, batch: int = 4 << 20,
-                known: list[str] | None = None):
+                known: list[str] | None = None, quality: int = 95):
     """The parts of a multipart/related retrieve, read in batches of about ``batch``
     bytes per worker-thread call (few thread hops, steady streaming)."""
     from .multipart import closing, part_head
@@ -154,21 +160,14 @@ def part_stream(located: list[Located], targets: list[str], boundary: str, logs,
             i += 1
             try:
                 if target == "*" or (target == stored and stored):
-                    data = loc.path.read_bytes()
-                    if data[128:132] == b"DICM":
-                        ts = syntax_of_bytes(data, loc.path)
-                    else:
-                        encoded = read_file(loc.path)
-                        ts = encoded.transfer_syntax
-                        data = part10_bytes(encoded, loc.item.sop_class, loc.item.sop_uid)
+                    syntax, data = stored_file(loc)
                 else:
-                    ts, data = target, instance_bytes(loc, target)
-            except HTTPProblem:
-                raise
-            except Exception as exc:       # a broken file: leave it out, say so in the log
-                logs.operator.printf(f"***WADO-RS: cannot send {loc.path}: {exc}\n")
+                    syntax, data = target, instance_bytes(loc, target, quality)
+            except Exception as exc:       # a broken file or a failed conversion: left out, logged
+                reason = exc.reason if isinstance(exc, HTTPProblem) else repr(exc)
+                logs.operator.printf(f"***WADO-RS: cannot send {loc.path}: {reason}\n")
                 continue
-            chunks += [part_head(boundary, f"application/dicom; transfer-syntax={ts}"), data, b"\r\n"]
+            chunks += [part_head(boundary, f"application/dicom; transfer-syntax={syntax}"), data, b"\r\n"]
             size += len(data)
         if i >= len(located):
             chunks.append(closing(boundary))
@@ -204,15 +203,15 @@ def dicom_syntaxes(accept: str) -> tuple[list[str], bool]:
     out: list[str] = []
     single = False
     for media, params, _q in split_accept(accept):
-        ts = params.get("transfer-syntax", "")
+        syntax = params.get("transfer-syntax", "")
         if media in ("*/*", "multipart/*"):
-            out.append(ts or EXPLICIT_LE)
+            out.append(syntax or EXPLICIT_LE)
         elif media == "multipart/related":
             kind = params.get("type", "application/dicom").lower()
             if kind in ("application/dicom", "application/*", "*/*"):
-                out.append(ts or EXPLICIT_LE)
+                out.append(syntax or EXPLICIT_LE)
         elif media == "application/dicom":
-            out.append(ts or EXPLICIT_LE)
+            out.append(syntax or EXPLICIT_LE)
             single = True
     if not out:
         raise not_acceptable(f"cannot answer with any of: {accept}; this resource is "
@@ -221,149 +220,60 @@ def dicom_syntaxes(accept: str) -> tuple[list[str], bool]:
 
 
 def can_convert(stored: str, target: str) -> bool:
+    """Whether the codec can bring an object stored as ``stored`` to ``target``."""
     if target in ("*", stored):
         return True
-    if target in UNCOMPRESSED:
-        if stored in NATIVE:
-            return True
-        try:
-            from pydicom.pixels import get_decoder
-            return get_decoder(stored).is_available
-        except (NotImplementedError, ValueError, ImportError):
-            return False
-    return False                 # compressing: the codec package's transcoder (to be wired)
+    return frames.encodable(target) and frames.decodable(stored)
 
 
-def choose(stored: str, wanted: list[str]) -> str | None:
+Depth = Callable[[], tuple[int, int]]
+
+
+def choose(stored: str, wanted: list[str], depth: Depth | None = None) -> str | None:
+    """The first acceptable syntax this object can be sent in (the stored one for ``*``).
+    ``depth`` gives (Bits Stored, Bits Allocated), asked for only when a compressed
+    target is considered, so targets that cannot hold the data are passed over."""
     for target in wanted:
-        if can_convert(stored, target):
-            return stored if target == "*" else target
+        if target in ("*", stored):
+            return stored
+        if not can_convert(stored, target):
+            continue
+        if ts.is_encapsulated(target) and depth is not None and not frames.fits(target, *depth()):
+            continue
+        return target
     return None
 
 
-def instance_bytes(loc: Located, target: str) -> bytes:
-    """The Part 10 file of an instance in ``target`` syntax."""
-    data = loc.path.read_bytes()
-    if len(data) >= 132 and data[128:132] == b"DICM":
-        encoded = read_file(loc.path)
-        if encoded.transfer_syntax == target:
-            return data
-    else:
-        encoded = read_file(loc.path)
-        if encoded.transfer_syntax == target:
-            return part10_bytes(encoded, loc.item.sop_class, loc.item.sop_uid)
-    ds = encoded.dataset()
-    if target in UNCOMPRESSED:
-        if encoded.transfer_syntax not in NATIVE:
-            ds.decompress(generate_instance_uid=False)
-        converted = Encoded.from_dataset(ds, target)
-    else:
-        raise not_acceptable(f"transcoding to {target} needs the codec capability")
-    return part10_bytes(converted, str(ds.get("SOPClassUID", loc.item.sop_class)),
-                        str(ds.get("SOPInstanceUID", loc.item.sop_uid)))
+def depth_of(path: Path) -> Depth:
+    """A lazy (Bits Stored, Bits Allocated) of a stored file, for :func:`choose`."""
+    def read() -> tuple[int, int]:
+        g = frames.Geometry.of(read_file(path).header())
+        return g.bits_stored, g.bits_allocated
+    return read
 
 
-# -- frames ------------------------------------------------------------------------------
-def parse_frame_list(text: str) -> list[int]:
-    frames = []
-    for item in text.split(","):
-        item = item.strip()
-        if not item.isdigit() or int(item) < 1:
-            raise HTTPProblem(400, f"frame numbers are positive integers separated by commas, not '{text}'")
-        frames.append(int(item))
-    return frames
+def refusal(stored: str, wanted: list[str], what: str) -> str:
+    names = ", ".join(ts.name(w) if w != "*" else "*" for w in wanted)
+    return f"{what} is stored as {ts.name(stored)}; it cannot be sent as {names}"
 
 
-def frame_requests(accept: str) -> list[tuple[str, str]]:
-    """(media type, transfer syntax) pairs acceptable for frames, in preference order.
-
-    ``application/octet-stream`` is native (uncompressed) pixel data; ``*`` as syntax
-    means the stored one."""
-    if not accept.strip():
-        return [("application/octet-stream", EXPLICIT_LE)]
-    out = []
-    for media, params, _q in split_accept(accept):
-        ts = params.get("transfer-syntax", "")
-        if media == "multipart/related":
-            media = params.get("type", "application/octet-stream").lower()
-        if media in ("*/*", "multipart/*", "application/*"):
-            out.append(("*", ts or "*"))
-        elif media == "application/octet-stream":
-            out.append((media, ts or EXPLICIT_LE))
-        elif media.startswith(("image/", "video/")):
-            out.append((media, ts))
-    if not out:
-        raise not_acceptable(f"cannot answer frames with any of: {accept}")
-    return out
-
-
-def _frame_count(ds: Dataset) -> int:
+def instance_bytes(loc: Located, target: str, quality: int = 95) -> bytes:
+    """The Part 10 file of an instance in ``target`` syntax (NKI data expanded)."""
+    encoded = read_file(loc.path)
+    plain = codec.readable(encoded)
+    if plain is encoded and encoded.transfer_syntax == target:
+        data = loc.path.read_bytes()
+        return data if data[128:132] == b"DICM" else part10_bytes(encoded, loc.item.sop_class, loc.item.sop_uid)
     try:
-        return max(int(ds.get("NumberOfFrames", 1) or 1), 1)
-    except (TypeError, ValueError):
-        return 1
+        converted = codec.transcode(plain, target, quality=quality)
+    except codec.CodecError as exc:
+        raise not_acceptable(f"instance {loc.item.sop_uid} cannot be sent as {ts.name(target)}: {exc}")
+    return part10_bytes(converted, loc.item.sop_class, loc.item.sop_uid)
 
 
-def _native_frames(ds: Dataset, ts: str) -> list[bytes] | None:
-    """Uncompressed frames sliced from the pixel data (little endian stored), else None."""
-    if ts not in (IMPLICIT_LE, EXPLICIT_LE) or "PixelData" not in ds:
-        return None
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    spp = int(ds.get("SamplesPerPixel", 1) or 1)
-    bits = int(ds.get("BitsAllocated", 16) or 16)
-    if bits % 8:
-        return None
-    size = rows * cols * spp * bits // 8
-    data = ds.PixelData
-    return [data[i * size:(i + 1) * size] for i in range(_frame_count(ds))]
-
-
-def frames_of(ds: Dataset, ts: str, numbers: list[int], accept: list[tuple[str, str]]) -> list[tuple[str, bytes]]:
-    """(part content type, bytes) for each requested frame."""
-    if "PixelData" not in ds:
-        raise not_found("this instance has no pixel data")
-    count = _frame_count(ds)
-    for n in numbers:
-        if n > count:
-            raise not_found(f"frame {n} does not exist; the instance has {count} frame(s)")
-    stored_media = FRAME_MEDIA.get(ts, "application/octet-stream")
-    for media, want in accept:
-        if ts in NATIVE or ts == EXPLICIT_BE:
-            if media in ("*", "application/octet-stream") and want in ("*", EXPLICIT_LE, IMPLICIT_LE, ts):
-                native = _native_frames(ds, ts)
-                if native is not None:
-                    return [(f"application/octet-stream; transfer-syntax={EXPLICIT_LE}", native[n - 1])
-                            for n in numbers]
-                return _decoded(ds, numbers)
-            continue
-        if media in ("*", stored_media) and want in ("*", ts, ""):
-            frames = list(generate_frames(ds.PixelData, number_of_frames=count))
-            return [(f"{stored_media}; transfer-syntax={ts}", frames[n - 1]) for n in numbers]
-        if media == "application/octet-stream" and want in (EXPLICIT_LE, IMPLICIT_LE, "*"):
-            if want == "*":
-                frames = list(generate_frames(ds.PixelData, number_of_frames=count))
-                return [(f"{stored_media}; transfer-syntax={ts}", frames[n - 1]) for n in numbers]
-            return _decoded(ds, numbers)
-    raise not_acceptable(f"the frames are stored as {stored_media} ({ts}); converting them to the "
-                         "requested media type needs the codec capability")
-
-
-def _decoded(ds: Dataset, numbers: list[int]) -> list[tuple[str, bytes]]:
-    from pydicom.pixels import get_decoder
-    ts = str(ds.file_meta.TransferSyntaxUID)
-    try:
-        decoder = get_decoder(ts)
-    except (NotImplementedError, ValueError) as exc:
-        raise not_acceptable(f"no decoder for {ts}: {exc}")
-    out = []
-    for n in numbers:
-        try:
-            arr, _meta = decoder.as_array(ds, index=n - 1)
-        except Exception as exc:
-            raise HTTPProblem(500, f"frame {n} could not be decoded: {exc}")
-        native = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
-        out.append((f"application/octet-stream; transfer-syntax={EXPLICIT_LE}", native))
-    return out
+def load_dataset(loc: Located) -> Dataset:
+    """The whole data set of a stored file, NKI data expanded."""
+    return codec.readable(read_file(loc.path).dataset())
 
 
 def bulk_value(ds: Dataset, parts: list[str]) -> bytes:
