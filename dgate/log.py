@@ -24,6 +24,14 @@ import time
 from pathlib import Path
 
 
+def printable(text: str) -> str:
+    """Text from a peer made safe for one log line: newlines and other control characters
+    are shown as ``\\xNN``, so a peer cannot forge or break log lines."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+
+
 def ctime_stamp(now: float | None = None) -> str:
     return time.ctime(now if now is not None else time.time()) + " "
 

@@ -103,8 +103,13 @@ class Store:
 
     # -- public ------------------------------------------------------------------------
     def save(self, values: IndexValues, object_file: str, device: str,
-             just_add: bool = False, filename_for_log: str = "") -> None:
-        """Enter one object; raises :class:`StoreRefused` or :class:`DatabaseError`."""
+             just_add: bool = False, filename_for_log: str = "", strict: bool = False) -> None:
+        """Enter one object; raises :class:`StoreRefused` or :class:`DatabaseError`.
+
+        ``strict``: a duplicate key on the image row (``just_add``) raises
+        :class:`DuplicateKey` instead of counting as success, so the caller can tell an
+        instance that is indexed for another patient from one that was stored.
+        """
         values = self._patient_id_rules(values)
         patid = values.text(PATIENT_ID)
         modality = values.text(MODALITY)
@@ -113,7 +118,7 @@ class Store:
         try:
             with self.driver.transaction():
                 self._update_or_add(self.schema.image, values, patid, modality, now,
-                                    extra_image, just_add, filename_for_log)
+                                    extra_image, just_add, filename_for_log, strict)
                 self._update_or_add(self.schema.series, values, patid, modality, now,
                                     [], False, filename_for_log)
                 self._update_or_add(self.schema.study, values, patid, modality, now,
@@ -147,6 +152,8 @@ class Store:
         if not uid:
             return ""
         pat = study.by_tag(PATIENT_ID)
+        if pat is None:
+            return ""
         rows = self.driver.query(
             f"SELECT {study.name}.{pat.column} FROM {study.name} WHERE {study.name}.{study.key.column} = "
             f"{self.driver.text_param}", [uid])
@@ -193,13 +200,14 @@ class Store:
         return sql, params, shown
 
     def _update_or_add(self, table: Table, values: IndexValues, patid: str, modality: str,
-                       now: int, extra: list[tuple[str, str]], just_add: bool, filename: str) -> None:
+                       now: int, extra: list[tuple[str, str]], just_add: bool, filename: str,
+                       strict: bool = False) -> None:
         columns = self._columns(table, values, modality, filename)
         where, where_params, shown = self._where(table, values, patid)
         p = self.driver.text_param
 
         if just_add:
-            self._insert(table, columns, extra, now)
+            self._insert(table, columns, extra, now, strict)
             return
 
         cache_key = None
@@ -230,7 +238,8 @@ class Store:
                 while len(_update_cache) > UPDATE_CACHE_SIZE:
                     _update_cache.popitem(last=False)
 
-    def _insert(self, table: Table, columns: list[tuple[str, str]], extra: list[tuple[str, str]], now: int) -> None:
+    def _insert(self, table: Table, columns: list[tuple[str, str]], extra: list[tuple[str, str]], now: int,
+                strict: bool = False) -> None:
         p = self.driver.text_param
         names = [c for c, _ in columns] + ["AccessTime"] + [c for c, _ in extra]
         marks = [p] * len(columns) + [self.driver.int_param] + [p] * len(extra)
@@ -239,7 +248,9 @@ class Store:
             self.driver.execute(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(marks)})",
                                 params)
         except DuplicateKey:
-            pass  # the original counts a duplicate key as success
+            if strict:
+                raise
+            # the original counts a duplicate key as success
 
     def _check_and_merge(self, table: Table, columns: list[tuple[str, str]], stored: dict[str, str],
                          patid: str, shown: str) -> list[tuple[str, str]]:

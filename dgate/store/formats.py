@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import read_dataset, read_preamble, _read_file_meta_info
-from pydicom.filewriter import write_dataset, write_file_meta_info
+from pydicom.filereader import _read_file_meta_info, read_dataset, read_preamble
+from pydicom.filewriter import write_dataset
 from pydicom.uid import UID
+
+if TYPE_CHECKING:
+    from .scan import Scan
 
 IMPLEMENTATION_UID = "1.2.826.0.1.3680043.2.135.1066.101"
 IMPLEMENTATION_VERSION = "1.5.0/OTHER"
@@ -93,6 +98,30 @@ class Encoded:
         return cls(raw, ts)
 
 
+def raw_dataset(sc: "Scan", transfer_syntax: str, max_value: int = 1 << 20) -> Dataset:
+    """A pydicom Dataset of the scanned top-level elements as raw (undecoded) elements:
+    cheap, and enough for file names and FixImage. Pixel data, sequences and values over
+    ``max_value`` bytes are left out; ``file_meta`` carries the transfer syntax."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import BaseTag
+    implicit = sc.transfer_syntax == IMPLICIT_LE
+    little = sc.little_endian
+    data = sc.data
+    elements: dict = {}
+    for tag in sc.order:
+        elem = sc.elements[tag]
+        if tag == PIXEL_DATA or elem.vr == "SQ" or elem.length == 0xFFFFFFFF or elem.length > max_value:
+            continue
+        value = bytes(data[elem.value:elem.value + elem.length])
+        elements[BaseTag(tag)] = RawDataElement(BaseTag(tag), elem.vr, elem.length, value, elem.value,
+                                                implicit, little, True, False)
+    ds = Dataset(elements)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = UID(transfer_syntax)
+    ds.set_original_encoding(implicit, little)
+    return ds
+
+
 def read_file(path: str | os.PathLike) -> Encoded:
     """An object file as :class:`Encoded`: Part 10 (meta group read) or a raw ``.v2`` dump."""
     data = Path(path).read_bytes()
@@ -113,20 +142,32 @@ def read_file(path: str | os.PathLike) -> Encoded:
     return Encoded(data, EXPLICIT_LE if explicit else IMPLICIT_LE)
 
 
+def _meta_element(element: int, vr: bytes, value: bytes) -> bytes:
+    if len(value) % 2:
+        value += b"\0"
+    if vr == b"OB":
+        return struct.pack("<HH2s2xI", 2, element, vr, len(value)) + value
+    return struct.pack("<HH2sH", 2, element, vr, len(value)) + value
+
+
+def part10_prefix(sop_class: str, sop_instance: str, transfer_syntax: str) -> bytes:
+    """Preamble, ``DICM`` and the meta group exactly as dgate 1.5.0e writes them: explicit
+    LE, (0002,0000) .. (0002,0013), every odd value NUL-padded (also the SH
+    ImplementationVersionName, ``1.5.0/OTHER\\0``), no (0002,0016)."""
+    body = b"".join((
+        _meta_element(0x0001, b"OB", b"\x00\x01"),
+        _meta_element(0x0002, b"UI", sop_class.encode("latin-1")),
+        _meta_element(0x0003, b"UI", sop_instance.encode("latin-1")),
+        _meta_element(0x0010, b"UI", (transfer_syntax or IMPLICIT_LE).encode("latin-1")),
+        _meta_element(0x0012, b"UI", IMPLEMENTATION_UID.encode("latin-1")),
+        _meta_element(0x0013, b"SH", IMPLEMENTATION_VERSION.encode("latin-1")),
+    ))
+    return b"\0" * 128 + b"DICM" + struct.pack("<HH2sHI", 2, 0, b"UL", 4, len(body)) + body
+
+
 def part10_bytes(encoded: Encoded, sop_class: str, sop_instance: str) -> bytes:
     """The complete ``.dcm`` file content for an encoded data set."""
-    meta = FileMetaDataset()
-    meta.FileMetaInformationVersion = b"\x00\x01"
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = sop_instance
-    meta.TransferSyntaxUID = encoded.transfer_syntax
-    meta.ImplementationClassUID = IMPLEMENTATION_UID
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION
-    fp = DicomBytesIO()
-    fp.is_little_endian = True
-    fp.is_implicit_VR = False
-    write_file_meta_info(fp, meta, enforce_standard=True)
-    return b"\0" * 128 + b"DICM" + fp.getvalue() + encoded.raw
+    return part10_prefix(sop_class, sop_instance, encoded.transfer_syntax) + encoded.raw
 
 
 def v2_bytes(ds: Dataset) -> bytes:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import Generator, Iterator, Union
+from typing import Generator, Iterator, Mapping, Union
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -351,7 +351,7 @@ def pad_value(value: bytes, vr: str) -> bytes:
     return value
 
 
-def patch(result: Scan, changes: dict[int, tuple[str, bytes] | None]) -> bytes:
+def patch(result: Scan, changes: Mapping[int, tuple[str, bytes] | None]) -> bytes:
     """The data set with top-level elements replaced, inserted (``(vr, value)``) or removed
     (``None``); values are padded here. Deflated data sets are not patched."""
     if result.transfer_syntax == DEFLATED:
