@@ -13,11 +13,11 @@ from typing import Iterable
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_context, evt
-from pynetdicom.sop_class import Verification
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from ..config.acrnema import Address
 from ..store.formats import EXPLICIT_LE, IMPLICIT_LE, UNCOMPRESSED
-from .server import accepted_pairs, fit_to_accepted, set_nodelay
+from .negotiation import accepted_pairs, fit_to_accepted, set_nodelay
 
 QR_MODELS = {
     ("find", "patient"): "1.2.840.10008.5.1.4.1.2.1.1", ("find", "study"): "1.2.840.10008.5.1.4.1.2.2.1",
@@ -137,7 +137,7 @@ def get(own_ae: str, address: Address, identifier: Dataset, storage_classes: lis
     from pynetdicom.pdu_primitives import SCP_SCU_RoleSelectionNegotiation
     uid = QR_MODELS[("get", model)]
     contexts = [build_context(uid)] + [build_context(sop, [EXPLICIT_LE, IMPLICIT_LE]) for sop in storage_classes]
-    roles = []
+    roles: list = []
     for sop in storage_classes:
         role = SCP_SCU_RoleSelectionNegotiation()
         role.sop_class_uid = sop

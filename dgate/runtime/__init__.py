@@ -5,6 +5,7 @@ and :mod:`.shm`. Imports nothing else of dgate.
 """
 from .counters import Counters, counters
 from .services import (
+    HubGone,
                        ServiceError,
                        Task,
                        TaskContext,
@@ -20,5 +21,5 @@ from .services import (
                        tasks,
 )
 
-__all__ = ["Counters", "ServiceError", "Task", "TaskContext", "call", "counters", "local_service", "post",
+__all__ = ["Counters", "HubGone", "ServiceError", "Task", "TaskContext", "call", "counters", "local_service", "post",
            "register_service", "register_task", "role", "service", "set_role", "set_transport", "tasks"]

@@ -28,6 +28,10 @@ class ServiceError(Exception):
     """A hub service failed, or the hub could not be reached."""
 
 
+class HubGone(ServiceError):
+    """The hub stopped (``quit:``, a crash) while or before it was called."""
+
+
 class Transport(Protocol):
     def call(self, name: str, args: tuple, kwargs: dict) -> Any: ...
 

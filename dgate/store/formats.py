@@ -122,6 +122,82 @@ def raw_dataset(sc: "Scan", transfer_syntax: str, max_value: int = 1 << 20) -> D
     return ds
 
 
+@dataclass
+class ObjectFile:
+    """Where the data set of a stored file is, without reading it: the transfer syntax and
+    UIDs (from the meta group, or from the data set of a ``.v2`` file)."""
+
+    path: Path
+    transfer_syntax: str
+    sop_class: str
+    sop_instance: str
+    offset: int          # where the data set starts
+    size: int            # data set bytes
+
+    def chunks(self, block: int = 1 << 20):
+        """The data set bytes in fresh blocks (streamed from disk)."""
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            left = self.size
+            while left > 0:
+                chunk = handle.read(min(block, left))
+                if not chunk:
+                    raise BadObject(f"{self.path} is shorter than its meta group says")
+                left -= len(chunk)
+                yield chunk
+
+    def read(self) -> bytes:
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            return handle.read(self.size)
+
+
+def object_file(path: str | os.PathLike) -> ObjectFile:
+    """:class:`ObjectFile` of a ``.dcm`` (Part 10) or ``.v2`` file; raises BadObject/OSError."""
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(132)
+        if len(head) == 132 and head[128:132] == b"DICM":
+            group = handle.read(12)
+            if len(group) < 12 or group[:4] != b"\x02\x00\x00\x00":
+                raise BadObject(f"{path}: meta group without (0002,0000)")
+            (length,) = struct.unpack_from("<I", group, 8)
+            meta = handle.read(length)
+            values = _meta_values(meta)
+            ts = values.get(0x0010, IMPLICIT_LE) or IMPLICIT_LE
+            offset = 144 + length
+            return ObjectFile(path, ts, values.get(0x0002, ""), values.get(0x0003, ""), offset, size - offset)
+    encoded = read_file(path)
+    from .scan import StructureError, scan
+    try:
+        found = scan(encoded.raw, encoded.transfer_syntax)
+    except StructureError as exc:
+        raise BadObject(f"{path}: {exc}") from exc
+    return ObjectFile(path, encoded.transfer_syntax, found.text(0x00080016), found.text(0x00080018), 0, size)
+
+
+def _meta_values(meta: bytes) -> dict[int, str]:
+    """UI values of the meta group elements, by element number."""
+    out = {}
+    pos = 0
+    while pos + 8 <= len(meta):
+        group, element = struct.unpack_from("<HH", meta, pos)
+        vr = meta[pos + 4:pos + 6]
+        if vr in (b"OB", b"OW", b"UN", b"UT", b"SQ"):
+            (length,) = struct.unpack_from("<I", meta, pos + 8)
+            start = pos + 12
+        else:
+            (length,) = struct.unpack_from("<H", meta, pos + 6)
+            start = pos + 8
+        if group != 2:
+            break
+        if vr == b"UI":
+            out[element] = meta[start:start + length].split(b"\0", 1)[0].decode("ascii", "replace").strip()
+        pos = start + length
+    return out
+
+
 def read_file(path: str | os.PathLike) -> Encoded:
     """An object file as :class:`Encoded`: Part 10 (meta group read) or a raw ``.v2`` dump."""
     data = Path(path).read_bytes()

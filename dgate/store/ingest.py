@@ -66,9 +66,10 @@ class StoreFailed(Exception):
     ``status`` is the DIMSE status to answer (None: ``StorageFailedErrorCode``).
     """
 
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: int | None = None, database: bool = False):
         super().__init__(message)
         self.status = status
+        self.database = database          # caused by a database error (the connection may be broken)
 
 
 class Verdict(enum.Enum):
@@ -386,7 +387,8 @@ class Ingest:
             try:
                 rows = db.files_of(sop)
             except DatabaseError as exc:
-                raise StoreFailed(f"***Error reading the index for {self._who(ctx, sop)}: {exc}") from exc
+                raise StoreFailed(f"***Error reading the index for {self._who(ctx, sop)}: {exc}",
+                                  database=True) from exc
             existing = next((r for r in rows if r.patient_id == patid), None)
             if existing is None and rows and not patid and settings.int("AllowEmptyPatientID"):
                 existing = rows[0]          # the index gave it a patient ID of its study
@@ -409,7 +411,7 @@ class Ingest:
                     try:
                         db.delete_image(sop, existing.patient_id or patid)
                     except DatabaseError as exc:
-                        raise StoreFailed(f"***Error saving to SQL: {exc}") from exc
+                        raise StoreFailed(f"***Error saving to SQL: {exc}", database=True) from exc
                     remove_stored_file(settings, existing.object_file, existing.device)
                     existing = None
                 else:
@@ -435,7 +437,7 @@ class Ingest:
                                   "process")
             except DatabaseError as exc:
                 self._undo(path, backup)
-                raise StoreFailed(f"***Error saving to SQL: {exc}") from exc
+                raise StoreFailed(f"***Error saving to SQL: {exc}", database=True) from exc
             if backup is not None:
                 backup.unlink(missing_ok=True)
         self.logs.operator.printf(f"{'Rewritten' if rewritten else 'Written'} file: {path}\n")
