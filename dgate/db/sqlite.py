@@ -12,7 +12,7 @@ For many associations at once (ours, not the original's):
   file), so C-FIND readers and one writer work at the same time; SQLite 3.7 and later,
   and so the original dgate, open such a file as usual (``SQLiteStartup = PRAGMA
   journal_mode = DELETE`` switches back);
-* writers queue on an exclusive ``flock`` of ``<database>-lock`` before ``BEGIN
+* writers queue on an exclusive ``flock`` of ``<database>-dgate.lck`` before ``BEGIN
   IMMEDIATE`` (and around single write statements), so they wait in the kernel and are
   woken at once, instead of SQLite's sleep-and-retry busy handler (up to 100 ms a turn);
 * statements are prepared once per connection (the sqlite3 module's statement cache).
@@ -59,7 +59,7 @@ class SQLiteDriver(Driver):
         self._depth = 0
         self._lock_fd = -1
         try:
-            self._lock_fd = os.open(path + "-lock", os.O_RDWR | os.O_CREAT, 0o644)
+            self._lock_fd = os.open(path + "-dgate.lck", os.O_RDWR | os.O_CREAT, 0o644)
         except OSError:
             self._lock_fd = -1      # read-only folder: fall back to SQLite's busy handler
         if wal:

@@ -40,6 +40,17 @@ from . import plugins, state
 from .listener import BACKLOG, accept, bind
 from .wire import Link
 
+
+def _peer_closed(sock: socket.socket) -> bool:
+    """Has the peer of a just-accepted socket already closed it (and sent nothing)?"""
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
+
+
 CommandHandler = Callable[[str, "bytes | None", str, str, Any], "bytes | None"]
 MAX_WORKERS = 4
 RESTART_BACKOFF = 1.0
@@ -63,6 +74,7 @@ class Worker:
     started: float = field(default_factory=time.monotonic)
     open: set[int] = field(default_factory=set)
     alive: bool = True
+    ready: threading.Event = field(default_factory=threading.Event)
 
 
 class Hub:
@@ -137,6 +149,7 @@ class Hub:
         else:
             for i in range(self.n_workers):
                 self._spawn(i)
+            self._wait_ready(60.0)
         self._start_tasks()
         self._listener.listen(BACKLOG)           # connections are accepted from here on
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -217,11 +230,18 @@ class Hub:
         with self._lock:
             number = next(self._numbers)
             self.total = number + 1
-            if self.open >= limit:
-                refuse = True
-            else:
-                refuse = False
-                self.open += 1
+        refuse = not self._take_slot(limit)
+        if refuse and _peer_closed(sock):
+            # a port scan or load-balancer probe that is gone already: nothing to refuse
+            self.logs.debug.printf(f"Connection from {address[0]}:{address[1]} closed before an association "
+                                   "request\n")
+            sock.close()
+            return
+        if refuse:
+            deadline = time.monotonic() + 0.2         # slots of connections that just closed come back
+            while refuse and time.monotonic() < deadline:
+                time.sleep(0.01)
+                refuse = not self._take_slot(limit)
         peer = (str(address[0]), int(address[1]))
         if refuse:
             self._refuse(sock, peer, limit)
@@ -249,6 +269,13 @@ class Hub:
                                       "does not answer\n")
         finally:
             sock.close()
+
+    def _take_slot(self, limit: int) -> bool:
+        with self._lock:
+            if self.open >= limit:
+                return False
+            self.open += 1
+            return True
 
     def _pick(self) -> Worker | None:
         with self._lock:
@@ -307,6 +334,13 @@ class Hub:
             self.workers[index] = worker
         threading.Thread(target=self._read_worker, args=(worker,), daemon=True, name=f"worker-{index}").start()
 
+    def _wait_ready(self, timeout: float) -> None:
+        """Accept connections only once the workers can serve them (they import pydicom &c.)."""
+        deadline = time.monotonic() + timeout
+        for worker in list(self.workers):
+            if worker is not None:
+                worker.ready.wait(max(0.0, deadline - time.monotonic()))
+
     def _read_worker(self, worker: Worker) -> None:
         while True:
             try:
@@ -314,7 +348,9 @@ class Hub:
             except (EOFError, OSError):
                 break
             kind = message[0]
-            if kind == "closed":
+            if kind == "ready":
+                worker.ready.set()
+            elif kind == "closed":
                 with self._lock:
                     if message[1] in worker.open:
                         worker.open.discard(message[1])
@@ -324,6 +360,7 @@ class Hub:
                                  name=f"call-{message[2]}").start()
             elif kind == "post":
                 self._executor.submit(self._run_post, message)
+        worker.ready.set()
         self._worker_gone(worker)
 
     def _answer(self, worker: Worker, message: tuple) -> None:

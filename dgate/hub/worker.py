@@ -117,6 +117,7 @@ def main(argv: list[str]) -> int:
             with active_lock:
                 active.discard(threading.current_thread())
 
+    link.send(("ready",))
     stopping = False
     while True:
         try:

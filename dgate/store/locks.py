@@ -30,7 +30,7 @@ def _lock_fd(root: str) -> int:
         if fd is None:
             # kept open for the life of the process: closing any descriptor of the file
             # would drop every POSIX lock this process holds on it
-            fd = os.open(temp_dir(root) / "instance.locks", os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(temp_dir(root) / "instance.lck", os.O_RDWR | os.O_CREAT, 0o644)
             _files[root] = fd
         return fd
 
