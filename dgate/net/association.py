@@ -39,7 +39,7 @@ class Aborted(Exception):
 
 
 class Closed(Exception):
-    """The connection ended without A-RELEASE or A-ABORT."""
+    """The connection ended without A-RELEASE or A-ABORT (or a network error broke it)."""
 
 
 class ProtocolError(Exception):
@@ -145,7 +145,12 @@ class Association:
             self._buf[0:left] = self._buf[self._start:self._end]
             self._start, self._end = 0, left
         while self._end - self._start < need:
-            n = self.sock.recv_into(self._view[self._end:])
+            try:
+                n = self.sock.recv_into(self._view[self._end:])
+            except TimeoutError:
+                raise
+            except OSError as exc:
+                raise Closed(f"network error: {exc}") from exc
             if n == 0:
                 raise Closed("connection closed by the peer")
             self._end += n
@@ -155,7 +160,12 @@ class Association:
         out = bytearray(self._buf[self._start:self._end])
         self._start = self._end = 0
         while len(out) < n:
-            chunk = self.sock.recv(min(n - len(out), 1 << 20))
+            try:
+                chunk = self.sock.recv(min(n - len(out), 1 << 20))
+            except TimeoutError:
+                raise
+            except OSError as exc:
+                raise Closed(f"network error: {exc}") from exc
             if not chunk:
                 raise Closed("connection closed by the peer")
             out += chunk
@@ -296,7 +306,12 @@ class Association:
         views = [memoryview(b).cast("B") for b in buffers if len(b)]
         while views:
             batch = views[:256]
-            sent = self.sock.sendmsg(batch)
+            try:
+                sent = self.sock.sendmsg(batch)
+            except TimeoutError:
+                raise
+            except OSError as exc:
+                raise Closed(f"network error: {exc}") from exc
             while sent:
                 first = views[0]
                 if sent >= len(first):
@@ -342,7 +357,7 @@ class Association:
     def abort(self, reason: int = pdu.REASON_NOT_SPECIFIED, source: int = 2) -> None:
         try:
             self.send_raw([pdu.encode_abort(source, reason)])
-        except OSError:
+        except (OSError, Closed):
             pass
         self.close()
 

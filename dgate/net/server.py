@@ -145,7 +145,7 @@ class DicomServer:
                 return False
             assert outcome.accept is not None
             assoc.send_raw([pdu.encode_associate_ac(outcome.accept)])
-        except OSError as exc:
+        except (OSError, Closed) as exc:
             op.printf(f"***Association from {self._peer(info)}: {exc}\n")
             return False
         assoc.accept = outcome.accept
@@ -176,9 +176,9 @@ class DicomServer:
                 self._dispatch(info, msg)
         except Aborted as exc:
             op.printf(f"***Association {info.number} from {info.who()}: {exc} by the peer{self._partial(info)}\n")
-        except Closed:
-            op.printf(f"***Association {info.number} from {info.who()}: connection closed without release"
-                      f"{self._partial(info)}\n")
+        except Closed as exc:
+            what = "connection closed without release" if "closed by the peer" in str(exc) else str(exc)
+            op.printf(f"***Association {info.number} from {info.who()}: {what}{self._partial(info)}\n")
         except TimeoutError:
             op.printf(f"***Association {info.number} from {info.who()}: nothing received for "
                       f"{assoc.limits.idle_timeout:g} s (TCPIPTimeOut); aborted{self._partial(info)}\n")
@@ -186,9 +186,6 @@ class DicomServer:
         except ProtocolError as exc:
             op.printf(f"***Association {info.number} from {info.who()}: {exc}; aborted{self._partial(info)}\n")
             assoc.abort(exc.reason)
-        except OSError as exc:
-            op.printf(f"***Association {info.number} from {info.who()}: network error {exc}"
-                      f"{self._partial(info)}\n")
 
     @staticmethod
     def _partial(info: AssociationInfo) -> str:
@@ -220,14 +217,11 @@ class DicomServer:
             return
         try:
             handler(info, msg)
-        except (Aborted, Closed, ProtocolError, TimeoutError, OSError):
+        except (Aborted, Closed, ProtocolError, TimeoutError):
             raise
         except Exception as exc:  # a bug in a handler must not end the server
             self.logs.operator.printf(f"***Internal error in {msg.command.name} from {info.who()}: "
                                       f"{type(exc).__name__}: {exc}\n")
             self._close_data(msg)
             if not msg.command.field & 0x8000:
-                try:
-                    info.respond(msg, 0xA700 if msg.command.field == C_STORE_RQ else 0xC000)
-                except OSError:
-                    pass
+                info.respond(msg, 0xA700 if msg.command.field == C_STORE_RQ else 0xC000)

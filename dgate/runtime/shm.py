@@ -9,16 +9,17 @@ Layout (all integers little-endian int64):
   (row 0 the hub, row ``i`` worker slot ``i``; a restarted worker keeps its row, so no
   count is lost when a worker dies).
 
-Cross-process updates of shared words (the UID counter, the name table) hold a POSIX
-record lock on that word's byte range; a row is written only by its own process.
+Cross-process updates of shared words (the UID counter, the name table) hold a lock on
+that word's byte range (:mod:`.filelock`); a row is written only by its own process.
 """
 from __future__ import annotations
 
-import fcntl
 import mmap
 import os
 import struct
 import threading
+
+from . import filelock
 
 MAGIC = b"DGATESHM"
 MAX_NAMES = 256
@@ -58,10 +59,10 @@ class SharedSegment:
         class _Lock:
             def __enter__(self) -> None:
                 segment._thread_lock.acquire()
-                fcntl.lockf(segment.fd, fcntl.LOCK_EX, 8, offset)
+                filelock.lock(segment.fd, offset, 8)
 
             def __exit__(self, *exc) -> None:
-                fcntl.lockf(segment.fd, fcntl.LOCK_UN, 8, offset)
+                filelock.unlock(segment.fd, offset, 8)
                 segment._thread_lock.release()
         return _Lock()
 

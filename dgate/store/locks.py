@@ -1,14 +1,14 @@
 """Locks that serialise stores of the same SOP instance, across threads and processes.
 
 :func:`instance_lock` maps a UID to one of :data:`STRIPES` stripes; a stripe is a
-``threading.Lock`` (threads of this process) plus a POSIX record lock on one byte of a
-lock file in MAG0's temp folder (other processes, other servers on the same folder).
+``threading.Lock`` (threads of this process) plus a lock on one byte of a lock file in
+MAG0's temp folder (other processes, other servers on the same folder; see
+:mod:`dgate.runtime.filelock`).
 Two stores of one SOP therefore run one after the other: the second sees the first's
 row and rewrites the same file, so N concurrent copies give one file and one row.
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 import zlib
@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ..runtime import filelock
 from .tempfiles import temp_dir
 
 STRIPES = 1024
@@ -42,9 +43,9 @@ def instance_lock(uid: str, root: str | os.PathLike | None) -> Iterator[None]:
     with _thread_locks[stripe]:
         fd = _lock_fd(str(Path(root))) if root else -1
         if fd >= 0:
-            fcntl.lockf(fd, fcntl.LOCK_EX, 1, stripe)
+            filelock.lock(fd, stripe)
         try:
             yield
         finally:
             if fd >= 0:
-                fcntl.lockf(fd, fcntl.LOCK_UN, 1, stripe)
+                filelock.unlock(fd, stripe)
