@@ -13,6 +13,7 @@ import os
 import sys
 import time
 
+from ..config.cached import use_cached_settings
 from ..db import DatabaseError, open_database
 from ..hub.hub import Hub, worker_count
 from ..store.devices import devices
@@ -22,6 +23,7 @@ from .context import Invocation
 
 
 def serve(inv: Invocation) -> int:
+    use_cached_settings(inv.config)
     settings = inv.settings
     op = inv.logs.operator
     mags = devices(settings, "MAG")

@@ -202,6 +202,17 @@ class Store:
     def _update_or_add(self, table: Table, values: IndexValues, patid: str, modality: str,
                        now: int, extra: list[tuple[str, str]], just_add: bool, filename: str,
                        strict: bool = False) -> None:
+        cache_key = None
+        if table.level != "image" and not just_add:
+            # the same raw values (and patient ID, modality) give the same columns: skip
+            # recomputing them for an update done recently (the original's ring of UPDATEs)
+            raw = values.raw
+            cache_key = (table.name, tuple(raw.get(e.tag) for e in table.entries), patid,
+                         modality if table.level == "study" else "", now)
+            with _update_cache_lock:
+                if cache_key in _update_cache:
+                    _update_cache.move_to_end(cache_key)
+                    return
         columns = self._columns(table, values, modality, filename)
         where, where_params, shown = self._where(table, values, patid)
         p = self.driver.text_param
@@ -209,14 +220,6 @@ class Store:
         if just_add:
             self._insert(table, columns, extra, now, strict)
             return
-
-        cache_key = None
-        if table.level != "image":
-            cache_key = (table.name, tuple(columns), now)
-            with _update_cache_lock:
-                if cache_key in _update_cache:
-                    _update_cache.move_to_end(cache_key)
-                    return
 
         names = [c for c, _ in columns]
         rows = self.driver.query(f"SELECT {', '.join(names) or table.key.column} FROM {table.name} "

@@ -85,10 +85,12 @@ class HubClient:
 def main(argv: list[str]) -> int:
     args = json.loads(argv[0])
     from ..config import Configuration
+    from ..config.cached import use_cached_settings
     from ..log import logs
     from . import plugins, state
 
     config = Configuration.open(args["base"], args["ini"])
+    use_cached_settings(config)
     logs.set_pacs_name(config.settings.str("PACSName"))
     logs.open_files(config.settings.path("TroubleLog"), config.settings.path("UserLog"))
     state.apply_logs(logs, args["state"]["logs"])

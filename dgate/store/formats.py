@@ -98,28 +98,47 @@ class Encoded:
         return cls(raw, ts)
 
 
-def raw_dataset(sc: "Scan", transfer_syntax: str, max_value: int = 1 << 20) -> Dataset:
-    """A pydicom Dataset of the scanned top-level elements as raw (undecoded) elements:
-    cheap, and enough for file names and FixImage. Pixel data, sequences and values over
-    ``max_value`` bytes are left out; ``file_meta`` carries the transfer syntax."""
-    from pydicom.dataelem import RawDataElement
-    from pydicom.tag import BaseTag
-    implicit = sc.transfer_syntax == IMPLICIT_LE
-    little = sc.little_endian
-    data = sc.data
-    elements: dict = {}
-    for tag in sc.order:
-        elem = sc.elements[tag]
-        if tag == PIXEL_DATA or elem.vr == "SQ" or elem.length == 0xFFFFFFFF or elem.length > max_value:
-            continue
-        value = bytes(data[elem.value:elem.value + elem.length])
-        elements[BaseTag(tag)] = RawDataElement(BaseTag(tag), elem.vr, elem.length, value, elem.value,
-                                                implicit, little, True, False)
-    ds = Dataset(elements)
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = UID(transfer_syntax)
-    ds.set_original_encoding(implicit, little)
-    return ds
+class _Meta:
+    """The ``file_meta`` of a :class:`ScanHeader`: just the transfer syntax."""
+
+    def __init__(self, transfer_syntax: str):
+        self.TransferSyntaxUID = UID(transfer_syntax)
+
+    def __contains__(self, keyword: object) -> bool:
+        return keyword == "TransferSyntaxUID"
+
+
+class ScanHeader:
+    """What file names, FixImage and the index read of an object, without pydicom:
+    a stand-in for a Dataset of raw top-level elements, built on demand from a scan.
+
+    Offers ``get_item(tag)`` (a ``RawDataElement`` or None, as
+    :func:`dgate.db.values.element_bytes` expects), ``tag in header``, ``file_meta``
+    and ``dataset()`` (the full pydicom decode, for callers that need one)."""
+
+    def __init__(self, sc: "Scan", transfer_syntax: str):
+        self.scan = sc
+        self.transfer_syntax = transfer_syntax
+        self.file_meta = _Meta(transfer_syntax)
+        self.is_little_endian = sc.little_endian
+        self.is_implicit_VR = sc.transfer_syntax == IMPLICIT_LE
+
+    def get_item(self, tag: int):
+        from pydicom.dataelem import RawDataElement
+        from pydicom.tag import BaseTag
+        elem = self.scan.element(int(tag))
+        if elem is None:
+            return None
+        value = b"" if elem.length == 0xFFFFFFFF else bytes(self.scan.data[elem.value:elem.value + elem.length])
+        return RawDataElement(BaseTag(tag), elem.vr, elem.length, value, elem.value, self.is_implicit_VR,
+                              self.is_little_endian, True, False)
+
+    def __contains__(self, tag: object) -> bool:
+        return isinstance(tag, int) and self.scan.element(tag) is not None
+
+    def dataset(self) -> Dataset:
+        syntax = EXPLICIT_LE if self.transfer_syntax == DEFLATED else self.transfer_syntax
+        return Encoded(bytes(self.scan.data), syntax).dataset()
 
 
 @dataclass

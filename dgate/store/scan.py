@@ -19,7 +19,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import Generator, Iterator, Mapping, Union
+from typing import Generator, Iterator, Mapping, NamedTuple, Union
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -50,8 +50,7 @@ class StructureError(ValueError):
     """The data set is malformed; the message says where."""
 
 
-@dataclass
-class Element:
+class Element(NamedTuple):
     """A top-level element: VR (None when implicit), header offset, value offset, length."""
 
     tag: int
@@ -68,7 +67,7 @@ class Scan:
 
     data: Buffer
     transfer_syntax: str
-    elements: dict[int, Element] = field(default_factory=dict)
+    elements: dict[int, tuple] = field(default_factory=dict)     # tag -> Element fields
     order: list[int] = field(default_factory=list)
     odd: list[tuple[int, int, str | None, list[tuple[int, int]]]] = field(default_factory=list)
     trailing: int = 0           # trailing NUL bytes (fewer than a header) after the last element
@@ -85,14 +84,19 @@ class Scan:
     def needs_repair(self) -> bool:
         return bool(self.odd or self.trailing)
 
+    def element(self, tag: int) -> Element | None:
+        fields = self.elements.get(tag)
+        return None if fields is None else Element(*fields)
+
     def raw(self, tag: int) -> bytes | None:
         """The value bytes of a top-level element (None when absent; b'' when undefined length)."""
-        elem = self.elements.get(tag)
-        if elem is None:
+        fields = self.elements.get(tag)
+        if fields is None:
             return None
-        if elem.length == UNDEFINED:
+        length = fields[4]
+        if length == UNDEFINED:
             return b""
-        return bytes(self.data[elem.value:elem.value + elem.length])
+        return bytes(self.data[fields[3]:fields[3] + length])
 
     def text(self, tag: int) -> str:
         """A top-level value as text without trailing spaces and NULs ('' when absent)."""
@@ -133,7 +137,7 @@ class _Walker:
         return tag, vr.decode("ascii"), short, pos + 8
 
     def dataset(self, pos: int, limit: int, explicit: bool, depth: int, parents: list[tuple[int, int]],
-                top: bool = False, item_end: bool = False) -> int:
+                top: bool = False, item_end: bool = False, one: bool = False) -> int:
         """Walk elements from ``pos`` to ``limit`` (or to an item delimiter); returns the end."""
         if depth > MAX_DEPTH:
             raise StructureError(f"sequences nested deeper than {MAX_DEPTH} levels at offset {pos}")
@@ -173,8 +177,10 @@ class _Walker:
                 elif length & 1:
                     self.result.odd.append((end, start, vr, parents + [(start, self._len_width(vr))]))
             if top:
-                self.result.elements[tag] = Element(tag, vr, start, pos, length, end)
+                self.result.elements[tag] = (tag, vr, start, pos, length, end)
                 self.result.order.append(tag)
+                if one:
+                    return end
             pos = end
         if item_end:
             raise StructureError(f"item not closed before offset {limit}")
@@ -258,6 +264,71 @@ def inflate(data: Buffer) -> bytes:
         raise StructureError(f"deflated data set cannot be inflated: {exc}") from exc
 
 
+_VR_TEXT = {vr: vr.decode("ascii") for vr in (b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS",
+                                               b"LO", b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI",
+                                               b"UL", b"US", b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ",
+                                               b"UC", b"UN", b"UR", b"UT", b"SV", b"UV")}
+KNOWN_SHORT_VRS = frozenset((b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT",
+                             b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"))
+_ITEM_BYTES = b"\xfe\xff\x00\xe0"
+
+
+def _top_explicit_le(walker: "_Walker", data: Buffer, limit: int) -> None:
+    """The top level of an Explicit VR LE data set, the common case inline; sequences,
+    undefined and odd lengths and anything unusual go through the general walker."""
+    elements = walker.result.elements
+    order = walker.result.order
+    unpack = _LE_TAG_VR_LEN.unpack_from
+    unpack_long = _LE_LONG.unpack_from
+    short_vrs = KNOWN_SHORT_VRS
+    long_vrs = LONG_VRS
+    pos = 0
+    while pos < limit:
+        if limit - pos < 8:
+            walker.dataset(pos, limit, True, 0, [], top=True)
+            return
+        group, element, vr, length = unpack(data, pos)
+        if vr in short_vrs:
+            value = pos + 8
+        elif vr in long_vrs and vr != b"SQ" and pos + 12 <= limit:
+            length = unpack_long(data, pos + 8)[0]
+            value = pos + 12
+        else:
+            pos = walker.dataset(pos, limit, True, 0, [], top=True, one=True)
+            continue
+        end = value + length
+        if length & 1 or end > limit or group == 0xFFFE:
+            pos = walker.dataset(pos, limit, True, 0, [], top=True, one=True)
+            continue
+        tag = (group << 16) | element
+        elements[tag] = (tag, _VR_TEXT[vr], pos, value, length, end)
+        order.append(tag)
+        pos = end
+
+
+def _top_implicit_le(walker: "_Walker", data: Buffer, limit: int) -> None:
+    """The top level of an Implicit VR LE data set (see :func:`_top_explicit_le`)."""
+    elements = walker.result.elements
+    order = walker.result.order
+    unpack = _LE_TAG_LEN.unpack_from
+    pos = 0
+    while pos < limit:
+        if limit - pos < 8:
+            walker.dataset(pos, limit, False, 0, [], top=True)
+            return
+        group, element, length = unpack(data, pos)
+        value = pos + 8
+        end = value + length
+        if length & 1 or end > limit or group == 0xFFFE or \
+                (length >= 8 and data[value:value + 4] == _ITEM_BYTES):
+            pos = walker.dataset(pos, limit, False, 0, [], top=True, one=True)
+            continue
+        tag = (group << 16) | element
+        elements[tag] = (tag, None, pos, value, length, end)
+        order.append(tag)
+        pos = end
+
+
 def scan(data: Buffer, transfer_syntax: str) -> Scan:
     """Walk the whole data set; raises :class:`StructureError` when it is malformed.
 
@@ -270,7 +341,12 @@ def scan(data: Buffer, transfer_syntax: str) -> Scan:
         syntax_for_walk = transfer_syntax
     result = Scan(data, transfer_syntax)
     walker = _Walker(data, syntax_for_walk != IMPLICIT_LE, syntax_for_walk != EXPLICIT_BE, result)
-    walker.dataset(0, len(data), walker.explicit, 0, [], top=True)
+    if syntax_for_walk == EXPLICIT_LE:
+        _top_explicit_le(walker, data, len(data))
+    elif syntax_for_walk == IMPLICIT_LE:
+        _top_implicit_le(walker, data, len(data))
+    else:
+        walker.dataset(0, len(data), walker.explicit, 0, [], top=True)
     result.odd.sort()
     return result
 
@@ -361,7 +437,7 @@ def patch(result: Scan, changes: Mapping[int, tuple[str, bytes] | None]) -> byte
     pending = sorted(changes)
     last = 0
     for tag in result.order:
-        elem = result.elements[tag]
+        elem = Element(*result.elements[tag])
         while pending and pending[0] < tag:
             new = pending.pop(0)
             change = changes[new]

@@ -33,14 +33,17 @@ class TempFile:
     """An open, locked temporary file in a device's temp folder."""
 
     def __init__(self, root: str | os.PathLike):
-        folder = temp_dir(root)
+        folder = os.path.join(os.fspath(root), TEMP_DIR)
         while True:
             name = f"{_host}-{os.getpid()}-{threading.get_ident() & 0xFFFFFF:x}-{next(_counter)}.tmp"
-            self.path = folder / name
+            self.path = os.path.join(folder, name)
             try:
                 self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
                 break
             except FileExistsError:
+                continue
+            except FileNotFoundError:
+                os.makedirs(folder, exist_ok=True)
                 continue
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         self.placed = False
@@ -52,31 +55,54 @@ class TempFile:
             view = view[written:]
 
     def write_all(self, chunks: Iterable) -> None:
-        for chunk in chunks:
-            self.write(chunk)
+        """Write several buffers with one ``writev`` (falls back to writes for the rest)."""
+        views = [memoryview(c).cast("B") for c in chunks if len(c)]
+        written = os.writev(self.fd, views) if views else 0
+        for view in views:
+            if written >= len(view):
+                written -= len(view)
+                continue
+            self.write(view[written:])
+            written = 0
 
     def size(self) -> int:
         return os.fstat(self.fd).st_size
 
-    def place(self, target: Path) -> None:
-        """Rename into ``target`` (parents created); copies when ``target`` is on another filesystem."""
-        target.parent.mkdir(parents=True, exist_ok=True)
+    def place(self, target: str | os.PathLike) -> None:
+        """Rename into ``target`` (parent folders made when missing); copies when
+        ``target`` is on another filesystem."""
+        target = os.fspath(target)
+        try:
+            os.replace(self.path, target)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            self._replace(target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            self._copy(target)
+        self.placed = True
+        self.path = target
+
+    def _replace(self, target: str) -> None:
         try:
             os.replace(self.path, target)
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-            other = TempFile(target.parent)
-            try:
-                os.lseek(self.fd, 0, os.SEEK_SET)
-                with os.fdopen(os.dup(self.fd), "rb") as src, os.fdopen(os.dup(other.fd), "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-                os.replace(other.path, target)
-            finally:
-                other.close()
-            os.unlink(self.path)
-        self.placed = True
-        self.path = target
+            self._copy(target)
+
+    def _copy(self, target: str) -> None:
+        other = TempFile(os.path.dirname(target))
+        try:
+            os.lseek(self.fd, 0, os.SEEK_SET)
+            with os.fdopen(os.dup(self.fd), "rb") as src, os.fdopen(os.dup(other.fd), "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            os.replace(other.path, target)
+            other.placed = True
+        finally:
+            other.close()
+        os.unlink(self.path)
 
     def close(self) -> None:
         """Close; the file is removed unless it was placed."""
