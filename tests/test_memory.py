@@ -1,14 +1,13 @@
 """Memory does not grow with the object or the request (peak RSS = VmHWM of the worker),
 and C-MOVE to a ``un`` destination sends Implicit VR Little Endian (as 1.5.0e)."""
-import subprocess
 import sqlite3
+import subprocess
 
 import pydicom
 import pytest
-from pydicom.data import get_testdata_file
-
 import rawdicom as raw
 from netpeers import DgateProcess, dcmtk, free_port, have_dcmtk, start_server, wait_for_port
+from pydicom.data import get_testdata_file
 
 pytestmark = pytest.mark.skipif(not have_dcmtk(), reason="dcmtk is installed by .ci/run")
 CT_FILE = get_testdata_file("CT_small.dcm")

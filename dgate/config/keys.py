@@ -158,6 +158,11 @@ ROOT_KEYS: tuple[KeySpec, ...] = (
     _k("WebCodeBase", ""),
     _k("WEBReadOnly", "1", "int"),
     _k("WEBPush", "1", "int"),
+    # server core: process model, limits, timeouts, C-MOVE destinations (ours, README "Server architecture")
+    _k("ServerWorkers", "", doc="worker processes (default: the CPU count, at most 4); 0: one process"),
+    _k("MaxAssociations", "200", "int", doc="open associations at most; more get A-ASSOCIATE-RJ"),
+    _k("AssociationRequestTimeOut", "5", "int", doc="seconds a new connection has to send its A-ASSOCIATE-RQ"),
+    _k("AllowWildcardMoveDestinations", "0", "int", doc="1: C-MOVE may send to AEs found only via 'AE*' rows"),
 )
 
 KEYS_BY_NAME: dict[str, KeySpec] = {}

@@ -130,10 +130,17 @@ class Association:
         self._start = 0
         self._end = 0
         self._pending: deque[Message] = deque()
+        self._timeout: float | None | str = "unset"
         try:
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
+
+    def _set_timeout(self, timeout: float | None) -> None:
+        """``settimeout`` only when it changes (each call costs an ioctl)."""
+        if timeout != self._timeout:
+            self.sock.settimeout(timeout)
+            self._timeout = timeout
 
     # -- reading ---------------------------------------------------------------------
     def _fill(self, need: int) -> None:
@@ -176,7 +183,7 @@ class Association:
 
     def read_pdu(self, timeout: float | None = -1.0) -> tuple[int, memoryview]:
         """The next PDU (type, body); the body view is valid until the next read."""
-        self.sock.settimeout(self.limits.idle_timeout if timeout == -1.0 else timeout)
+        self._set_timeout(self.limits.idle_timeout if timeout == -1.0 else timeout)
         self._fill(6)
         kind, _, length = struct.unpack_from(">BBI", self._buf, self._start)
         if kind == pdu.P_DATA:
@@ -302,7 +309,7 @@ class Association:
     # -- sending ---------------------------------------------------------------------
     def send_raw(self, buffers: list) -> None:
         """Write every buffer, with as few system calls as possible."""
-        self.sock.settimeout(self.limits.idle_timeout)
+        self._set_timeout(self.limits.idle_timeout)
         views = [memoryview(b).cast("B") for b in buffers if len(b)]
         while views:
             batch = views[:256]

@@ -249,18 +249,17 @@ class Ingest:
                     return ("MAG" + str(dev.index) if kind == "MIRROR" else dev.name), Path(dev.root)
         raise StoreFailed("*** Out of disk space", OUT_OF_RESOURCES)
 
-    def spool_root(self) -> Path | None:
+    def spool_root(self) -> str | None:
         """Where C-STORE data beyond the memory threshold is streamed (the first usable MAG)."""
         try:
-            return self.choose_device()[1]
+            return str(self.choose_device()[1])
         except StoreFailed:
             return None
 
     def open_spool(self, transfer_syntax: str, sop_class: str, sop_instance: str) -> Spool:
         """A :class:`Spool` for one incoming data set (the network entrance calls this when
         a C-STORE request arrives, before its data)."""
-        prefix = part10_prefix(sop_class, sop_instance, transfer_syntax) if sop_class and sop_instance else b""
-        return Spool(transfer_syntax, self.spool_root(), prefix, sop_class, sop_instance)
+        return Spool(transfer_syntax, self.spool_root(), None, sop_class, sop_instance)
 
     # -- the pipeline ------------------------------------------------------------------
     def store(self, obj: Received | Encoded, db: Database, calling: str = "", called: str = "",

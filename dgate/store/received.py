@@ -13,7 +13,6 @@ from __future__ import annotations
 import mmap
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .tempfiles import TempFile
 
@@ -52,11 +51,12 @@ class Received:
 class Spool:
     """Collects one data set (see module docstring)."""
 
-    def __init__(self, transfer_syntax: str, temp_root: str | os.PathLike | None, prefix: bytes = b"",
+    def __init__(self, transfer_syntax: str, temp_root: str | os.PathLike | None, prefix: bytes | None = b"",
                  sop_class: str = "", sop_instance: str = "", threshold: int = SPOOL_THRESHOLD):
+        """``prefix`` None: computed from the UIDs when the data goes to a file."""
         self.transfer_syntax = transfer_syntax
-        self.temp_root = Path(temp_root) if temp_root else None
-        self.prefix = prefix
+        self.temp_root = temp_root
+        self._prefix = prefix
         self.sop_class, self.sop_instance = sop_class, sop_instance
         self.threshold = threshold
         self.buffer = bytearray()
@@ -67,13 +67,21 @@ class Spool:
         self.size += len(chunk)
         if self.file is None:
             self.buffer += chunk
-            if len(self.buffer) > self.threshold and self.temp_root is not None:
+            if len(self.buffer) > self.threshold and self.temp_root:
                 self.file = TempFile(self.temp_root)
                 self.file.write(self.prefix)
                 self.file.write(self.buffer)
                 self.buffer = bytearray()
         else:
             self.file.write(chunk)
+
+    @property
+    def prefix(self) -> bytes:
+        if self._prefix is None:
+            from .formats import part10_prefix
+            ok = self.sop_class and self.sop_instance
+            self._prefix = part10_prefix(self.sop_class, self.sop_instance, self.transfer_syntax) if ok else b""
+        return self._prefix
 
     def finish(self) -> Received:
         if self.file is None:

@@ -21,6 +21,13 @@ from typing import Iterable
 TEMP_DIR = ".dgate-tmp"
 _counter = itertools.count()
 _host = os.uname().nodename.replace("/", "_")
+_pid_cache: list[int] = []
+
+
+def _pid() -> int:
+    if not _pid_cache:
+        _pid_cache.append(os.getpid())
+    return _pid_cache[0]
 
 
 def temp_dir(root: str | os.PathLike) -> Path:
@@ -35,7 +42,7 @@ class TempFile:
     def __init__(self, root: str | os.PathLike):
         folder = os.path.join(os.fspath(root), TEMP_DIR)
         while True:
-            name = f"{_host}-{os.getpid()}-{threading.get_ident() & 0xFFFFFF:x}-{next(_counter)}.tmp"
+            name = f"{_host}-{_pid()}-{threading.get_ident() & 0xFFFFFF:x}-{next(_counter)}.tmp"
             self.path = os.path.join(folder, name)
             try:
                 self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
