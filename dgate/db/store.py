@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pydicom.dataset import Dataset
 
 from ..config.keys import Settings
-from ..log import Logs
+from ..log import Logs, printable
 from .driver import DatabaseError, Driver, DuplicateKey
 from .schema import Schema, Table
 from .values import element_bytes, stored_value
@@ -270,10 +270,10 @@ class Store:
                 merged.append((column, new[:sm.length] if sm.length else new))
                 continue
             if old and not new.lower().startswith(old.lower()):
-                where = f"PatientID = '{patid}' {shown}"
+                where = printable(f"PatientID = '{patid}' {shown}")
                 if column == link:
                     raise StoreRefused(f"***Refused to enter inconsistent link {column} into {table.name}: "
-                                       f"{where}, Old='{old}', Refused='{new}'")
+                                       f"{where}, Old='{printable(old)}', Refused='{printable(new)}'")
                 entry = next(e for e in table.entries if e.column == column)
                 quiet = table.level == "patient" and (
                     not new
@@ -283,9 +283,9 @@ class Store:
                     pass
                 elif entry.tag == BIRTH_DATE:
                     self.logs.operator.printf(f"***Inconsistent {column} in {table.name}: {where}, "
-                                              f"Old='{old}', New='{new}'\n")
+                                              f"Old='{printable(old)}', New='{printable(new)}'\n")
                 else:
                     self.logs.trouble.printf(f"Inconsistent {column} in {table.name}: {where}, "
-                                             f"Old='{old}', New='{new}'\n")
+                                             f"Old='{printable(old)}', New='{printable(new)}'\n")
             merged.append((column, new))
         return merged

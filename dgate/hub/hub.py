@@ -35,7 +35,9 @@ from .. import runtime, uids
 from ..config import Configuration
 from ..log import Logs, printable
 from ..runtime.shm import SharedSegment
+from ..store.devices import devices
 from ..store.ingest import Ingest
+from ..store.tempfiles import clean_stale
 from . import plugins, state
 from .listener import BACKLOG, accept, bind
 from .wire import Link
@@ -401,6 +403,9 @@ class Hub:
         how = f"signal {-rc}" if rc < 0 else f"exit code {rc}"
         self.logs.operator.printf(f"***Worker {worker.index} (pid {worker.proc.pid}) ended with {how}; "
                                   f"{lost} association(s) lost; starting a new one\n")
+        stale = clean_stale(d.root for d in devices(self.settings, "MAG") if d.root not in ("", "NULL"))
+        if stale:
+            self.logs.operator.printf(f"Removed {len(stale)} unfinished temporary file(s) of worker {worker.index}\n")
         if time.monotonic() - worker.started < RESTART_BACKOFF:
             time.sleep(RESTART_BACKOFF)
         if not self._stopping.is_set():
@@ -416,7 +421,8 @@ class Hub:
         try:
             return self.command_handler(text, upload, peer, calling, self)
         except Exception as exc:  # a failing command must not take the server down
-            self.logs.operator.printf(f"***server command {printable(text.split(':', 1)[0][:40])}: failed: {exc}\n")
+            self.logs.operator.printf(f"***server command {printable(text.split(':', 1)[0][:40])}: failed: "
+                                      f"{printable(str(exc))}\n")
             return None
         finally:
             self.sync()

@@ -14,6 +14,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 
 from ..db import DatabaseError
+from ..log import printable
 from ..runtime import counters
 from ..store.formats import BadObject
 from . import hooks
@@ -47,14 +48,14 @@ def find(session: AssociationInfo, msg: Message) -> None:
     try:
         identifier = session.identifier(msg)
     except BadObject as exc:
-        logs.operator.printf(f"***C-Find: cannot decode identifier: {exc}\n")
+        logs.operator.printf(f"***C-Find: cannot decode identifier: {printable(str(exc))}\n")
         session.respond(msg, 0xA900)
         return
     level = None
     if model != WORKLIST:
         level = str(identifier.get("QueryRetrieveLevel", "")).strip().upper()
         if level not in levels:
-            logs.operator.printf(f"***C-Find ({model}): level '{level}' is not supported\n")
+            logs.operator.printf(f"***C-Find ({model}): level '{printable(level)}' is not supported\n")
             session.respond(msg, 0xA900)
             return
     ctx = QueryContext(session, msg.command, model, level)

@@ -165,7 +165,7 @@ def _prepare(session: AssociationInfo, msg: Message, what: str) -> tuple[Dataset
     try:
         identifier = session.identifier(msg)
     except BadObject as exc:
-        logs.operator.printf(f"***{what}: cannot decode identifier: {exc}\n")
+        logs.operator.printf(f"***{what}: cannot decode identifier: {printable(str(exc))}\n")
         session.respond(msg, IDENTIFIER_MISMATCH)
         return None
     ctx = RetrieveContext(session, msg.command, identifier, as_stored=msg.command.sop_class in NKI_MOVE)
@@ -250,13 +250,13 @@ def _send_one(scu: StoreSCU, obj: ObjectFile, originator: tuple[str, int], ctx: 
         else:
             status = scu.send(obj, originator, ctx)
     except (OSError, Closed, Aborted, ProtocolError, TimeoutError, BadObject) as exc:
-        logs.operator.printf(f"***C-Move: sending {obj.path} failed: {exc}\n")
+        logs.operator.printf(f"***C-Move: sending {obj.path} failed: {printable(str(exc))}\n")
         return -1
     except Exception as exc:  # decoding/transcoding errors of pydicom and the codecs
-        logs.operator.printf(f"***C-Move: cannot convert {obj.path}: {exc}\n")
+        logs.operator.printf(f"***C-Move: cannot convert {obj.path}: {printable(str(exc))}\n")
         return -1
     if status == -1:
-        logs.operator.printf(f"***C-Move: {ctx.destination} accepted no transfer syntax for {obj.path}\n")
+        logs.operator.printf(f"***C-Move: {printable(ctx.destination)} accepted no transfer syntax for {obj.path}\n")
     elif status == 0:
         counters.add("sent")
     return status
@@ -294,7 +294,7 @@ def get(session: AssociationInfo, msg: Message) -> None:
         target = choose_syntax(obj, syntaxes, "", False, ctx)
         status = -1
         if target is None:
-            logs.operator.printf(f"***C-Get: no presentation context (SCP role) for {obj.sop_class}\n")
+            logs.operator.printf(f"***C-Get: no presentation context (SCP role) for {printable(obj.sop_class)}\n")
         else:
             try:
                 data = _changed_payload(obj, target, ctx) if hooks.RETRIEVE_OBJECT else payload(obj, target, ctx)
@@ -302,7 +302,7 @@ def get(session: AssociationInfo, msg: Message) -> None:
                 if status == 0 and data is not None:
                     counters.add("sent")
             except (BadObject, ValueError) as exc:
-                logs.operator.printf(f"***C-Get: cannot send {obj.path}: {exc}\n")
+                logs.operator.printf(f"***C-Get: cannot send {obj.path}: {printable(str(exc))}\n")
         counts.add(status, obj.sop_instance)
         session.respond(msg, 0xFF00, None, counts.pending())
     _finish(session, msg, counts)

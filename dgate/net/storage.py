@@ -9,6 +9,7 @@ breaks off, the association's own ``aborted`` line (:mod:`.server`). The status 
 from __future__ import annotations
 
 from ..db import DatabaseError
+from ..log import printable
 from ..store.ingest import IngestContext, StoreFailed
 from .association import Message
 from .session import AssociationInfo
@@ -30,8 +31,8 @@ def store(session: AssociationInfo, msg: Message) -> None:
         if exc.database:
             session.database_failed()
     except DatabaseError as exc:
-        session.logs.operator.printf(f"***C-Store of {msg.command.sop_instance} from {session.who()} "
-                                     f"refused: database: {exc}\n")
+        session.logs.operator.printf(f"***C-Store of {printable(msg.command.sop_instance)} from {session.who()} "
+                                     f"refused: database: {printable(str(exc))}\n")
         session.database_failed()
         status = failed
     finally:

@@ -71,7 +71,8 @@ def server_command(session: AssociationInfo, msg: Message, private: dict[int, by
             session.assoc.close()
             raise Closed("the server stopped") from None
         except Exception as exc:  # a failing command must not take the association down
-            logs.operator.printf(f"***server command {printable(text.split(':', 1)[0][:40])}: failed: {exc}\n")
+            logs.operator.printf(f"***server command {printable(text.split(':', 1)[0][:40])}: failed: "
+                                 f"{printable(str(exc))}\n")
     command = msg.command
     elements: dict[int, bytes] = {0x00000100: struct.pack("<H", C_ECHO_RSP), 0x00000900: b"\0\0",
                                   0x00000120: command.raw(MESSAGE_ID) or b"\0\0"}

@@ -324,8 +324,9 @@ class Ingest:
             try:
                 result = COMPRESSION(original, code, ctx)
             except Exception as exc:  # codecs raise many kinds on broken streams
-                self.logs.operator.printf(f"***Could not apply compression '{code}' to "
-                                          f"{self._who(ctx, item.scan.text(0x00080018))}: {exc}; stored as received\n")
+                self.logs.operator.printf(f"***Could not apply compression '{printable(code)}' to "
+                                          f"{self._who(ctx, item.scan.text(0x00080018))}: {printable(str(exc))}; "
+                                          "stored as received\n")
             else:
                 if result is not original:
                     item.replace(result.raw, result.transfer_syntax)
@@ -364,7 +365,7 @@ class Ingest:
             try:
                 verdict = step(ds, ctx) or Verdict.KEEP
             except Exception as exc:  # a broken step must not take the store down
-                self.logs.operator.printf(f"***Import step {name} failed: {exc}\n")
+                self.logs.operator.printf(f"***Import step {name} failed: {printable(str(exc))}\n")
                 continue
             if verdict is not Verdict.KEEP:
                 return verdict

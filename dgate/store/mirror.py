@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import queue
 import shutil
+import sys
 import threading
 from pathlib import Path
 
 from ..config.keys import Settings
 from ..log import Logs
 from ..runtime import TaskContext, post, register_task, service
+from ..runtime import role as runtime_role
 from .devices import device_root
 from .ingest import AFTER_STORE, IngestContext, Stored
 
@@ -82,10 +84,18 @@ def _mirror_task(ctx: TaskContext) -> MirrorQueue:
 
 
 @service("mirror.copy")
-def _copy(source: str, relative: str, device: str) -> None:
-    """Hub service: queue one mirror copy."""
+def _copy(source: str, relative: str, device: str, settings: Settings | None = None) -> None:
+    """Hub service: queue one mirror copy (outside a server, e.g. ``dgate -fa``: copy now)."""
     if _queue is not None:
         _queue.submit(Path(source), relative, device)
+    elif settings is not None:
+        root = device_root(settings, "MIRROR" + device[3:])
+        try:
+            target = Path(root or "") / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        except (OSError, TypeError) as exc:
+            print(f"***Mirror copy failed for {source}: {exc}", file=sys.stderr)
 
 
 def _after_store(stored: Stored, ctx: IngestContext) -> None:
@@ -94,7 +104,10 @@ def _after_store(stored: Stored, ctx: IngestContext) -> None:
     if stored.path is None or settings is None or not stored.device.upper().startswith("MAG"):
         return
     if device_root(settings, "MIRROR" + stored.device[3:]):
-        post("mirror.copy", str(stored.path), stored.relative, stored.device)
+        if runtime_role() in ("hub", "single", "worker"):
+            post("mirror.copy", str(stored.path), stored.relative, stored.device)
+        else:
+            _copy(str(stored.path), stored.relative, stored.device, settings)
 
 
 register_task("mirror", _mirror_task)
