@@ -252,3 +252,27 @@ def test_first_run_from_the_readme_in_an_empty_home(tmp_path):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(15)
+
+
+def test_deletion_in_the_hub_is_not_hidden_by_a_worker_update_cache(tmp_path):
+    """A worker skips updates of series/study/patient rows it wrote a moment ago; after
+    the hub deletes the patient, the next image of that series must re-create them."""
+    proc = start_server(tmp_path, ServerWorkers="1")
+    try:
+        first = pydicom.dcmread(CT_FILE)
+        sock, _ = raw.connect(proc.port)
+        assert raw.c_store(sock, first.SOPInstanceUID, raw.body_of(first)) == 0
+        raw.release(sock)
+        command(proc, f"deletepatient:{first.PatientID}")
+        con = sqlite3.connect(tmp_path / "data" / "dbase" / "conquest.db3")
+        assert con.execute("SELECT count(*) FROM DICOMSeries").fetchone()[0] == 0
+        second = pydicom.dcmread(CT_FILE)
+        second.SOPInstanceUID = first.SOPInstanceUID + ".2"
+        sock, _ = raw.connect(proc.port)
+        assert raw.c_store(sock, second.SOPInstanceUID, raw.body_of(second)) == 0
+        raw.release(sock)
+        assert con.execute("SELECT count(*) FROM DICOMSeries").fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM DICOMPatients").fetchone()[0] == 1
+        con.close()
+    finally:
+        proc.stop()

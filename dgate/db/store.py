@@ -84,10 +84,21 @@ _update_cache: "OrderedDict[tuple, None]" = OrderedDict()
 UPDATE_CACHE_SIZE = 256
 
 
+_generation = 0
+
+
 def clear_update_cache() -> None:
     """Forget recent updates (after deletions and failures, as the original does)."""
+    global _generation
     with _update_cache_lock:
         _update_cache.clear()
+        _generation += 1
+
+
+def update_cache_generation() -> int:
+    """How many times this process cleared the cache (the hub tells its workers to clear
+    theirs when it changes, so a deletion in the hub is not hidden by a worker's cache)."""
+    return _generation
 
 
 class Store:
@@ -100,6 +111,9 @@ class Store:
         self.logs = logs
         self.tags = {e.tag for lvl in ("patient", "study", "series", "image")
                      for e in schema.table(lvl).entries} | {PATIENT_ID, MODALITY, CREATION_DATE, PATIENT_NAME}
+        self._insert_sql: dict[tuple, str] = {}
+        self._allow_text: str | None = None
+        self._allow: set[str] = set()
 
     # -- public ------------------------------------------------------------------------
     def save(self, values: IndexValues, object_file: str, device: str,
@@ -160,9 +174,16 @@ class Store:
         return rows[0][0] or "" if rows else ""
 
     # -- one table ---------------------------------------------------------------------
+    def _allowed_truncations(self) -> set[str]:
+        text = self.settings.str("AllowTruncate")
+        if text != self._allow_text:
+            self._allow = {c.strip().lower() for c in text.split(",") if c.strip()}
+            self._allow_text = text
+        return self._allow
+
     def _columns(self, table: Table, values: IndexValues, modality: str, filename: str) -> list[tuple[str, str]]:
         utf8 = bool(self.settings.int("UTF8ToDB"))
-        allow = {c.strip().lower() for c in self.settings.str("AllowTruncate").split(",") if c.strip()}
+        allow = self._allowed_truncations()
         columns: list[tuple[str, str]] = []
         for entry in table.entries:
             if entry.tag == STUDY_MODALITY and table.level == "study":
@@ -243,13 +264,18 @@ class Store:
 
     def _insert(self, table: Table, columns: list[tuple[str, str]], extra: list[tuple[str, str]], now: int,
                 strict: bool = False) -> None:
-        p = self.driver.text_param
-        names = [c for c, _ in columns] + ["AccessTime"] + [c for c, _ in extra]
-        marks = [p] * len(columns) + [self.driver.int_param] + [p] * len(extra)
+        key = (table.name, tuple(c for c, _ in columns), tuple(c for c, _ in extra))
+        sql = self._insert_sql.get(key)
+        if sql is None:
+            p = self.driver.text_param
+            names = list(key[1]) + ["AccessTime"] + list(key[2])
+            marks = [p] * len(columns) + [self.driver.int_param] + [p] * len(extra)
+            sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(marks)})"
+            if len(self._insert_sql) < 256:
+                self._insert_sql[key] = sql
         params = [v for _, v in columns] + [now] + [v for _, v in extra]
         try:
-            self.driver.execute(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(marks)})",
-                                params)
+            self.driver.execute(sql, params)
         except DuplicateKey:
             if strict:
                 raise

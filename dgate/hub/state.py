@@ -3,8 +3,10 @@
 Server commands run in the hub; what they change that workers also use is described
 here as plain data and applied in each worker: the log sinks (``log_on:``,
 ``debuglog_on:``...), ``debuglevel:``, ``testmode:``, the in-memory acrnema.map
-(``put_amap:``, ``read_amap:``...) and a dicom.ini re-read (``put_param:``). dgatesop.lst
-needs nothing: every process re-reads it when it changes.
+(``put_amap:``, ``read_amap:``...), a dicom.ini re-read (``put_param:``) and a clear of
+the index update cache after deletions (so a worker does not skip re-creating a series
+row the hub just deleted). dgatesop.lst needs nothing: every process re-reads it when it
+changes.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 
 from ..config import Configuration
 from ..config.acrnema import ACRNemaMap, AEEntry
+from ..db.store import clear_update_cache, update_cache_generation
 from ..log import Channel, FileSink, Logs, PipeSink, Sink, StdoutSink, UdpSink
 
 CHANNELS = ("operator", "debug", "progress")
@@ -89,6 +92,7 @@ def snapshot(config: Configuration, logs: Logs, debug_level: int, test_mode: str
         "test_mode": test_mode,
         "amap": None if amap is None else [(e.ae, e.host, e.port, e.compression, e.line) for e in amap.entries],
         "ini": _ini_stamp(config),
+        "update_cache": update_cache_generation(),
     }
 
 
@@ -103,10 +107,15 @@ def apply(state: dict[str, Any], config: Configuration, logs: Logs, server: Any)
         entries = [AEEntry(*row) for row in state["amap"]]
         if current is None or [(e.ae, e.host, e.port, e.compression, e.line) for e in current.entries] != state["amap"]:
             config._amap = ACRNemaMap(entries, str(config.settings.path("ACRNemaMap")))
-    global _last_ini
+    global _last_ini, _last_cache
+    if state["update_cache"] != _last_cache:
+        if _last_cache is not None:
+            clear_update_cache()
+        _last_cache = state["update_cache"]
     if state["ini"] != _last_ini:
         _last_ini = state["ini"]
         config.ini.refresh(force=True)
 
 
 _last_ini: tuple | None = None
+_last_cache: int | None = None

@@ -63,12 +63,15 @@ class Element(NamedTuple):
 
 @dataclass
 class Scan:
-    """Result of :func:`scan`: the top-level elements and what :func:`repair` can fix."""
+    """Result of :func:`scan`: the top-level elements and what :func:`repair` can fix.
+
+    ``elements`` maps each top-level tag (in data set order) to its header offset, or to
+    the full :class:`Element` fields for elements the general walker handled;
+    :meth:`element` decodes either on demand (the fast path stores just the offset)."""
 
     data: Buffer
     transfer_syntax: str
-    elements: dict[int, tuple] = field(default_factory=dict)     # tag -> Element fields
-    order: list[int] = field(default_factory=list)
+    elements: dict[int, int | tuple] = field(default_factory=dict)
     odd: list[tuple[int, int, str | None, list[tuple[int, int]]]] = field(default_factory=list)
     trailing: int = 0           # trailing NUL bytes (fewer than a header) after the last element
 
@@ -81,22 +84,43 @@ class Scan:
         return self.transfer_syntax != EXPLICIT_BE
 
     @property
+    def order(self) -> list[int]:
+        return list(self.elements)
+
+    @property
     def needs_repair(self) -> bool:
         return bool(self.odd or self.trailing)
 
     def element(self, tag: int) -> Element | None:
         fields = self.elements.get(tag)
-        return None if fields is None else Element(*fields)
+        if fields is None:
+            return None
+        if isinstance(fields, tuple):
+            return Element(*fields)
+        return self._decode(tag, fields)
+
+    def _decode(self, tag: int, pos: int) -> Element:
+        """The header at ``pos`` of an element the fast loop recorded (always defined length)."""
+        data = self.data
+        if self.transfer_syntax == IMPLICIT_LE:
+            length = _LE_TAG_LEN.unpack_from(data, pos)[2]
+            return Element(tag, None, pos, pos + 8, length, pos + 8 + length)
+        vr = bytes(data[pos + 4:pos + 6])
+        if vr in LONG_VRS:
+            length = _LE_LONG.unpack_from(data, pos + 8)[0]
+            return Element(tag, _VR_TEXT[vr], pos, pos + 12, length, pos + 12 + length)
+        length = _LE_TAG_VR_LEN.unpack_from(data, pos)[3]
+        return Element(tag, _VR_TEXT[vr], pos, pos + 8, length, pos + 8 + length)
 
     def raw(self, tag: int) -> bytes | None:
         """The value bytes of a top-level element (None when absent; b'' when undefined length)."""
         fields = self.elements.get(tag)
         if fields is None:
             return None
-        length = fields[4]
-        if length == UNDEFINED:
+        elem = Element(*fields) if isinstance(fields, tuple) else self._decode(tag, fields)
+        if elem.length == UNDEFINED:
             return b""
-        return bytes(self.data[fields[3]:fields[3] + length])
+        return bytes(self.data[elem.value:elem.value + elem.length])
 
     def text(self, tag: int) -> str:
         """A top-level value as text without trailing spaces and NULs ('' when absent)."""
@@ -178,7 +202,6 @@ class _Walker:
                     self.result.odd.append((end, start, vr, parents + [(start, self._len_width(vr))]))
             if top:
                 self.result.elements[tag] = (tag, vr, start, pos, length, end)
-                self.result.order.append(tag)
                 if one:
                     return end
             pos = end
@@ -277,7 +300,6 @@ def _top_explicit_le(walker: "_Walker", data: Buffer, limit: int) -> None:
     """The top level of an Explicit VR LE data set, the common case inline; sequences,
     undefined and odd lengths and anything unusual go through the general walker."""
     elements = walker.result.elements
-    order = walker.result.order
     unpack = _LE_TAG_VR_LEN.unpack_from
     unpack_long = _LE_LONG.unpack_from
     short_vrs = KNOWN_SHORT_VRS
@@ -300,16 +322,13 @@ def _top_explicit_le(walker: "_Walker", data: Buffer, limit: int) -> None:
         if length & 1 or end > limit or group == 0xFFFE:
             pos = walker.dataset(pos, limit, True, 0, [], top=True, one=True)
             continue
-        tag = (group << 16) | element
-        elements[tag] = (tag, _VR_TEXT[vr], pos, value, length, end)
-        order.append(tag)
+        elements[(group << 16) | element] = pos
         pos = end
 
 
 def _top_implicit_le(walker: "_Walker", data: Buffer, limit: int) -> None:
     """The top level of an Implicit VR LE data set (see :func:`_top_explicit_le`)."""
     elements = walker.result.elements
-    order = walker.result.order
     unpack = _LE_TAG_LEN.unpack_from
     pos = 0
     while pos < limit:
@@ -323,9 +342,7 @@ def _top_implicit_le(walker: "_Walker", data: Buffer, limit: int) -> None:
                 (length >= 8 and data[value:value + 4] == _ITEM_BYTES):
             pos = walker.dataset(pos, limit, False, 0, [], top=True, one=True)
             continue
-        tag = (group << 16) | element
-        elements[tag] = (tag, None, pos, value, length, end)
-        order.append(tag)
+        elements[(group << 16) | element] = pos
         pos = end
 
 
@@ -437,7 +454,8 @@ def patch(result: Scan, changes: Mapping[int, tuple[str, bytes] | None]) -> byte
     pending = sorted(changes)
     last = 0
     for tag in result.order:
-        elem = Element(*result.elements[tag])
+        elem = result.element(tag)
+        assert elem is not None
         while pending and pending[0] < tag:
             new = pending.pop(0)
             change = changes[new]
