@@ -112,6 +112,9 @@ class Store:
         self.tags = {e.tag for lvl in ("patient", "study", "series", "image")
                      for e in schema.table(lvl).entries} | {PATIENT_ID, MODALITY, CREATION_DATE, PATIENT_NAME}
         self._insert_sql: dict[tuple, str] = {}
+        # (entry, tag) pairs per table: DBEntry.tag is computed on every access
+        self._entries = {table.name: tuple((e, e.tag) for e in table.entries)
+                         for table in (schema.image, schema.series, schema.study, schema.patient)}
         self._allow_text: str | None = None
         self._allow: set[str] = set()
 
@@ -185,12 +188,16 @@ class Store:
         utf8 = bool(self.settings.int("UTF8ToDB"))
         allow = self._allowed_truncations()
         columns: list[tuple[str, str]] = []
-        for entry in table.entries:
-            if entry.tag == STUDY_MODALITY and table.level == "study":
+        raw = values.raw
+        study = table.level == "study"
+        entries = self._entries.get(table.name) or tuple((e, e.tag) for e in table.entries)
+        for entry, tag in entries:
+            if study and tag == STUDY_MODALITY:
                 continue
-            if not values.present(entry.tag):
+            value_bytes = raw.get(tag)
+            if not value_bytes:
                 continue
-            value = stored_value(values.raw[entry.tag], entry, values.little_endian, utf8)
+            value = stored_value(value_bytes, entry, values.little_endian, utf8)
             if entry.length and len(value) > entry.length:
                 stars = "" if entry.column.lower() in allow else "***"
                 self.logs.operator.printf(f"{stars}Truncated {entry.column} from {len(value)} to "
@@ -228,7 +235,8 @@ class Store:
             # the same raw values (and patient ID, modality) give the same columns: skip
             # recomputing them for an update done recently (the original's ring of UPDATEs)
             raw = values.raw
-            cache_key = (table.name, tuple(raw.get(e.tag) for e in table.entries), patid,
+            entries = self._entries.get(table.name) or tuple((e, e.tag) for e in table.entries)
+            cache_key = (table.name, tuple(raw.get(tag) for _e, tag in entries), patid,
                          modality if table.level == "study" else "", now)
             with _update_cache_lock:
                 if cache_key in _update_cache:

@@ -132,8 +132,9 @@ class AssociationInfo:
                              f'{int(soplist.accepts_sop(pc.abstract_syntax))}\n')
             self.logs.operator.printf("".join(lines))
         counters.add("associations")
-        self.logs.debug.printf(f"Server Command   := {command.field:04x}\n"
-                               f"Message ID       := {command.message_id:04x}\n")
+        if self.logs.debug.on:
+            self.logs.debug.printf(f"Server Command   := {command.field:04x}\n"
+                                   f"Message ID       := {command.message_id:04x}\n")
         return True
 
     def end(self) -> None:

@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydicom.dataelem import RawDataElement as _RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import _read_file_meta_info, read_dataset, read_preamble
 from pydicom.filewriter import write_dataset
+from pydicom.tag import BaseTag as _BaseTag
 from pydicom.uid import UID
 
 if TYPE_CHECKING:
@@ -124,14 +126,12 @@ class ScanHeader:
         self.is_implicit_VR = sc.transfer_syntax == IMPLICIT_LE
 
     def get_item(self, tag: int):
-        from pydicom.dataelem import RawDataElement
-        from pydicom.tag import BaseTag
         elem = self.scan.element(int(tag))
         if elem is None:
             return None
         value = b"" if elem.length == 0xFFFFFFFF else bytes(self.scan.data[elem.value:elem.value + elem.length])
-        return RawDataElement(BaseTag(tag), elem.vr, elem.length, value, elem.value, self.is_implicit_VR,
-                              self.is_little_endian, True, False)
+        return _RawDataElement(_BaseTag(tag), elem.vr, elem.length, value, elem.value, self.is_implicit_VR,
+                               self.is_little_endian, True, False)
 
     def __contains__(self, tag: object) -> bool:
         return isinstance(tag, int) and self.scan.element(tag) is not None

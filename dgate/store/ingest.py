@@ -395,8 +395,7 @@ class Ingest:
         sop = sc.text(0x00080018)
         patid = sc.text(0x00100020)
         header = cast(Dataset, ScanHeader(sc, item.transfer_syntax))
-        values = IndexValues({tag: sc.raw(tag) or b"" for tag in db.store_rules.tags if tag in sc.elements},
-                             sc.little_endian)
+        values = IndexValues(sc.raw_values(db.store_rules.tags), sc.little_endian)
         mag0 = device_root(settings, "MAG0")
         with instance_lock(sop, mag0 if mag0 and os.path.isdir(mag0) else None):
             try:

@@ -122,6 +122,39 @@ class Scan:
             return b""
         return bytes(self.data[elem.value:elem.value + elem.length])
 
+    def raw_values(self, tags) -> dict[int, bytes]:
+        """``{tag: value bytes}`` of the present ones among ``tags`` (undefined length: b'')."""
+        out: dict[int, bytes] = {}
+        data = self.data
+        elements = self.elements
+        implicit = self.transfer_syntax == IMPLICIT_LE
+        tag_len = _LE_TAG_LEN.unpack_from
+        tag_vr_len = _LE_TAG_VR_LEN.unpack_from
+        long_len = _LE_LONG.unpack_from
+        long_vrs = LONG_VRS
+        for tag in tags:
+            fields = elements.get(tag)
+            if fields is None:
+                continue
+            if isinstance(fields, tuple):
+                value, length = fields[3], fields[4]
+                if length == UNDEFINED:
+                    out[tag] = b""
+                    continue
+            elif implicit:
+                length = tag_len(data, fields)[2]
+                value = fields + 8
+            else:
+                vr = tag_vr_len(data, fields)[2]
+                if vr in long_vrs:
+                    length = long_len(data, fields + 8)[0]
+                    value = fields + 12
+                else:
+                    length = tag_vr_len(data, fields)[3]
+                    value = fields + 8
+            out[tag] = bytes(data[value:value + length])
+        return out
+
     def text(self, tag: int) -> str:
         """A top-level value as text without trailing spaces and NULs ('' when absent)."""
         value = self.raw(tag)
