@@ -15,7 +15,8 @@ Order (README "Ingest order"):
 6. name and device; under :func:`.locks.instance_lock` the file is written under a
    unique temporary name and renamed into place (the original writes the row first);
 7. the index row is committed (:meth:`dgate.db.Database.add`);
-8. ``Written file:`` is logged, then the after-store hooks run (:data:`AFTER_STORE`).
+8. ``Written file:`` is logged, the after-store hooks run (:data:`AFTER_STORE`), then the
+   caller answers success.
 
 A kill -9 anywhere leaves at most a file without a row, never a row without a file.
 Index refusals never answer success: the same SOP instance for another patient, a UID
