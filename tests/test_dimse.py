@@ -161,3 +161,41 @@ def test_rejections_follow_dgatesop_lst(tmp_path):
         assert "calling AE 'BADSCU' is not a RemoteAE in dgatesop.lst" in proc.output()
     finally:
         proc.stop()
+
+
+def test_idle_association_times_out_after_tcpiptimeout(tmp_path):
+    proc = start_server(tmp_path, ServerWorkers="1", TCPIPTimeOut="1")
+    try:
+        sock, _ = raw.connect(proc.port)
+        sock.settimeout(10)
+        kind, body = raw.read_pdu(sock)          # nothing sent: the server aborts after 1 s
+        assert kind == 7
+        sock.close()
+        assert "nothing received for 1 s (TCPIPTimeOut); aborted" in proc.output()
+    finally:
+        proc.stop()
+
+
+def test_called_ae_suffix_asks_for_compression(tmp_path):
+    proc = start_server(tmp_path, ServerWorkers="1", IncomingCompression="as")
+    try:
+        j2k = get_testdata_file("JPEG2000.dcm")
+        for called in ("CONQUESTSRV1", "CONQUESTSRV1~un"):
+            ds = pydicom.dcmread(j2k)
+            ds.SOPInstanceUID = ds.SOPInstanceUID + (".9" if "~" in called else "")
+            from pynetdicom import AE
+            ae = AE("SUFFIX")
+            ae.add_requested_context(ds.SOPClassUID, [ds.file_meta.TransferSyntaxUID])
+            assoc = ae.associate("127.0.0.1", proc.port, ae_title=called)
+            assert assoc.send_c_store(ds).Status == 0
+            assoc.release()
+        import sqlite3
+        rows = sqlite3.connect(tmp_path / "data" / "dbase" / "conquest.db3").execute(
+            "SELECT SOPInstanc, ObjectFile FROM DICOMImages").fetchall()
+        syntaxes = {uid: str(pydicom.dcmread(tmp_path / "data" / obj).file_meta.TransferSyntaxUID)
+                    for uid, obj in rows}
+        original = pydicom.dcmread(j2k)
+        assert syntaxes[original.SOPInstanceUID] == original.file_meta.TransferSyntaxUID      # as is
+        assert syntaxes[original.SOPInstanceUID + ".9"] == "1.2.840.10008.1.2.1"            # ~un: decompressed
+    finally:
+        proc.stop()

@@ -282,7 +282,7 @@ def test_shipped_acrnema_map_has_no_wildcard_rows():
 
 
 def test_pdu_fuzz_ends_with_the_server_up(tmp_path):
-    """Bounded fuzz (fixed seed, 400 connections, 8 at a time): mutated association
+    """Bounded fuzz (fixed seed, 300 connections, 8 at a time): mutated association
     requests and P-DATA; afterwards the server answers and no worker has died."""
     import random
     proc = start_server(tmp_path, AssociationRequestTimeOut="1", TCPIPTimeOut="2", ServerWorkers="2")
@@ -293,7 +293,7 @@ def test_pdu_fuzz_ends_with_the_server_up(tmp_path):
         pydicom.dcmread(CT_FILE))[:3000])
     rng = random.Random(20261201)
     cases = []
-    for _ in range(400):
+    for _ in range(300):
         rq, follow = bytearray(good_rq), bytearray(rng.choice([echo, store]))
         target = rq if rng.random() < 0.5 else follow
         for _ in range(rng.randint(1, 4)):
