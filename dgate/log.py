@@ -23,6 +23,14 @@ import time
 from pathlib import Path
 
 
+def printable(text: str) -> str:
+    """Text from a peer made safe for one log line: newlines and other control characters
+    are shown as ``\\xNN``, so a peer cannot forge or break log lines."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+
+
 def ctime_stamp(now: float | None = None) -> str:
     return time.ctime(now if now is not None else time.time()) + " "
 
@@ -54,10 +62,16 @@ class FileSink(Sink):
     def write(self, text: str) -> None:
         stamp = ctime_stamp() if self.timestamps else ""
         try:
-            with open(self.path, "ab") as handle:
-                handle.write((stamp + text).encode("latin-1", "replace"))
+            # opened and closed for every line (logs can be rotated), one append write
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError:
-            pass  # a log that cannot be written must not stop the server
+            return  # a log that cannot be written must not stop the server
+        try:
+            os.write(fd, (stamp + text).encode("latin-1", "replace"))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 class UdpSink(Sink):

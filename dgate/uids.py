@@ -3,29 +3,49 @@
 * ``genuid`` / ``-fu``: ``<UIDPrefix>.6.<unix time>.<counter mod 10000>``
 * database UIDs (``changeuid``): ``<UIDPrefix>.7.<unix time>.<counter mod 10000>``
 
-The counter is process-wide, starts at 0 (or the ``-c`` value) and is incremented
-before use, so concurrent callers never get the same UID within one second.
+One counter (the original's ``UIDPostfix``) serves both. It starts at 0, or at the ``-c``
+value, and is used before it is incremented, so the first UID of a process ends in ``.0``
+(checked against the 1.5.0e binary). In a multi-process server the counter lives in the
+shared segment (:func:`attach`), so hub and workers never hand out the same value.
 """
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 
+from .runtime.shm import UID_AT, SharedSegment
+
 _lock = threading.Lock()
-_counter = itertools.count(1)
+_counter = 0
+_segment: SharedSegment | None = None
 
 
 def set_counter(start: int) -> None:
-    """``-c#``: the next UID uses ``start + 1``."""
+    """``-c#``: the next UID uses ``start``."""
     global _counter
     with _lock:
-        _counter = itertools.count(start + 1)
+        _counter = start
+    if _segment is not None:
+        _segment.store(UID_AT, start)
+
+
+def attach(segment: SharedSegment, initialise: bool = False) -> None:
+    """Use the counter in ``segment`` (the hub initialises it with this process's value)."""
+    global _segment
+    with _lock:
+        if initialise:
+            segment.store(UID_AT, _counter)
+        _segment = segment
 
 
 def _next() -> int:
+    global _counter
+    if _segment is not None:
+        return _segment.fetch_add(UID_AT)
     with _lock:
-        return next(_counter)
+        value = _counter
+        _counter += 1
+        return value
 
 
 def gen_uid(prefix: str, kind: int = 6, now: float | None = None) -> str:

@@ -157,10 +157,10 @@ def test_config_commands_change_files(server):
     assert cmd(server, "--delete_param:DebugLevel").returncode == 0
     assert cmd(server, "--get_param:DebugLevel").stdout == ""
     cmd(server, "--put_amap:99,NEWAE,10.0.0.9,104,j2")
-    assert cmd(server, "--get_amap:4,%s %s").stdout == "NEWAE 10.0.0.9"
+    assert cmd(server, "--get_amap:1,%s %s").stdout == "NEWAE 10.0.0.9"     # appended after CONQUESTSRV1
     cmd(server, "--write_amap:")
     assert "NEWAE             10.0.0.9" in (server.folder / "acrnema.map").read_text()
-    cmd(server, "--delete_amap:4")
+    cmd(server, "--delete_amap:1")
     cmd(server, "--write_amap:")
     assert "NEWAE" not in (server.folder / "acrnema.map").read_text()
     # a RemoteAE list restricts calling AEs, so include the AE the client itself uses

@@ -60,8 +60,20 @@ def dispatch(ctx: CommandContext, text: str) -> bytes | None:
 
 
 def _load() -> None:
-    from . import (archive_cmds, config_cmds, convert_cmds, db_cmds, dbf_cmds, hl7_cmds,  # noqa: F401
-                   image_cmds, lister_cmds, lua_cmds, move_cmds, status_cmds, web_cmds)  # (registration)
+    from . import (  # noqa: F401
+        archive_cmds,
+        config_cmds,
+        convert_cmds,
+        db_cmds,
+        dbf_cmds,
+        hl7_cmds,
+        image_cmds,  # (registration)
+        lister_cmds,
+        lua_cmds,
+        move_cmds,
+        status_cmds,
+        web_cmds,
+    )
     for capability, names in PENDING.items():
         for name in names.split():
             COMMANDS.setdefault(name, _pending(capability))

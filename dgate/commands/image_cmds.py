@@ -172,7 +172,7 @@ def convert_to_json(ctx: CommandContext, args: str) -> bytes | None:
     if ds is None:
         return None
     try:
-        from ..luabind.serialize import serialize  # type: ignore[import-not-found]
+        from ..luabind.serialize import serialize
     except ImportError:
         ctx.logs.operator.printf("*** convert_to_json needs Conquest's Lua Serialize (dgate.luabind), which this "
                                  "dgate does not have\n")

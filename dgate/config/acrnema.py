@@ -112,23 +112,33 @@ class ACRNemaMap:
         self.warnings.append(ConfigWarning(self.path, line, message))
 
     # -- lookup --------------------------------------------------------------------
-    def lookup(self, ae: str) -> Address | None:
-        """``GetACRNema``: resolve an AE title, or None when it is unknown."""
+    def match(self, ae: str) -> AEEntry | None:
+        """The row ``GetACRNema`` resolves ``ae`` through (pass 1 in file order: wildcard
+        rows case-insensitively, others exactly; pass 2: exact, case-insensitive)."""
         ae = ae.rstrip()
         for entry in self.entries:
             if entry.ae.endswith("*"):
-                prefix = entry.ae[:-1]
-                if ae.lower().startswith(prefix.lower()):
-                    rest = ae[len(prefix):]
-                    host = entry.host[:-1] + rest if entry.host.endswith("*") else entry.host
-                    port = entry.port[:-1] + rest if entry.port.endswith("*") else entry.port
-                    return _address(ae, host, port, entry.compression)
+                if ae.lower().startswith(entry.ae[:-1].lower()):
+                    return entry
             elif entry.ae == ae:
-                return _address(ae, entry.host, entry.port, entry.compression)
+                return entry
         for entry in self.entries:
             if entry.ae.lower() == ae.lower():
-                return _address(ae, entry.host, entry.port, entry.compression)
+                return entry
         return None
+
+    def lookup(self, ae: str) -> Address | None:
+        """``GetACRNema``: resolve an AE title, or None when it is unknown."""
+        ae = ae.rstrip()
+        entry = self.match(ae)
+        if entry is None:
+            return None
+        if entry.ae.endswith("*"):
+            rest = ae[len(entry.ae) - 1:]
+            host = entry.host[:-1] + rest if entry.host.endswith("*") else entry.host
+            port = entry.port[:-1] + rest if entry.port.endswith("*") else entry.port
+            return _address(ae, host, port, entry.compression)
+        return _address(ae, entry.host, entry.port, entry.compression)
 
     # -- editing (put_amap / delete_amap / write_amap) -------------------------------
     def put(self, index: int, ae: str, host: str, port: str, compression: str = "") -> None:

@@ -175,6 +175,11 @@ ROOT_KEYS: tuple[KeySpec, ...] = (
     _k("RefusedServerCommands", "",
        doc="comma list of server commands the server refuses; 'destructive' stands for every "
            "command that deletes or changes stored data, the database or the configuration, or stops it"),
+    # server core: process model, limits, timeouts, C-MOVE destinations (ours, README "Server architecture")
+    _k("ServerWorkers", "", doc="worker processes (default: the CPU count, at most 4); 0: one process"),
+    _k("MaxAssociations", "200", "int", doc="open associations at most; more get A-ASSOCIATE-RJ"),
+    _k("AssociationRequestTimeOut", "5", "int", doc="seconds a new connection has to send its A-ASSOCIATE-RQ"),
+    _k("AllowWildcardMoveDestinations", "0", "int", doc="1: C-MOVE may send to AEs found only via 'AE*' rows"),
 )
 
 KEYS_BY_NAME: dict[str, KeySpec] = {}

@@ -113,7 +113,7 @@ class SendFailed(Exception):
 
 
 def _nodelay(event) -> None:
-    from ..net.server import set_nodelay
+    from ..net.negotiation import set_nodelay
     set_nodelay(event.assoc)
 
 

@@ -125,10 +125,23 @@ class Database:
         return IndexValues.from_dataset(ds, self.store_rules.tags)
 
     def add(self, ds: Dataset | IndexValues, object_file: str, device: str = "MAG0",
-            just_add: bool = False, filename_for_log: str = "") -> None:
-        """``SaveToDataBase``: enter an object; raises StoreRefused/DatabaseError."""
+            just_add: bool = False, filename_for_log: str = "", strict: bool = False) -> None:
+        """``SaveToDataBase``: enter an object; raises StoreRefused/DatabaseError (and
+        DuplicateKey for an existing image row when ``strict``)."""
         values = ds if isinstance(ds, IndexValues) else self.index_values(ds)
-        self.store_rules.save(values, object_file, device, just_add, filename_for_log or object_file)
+        self.store_rules.save(values, object_file, device, just_add, filename_for_log or object_file, strict)
+
+    def ensure_tables(self, echo=None) -> bool:
+        """Create the tables (as ``dgate -i``) when the image table does not exist; True
+        when they were created. Used at server start so a first run stores at once."""
+        im = self.schema.image
+        try:
+            self.driver.query(f"SELECT {im.key.column} FROM {im.name} LIMIT 1")
+            return False
+        except DatabaseError:
+            pass
+        self.initialize_tables(0, echo=echo or (lambda text: None))
+        return True
 
     # -- querying ------------------------------------------------------------------------
     def find(self, level: str, identifier: Dataset) -> list[Dataset]:
@@ -161,6 +174,14 @@ class Database:
             return None
         obj, dev, patid = rows[0]
         return StoredFile(obj or "", dev or "", patid or "", sop_uid)
+
+    def files_of(self, sop_uid: str) -> list[StoredFile]:
+        """Every image row of a SOP instance UID, whatever the patient."""
+        im = self.schema.image
+        pat = im.patient_column()
+        rows = self.driver.query(f"SELECT ObjectFile, DeviceName, {pat.column if pat else im.key.column} "
+                                 f"FROM {im.name} WHERE {im.key.column} = {self.driver.text_param}", [sop_uid])
+        return [StoredFile(o or "", d or "", p or "", sop_uid) for o, d, p in rows]
 
     def images(self, patient_id: str = "", study_uid: str = "", series_uid: str = "",
                sop_uid: str = "", study_date: str = "") -> list[StoredFile]:

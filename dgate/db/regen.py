@@ -21,7 +21,7 @@ from ..store.reader import regen_loader_for
 from .database import Database
 from .driver import DatabaseError
 
-SKIP_DIRS = {"incoming", "printer_files", "bin"}
+SKIP_DIRS = {"incoming", "printer_files", "bin", ".dgate-tmp"}
 PROGRESS_EVERY = 1000
 
 

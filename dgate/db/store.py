@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pydicom.dataset import Dataset
 
 from ..config.keys import Settings
-from ..log import Logs
+from ..log import Logs, printable
 from .driver import DatabaseError, Driver, DuplicateKey
 from .schema import Schema, Table
 from .values import element_bytes, stored_value
@@ -84,10 +84,21 @@ _update_cache: "OrderedDict[tuple, None]" = OrderedDict()
 UPDATE_CACHE_SIZE = 256
 
 
+_generation = 0
+
+
 def clear_update_cache() -> None:
     """Forget recent updates (after deletions and failures, as the original does)."""
+    global _generation
     with _update_cache_lock:
         _update_cache.clear()
+        _generation += 1
+
+
+def update_cache_generation() -> int:
+    """How many times this process cleared the cache (the hub tells its workers to clear
+    theirs when it changes, so a deletion in the hub is not hidden by a worker's cache)."""
+    return _generation
 
 
 class Store:
@@ -100,11 +111,22 @@ class Store:
         self.logs = logs
         self.tags = {e.tag for lvl in ("patient", "study", "series", "image")
                      for e in schema.table(lvl).entries} | {PATIENT_ID, MODALITY, CREATION_DATE, PATIENT_NAME}
+        self._insert_sql: dict[tuple, str] = {}
+        # (entry, tag) pairs per table: DBEntry.tag is computed on every access
+        self._entries = {table.name: tuple((e, e.tag) for e in table.entries)
+                         for table in (schema.image, schema.series, schema.study, schema.patient)}
+        self._allow_text: str | None = None
+        self._allow: set[str] = set()
 
     # -- public ------------------------------------------------------------------------
     def save(self, values: IndexValues, object_file: str, device: str,
-             just_add: bool = False, filename_for_log: str = "") -> None:
-        """Enter one object; raises :class:`StoreRefused` or :class:`DatabaseError`."""
+             just_add: bool = False, filename_for_log: str = "", strict: bool = False) -> None:
+        """Enter one object; raises :class:`StoreRefused` or :class:`DatabaseError`.
+
+        ``strict``: a duplicate key on the image row (``just_add``) raises
+        :class:`DuplicateKey` instead of counting as success, so the caller can tell an
+        instance that is indexed for another patient from one that was stored.
+        """
         values = self._patient_id_rules(values)
         patid = values.text(PATIENT_ID)
         modality = values.text(MODALITY)
@@ -113,7 +135,7 @@ class Store:
         try:
             with self.driver.transaction():
                 self._update_or_add(self.schema.image, values, patid, modality, now,
-                                    extra_image, just_add, filename_for_log)
+                                    extra_image, just_add, filename_for_log, strict)
                 self._update_or_add(self.schema.series, values, patid, modality, now,
                                     [], False, filename_for_log)
                 self._update_or_add(self.schema.study, values, patid, modality, now,
@@ -147,22 +169,35 @@ class Store:
         if not uid:
             return ""
         pat = study.by_tag(PATIENT_ID)
+        if pat is None:
+            return ""
         rows = self.driver.query(
             f"SELECT {study.name}.{pat.column} FROM {study.name} WHERE {study.name}.{study.key.column} = "
             f"{self.driver.text_param}", [uid])
         return rows[0][0] or "" if rows else ""
 
     # -- one table ---------------------------------------------------------------------
+    def _allowed_truncations(self) -> set[str]:
+        text = self.settings.str("AllowTruncate")
+        if text != self._allow_text:
+            self._allow = {c.strip().lower() for c in text.split(",") if c.strip()}
+            self._allow_text = text
+        return self._allow
+
     def _columns(self, table: Table, values: IndexValues, modality: str, filename: str) -> list[tuple[str, str]]:
         utf8 = bool(self.settings.int("UTF8ToDB"))
-        allow = {c.strip().lower() for c in self.settings.str("AllowTruncate").split(",") if c.strip()}
+        allow = self._allowed_truncations()
         columns: list[tuple[str, str]] = []
-        for entry in table.entries:
-            if entry.tag == STUDY_MODALITY and table.level == "study":
+        raw = values.raw
+        study = table.level == "study"
+        entries = self._entries.get(table.name) or tuple((e, e.tag) for e in table.entries)
+        for entry, tag in entries:
+            if study and tag == STUDY_MODALITY:
                 continue
-            if not values.present(entry.tag):
+            value_bytes = raw.get(tag)
+            if not value_bytes:
                 continue
-            value = stored_value(values.raw[entry.tag], entry, values.little_endian, utf8)
+            value = stored_value(value_bytes, entry, values.little_endian, utf8)
             if entry.length and len(value) > entry.length:
                 stars = "" if entry.column.lower() in allow else "***"
                 self.logs.operator.printf(f"{stars}Truncated {entry.column} from {len(value)} to "
@@ -193,22 +228,27 @@ class Store:
         return sql, params, shown
 
     def _update_or_add(self, table: Table, values: IndexValues, patid: str, modality: str,
-                       now: int, extra: list[tuple[str, str]], just_add: bool, filename: str) -> None:
+                       now: int, extra: list[tuple[str, str]], just_add: bool, filename: str,
+                       strict: bool = False) -> None:
+        cache_key = None
+        if table.level != "image" and not just_add:
+            # the same raw values (and patient ID, modality) give the same columns: skip
+            # recomputing them for an update done recently (the original's ring of UPDATEs)
+            raw = values.raw
+            entries = self._entries.get(table.name) or tuple((e, e.tag) for e in table.entries)
+            cache_key = (table.name, tuple(raw.get(tag) for _e, tag in entries), patid,
+                         modality if table.level == "study" else "", now)
+            with _update_cache_lock:
+                if cache_key in _update_cache:
+                    _update_cache.move_to_end(cache_key)
+                    return
         columns = self._columns(table, values, modality, filename)
         where, where_params, shown = self._where(table, values, patid)
         p = self.driver.text_param
 
         if just_add:
-            self._insert(table, columns, extra, now)
+            self._insert(table, columns, extra, now, strict)
             return
-
-        cache_key = None
-        if table.level != "image":
-            cache_key = (table.name, tuple(columns), now)
-            with _update_cache_lock:
-                if cache_key in _update_cache:
-                    _update_cache.move_to_end(cache_key)
-                    return
 
         names = [c for c, _ in columns]
         rows = self.driver.query(f"SELECT {', '.join(names) or table.key.column} FROM {table.name} "
@@ -230,16 +270,24 @@ class Store:
                 while len(_update_cache) > UPDATE_CACHE_SIZE:
                     _update_cache.popitem(last=False)
 
-    def _insert(self, table: Table, columns: list[tuple[str, str]], extra: list[tuple[str, str]], now: int) -> None:
-        p = self.driver.text_param
-        names = [c for c, _ in columns] + ["AccessTime"] + [c for c, _ in extra]
-        marks = [p] * len(columns) + [self.driver.int_param] + [p] * len(extra)
+    def _insert(self, table: Table, columns: list[tuple[str, str]], extra: list[tuple[str, str]], now: int,
+                strict: bool = False) -> None:
+        key = (table.name, tuple(c for c, _ in columns), tuple(c for c, _ in extra))
+        sql = self._insert_sql.get(key)
+        if sql is None:
+            p = self.driver.text_param
+            names = list(key[1]) + ["AccessTime"] + list(key[2])
+            marks = [p] * len(columns) + [self.driver.int_param] + [p] * len(extra)
+            sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(marks)})"
+            if len(self._insert_sql) < 256:
+                self._insert_sql[key] = sql
         params = [v for _, v in columns] + [now] + [v for _, v in extra]
         try:
-            self.driver.execute(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(marks)})",
-                                params)
+            self.driver.execute(sql, params)
         except DuplicateKey:
-            pass  # the original counts a duplicate key as success
+            if strict:
+                raise
+            # the original counts a duplicate key as success
 
     def _check_and_merge(self, table: Table, columns: list[tuple[str, str]], stored: dict[str, str],
                          patid: str, shown: str) -> list[tuple[str, str]]:
@@ -256,10 +304,10 @@ class Store:
                 merged.append((column, new[:sm.length] if sm.length else new))
                 continue
             if old and not new.lower().startswith(old.lower()):
-                where = f"PatientID = '{patid}' {shown}"
+                where = printable(f"PatientID = '{patid}' {shown}")
                 if column == link:
                     raise StoreRefused(f"***Refused to enter inconsistent link {column} into {table.name}: "
-                                       f"{where}, Old='{old}', Refused='{new}'")
+                                       f"{where}, Old='{printable(old)}', Refused='{printable(new)}'")
                 entry = next(e for e in table.entries if e.column == column)
                 quiet = table.level == "patient" and (
                     not new
@@ -269,9 +317,9 @@ class Store:
                     pass
                 elif entry.tag == BIRTH_DATE:
                     self.logs.operator.printf(f"***Inconsistent {column} in {table.name}: {where}, "
-                                              f"Old='{old}', New='{new}'\n")
+                                              f"Old='{printable(old)}', New='{printable(new)}'\n")
                 else:
                     self.logs.trouble.printf(f"Inconsistent {column} in {table.name}: {where}, "
-                                             f"Old='{old}', New='{new}'\n")
+                                             f"Old='{printable(old)}', New='{printable(new)}'\n")
             merged.append((column, new))
         return merged

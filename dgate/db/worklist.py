@@ -9,8 +9,8 @@ Referenced Study (0008,1110) and Referenced Patient (0008,1120) sequences are ad
 and 0008,0005 ``ISO_IR 100`` by default.
 
 Encoded as the original encodes it (checked against 1.5.0e with a raw-PDU SCU): (0008,0052)
-in every response, empty unless the query gave one (then its value); a sequence holding an item (ScheduledProcedureStepSequence)
-and its item with undefined length, empty sequences with length 0.
+in every response, empty unless the query gave one (then its value); a sequence holding an item
+(ScheduledProcedureStepSequence) and its item with undefined length, empty sequences with length 0.
 
 Converter hooks (the converter engine supplies them as callables): ``query_hook`` gets the
 identifier before the query (WorkListQueryConverter0; rc 2 refuses the query, the handler

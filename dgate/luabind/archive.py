@@ -137,7 +137,7 @@ def compress_copy(state: LuaState, ds: Dataset, mode: str) -> Dataset | None:
                 clone.decompress(generate_instance_uid=False)
             return clone
         try:
-            from ..codec import recompress  # type: ignore[attr-defined]
+            from ..codec import recompress
         except ImportError:
             state.services.logs.operator.printf(f"***Compress({mode}) needs the compression capability\n")
             return None

@@ -213,7 +213,7 @@ def set_raw(ds: Dataset, tag: int, vr: str, data: bytes) -> None:
     if len(data) % 2:
         data += b"\0" if vr in TEXT_PAD_NUL or vr in ("OB", "UN") else b" "
     raw = RawDataElement(BaseTag(tag), vr, len(data), data, 0, False, little_endian(ds), True, False)
-    ds[tag] = raw  # type: ignore[assignment]
+    ds[tag] = raw
 
 
 def write(ds: Dataset, key: str, value: Any, dic: Dictionary, is_table: bool = False) -> bool:

@@ -358,7 +358,7 @@ def replace_contents(target: Dataset, source: Dataset) -> None:
     target.clear()
     for tag in source.keys():
         # raw elements stay raw
-        target[tag] = source.get_item(tag)  # type: ignore[assignment]
+        target[tag] = source.get_item(tag)
     target.file_meta = getattr(source, "file_meta", None) or Dataset()  # type: ignore[assignment]
     if has_file_meta(source):
         mark_file_object(target)

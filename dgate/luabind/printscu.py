@@ -57,7 +57,7 @@ def print_images(own_ae: str, address, images: list[Dataset], annotation: str = 
     from pydicom.uid import generate_uid
     from pynetdicom import AE, build_context, evt
 
-    from ..net.server import set_nodelay
+    from ..net.negotiation import set_nodelay
     ae = AE(ae_title=own_ae[:16])
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
     assoc = ae.associate(address.host, address.port, contexts=[build_context(META)], ae_title=address.ae[:16],

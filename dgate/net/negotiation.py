@@ -1,123 +1,162 @@
-"""What the server accepts on an association, from dgatesop.lst (conquest-storage.md §5.2).
+"""What the server accepts on an association, from dgatesop.lst (conquest-storage.md §5.2,
+conquest-protocol.md §4.4), and the negotiation helpers of the pynetdicom SCU side.
 
-* every ``sop`` line becomes a supported presentation context offering the ``transfer``
-  lines; the first transfer syntax the peer proposes that is in the list is chosen;
-* ``RemoteAE`` lines limit the calling AE (reject reason 3), ``LocalAE`` lines the
-  called AE (reject reason 7); empty lists accept everything;
-* private or unknown SOP classes are registered with pynetdicom (storage, or C-MOVE
-  for the NKI private retrieve classes) so that they can be served.
+Acceptor rules (``CheckedPDU_Service``):
 
-The list is re-read when the file changes, so edits apply to following associations.
+* ``application`` lines limit the application context (reject reason 2), ``RemoteAE``
+  lines the calling AE (reason 3), ``LocalAE`` lines the called AE (reason 7); an empty
+  list accepts everything; rejections are permanent, source 1 (service user);
+* a proposed context whose abstract syntax is not a ``sop`` line gets result 3; else the
+  first transfer syntax *in the proposer's order* that is a ``transfer`` line is
+  accepted, none gives result 4;
+* SCP/SCU role selection items are answered with the proposed values (C-GET needs the
+  requestor as storage SCP); asynchronous operations and extended negotiation are not
+  offered back (as 1.5.0e);
+* a called AE ``AE~xx`` asks for compression ``xx`` of the objects it stores.
+
+The list is re-read when the file changes (:class:`SopListWatcher`), so edits apply to
+the next association. A refused context is logged with the dgatesop.lst line that would
+allow it.
 """
 from __future__ import annotations
 
 import os
+import socket
 import threading
+from dataclasses import dataclass, field
 from typing import Callable
 
-from pynetdicom import AE, sop_class
-from pynetdicom.acse import ACSE
-from pynetdicom.service_class import QueryRetrieveServiceClass, StorageServiceClass
-
 from ..config.soplist import SopList
+from . import pdu
 
+IMPLEMENTATION_UID = "1.2.826.0.1.3680043.2.135.1066.101"
+IMPLEMENTATION_VERSION = "1.5.0/OTHER"
 NKI_MOVE = {
     "1.2.826.0.1.3680043.2.135.1066.5.1.4.1.2.1.2": "PatientRootRetrieveNKI",
     "1.2.826.0.1.3680043.2.135.1066.5.1.4.1.2.2.2": "StudyRootRetrieveNKI",
     "1.2.826.0.1.3680043.2.135.1066.5.1.4.1.2.3.2": "PatientStudyOnlyRetrieveNKI",
 }
-_registered: set[str] = set()
-_lock = threading.Lock()
-
-
-def ensure_known(uid: str, name: str) -> None:
-    """Register a UID pynetdicom does not know, so a service class can handle it."""
-    from pynetdicom.sop_class import uid_to_service_class
-    with _lock:
-        if uid in _registered:
-            return
-        _registered.add(uid)
-    if uid in NKI_MOVE:
-        sop_class.register_uid(uid, NKI_MOVE[uid], QueryRetrieveServiceClass, "C-MOVE")
-        return
-    if uid_to_service_class(uid).__name__ != "ServiceClass":
-        return
-    keyword = "".join(ch for ch in name if ch.isalnum()) or "Private"
-    if not keyword[0].isalpha():
-        keyword = "X" + keyword
-    try:
-        sop_class.register_uid(uid, f"{keyword}_{len(_registered)}", StorageServiceClass)
-    except Exception:
-        pass
-
-
-def apply_soplist(ae: AE, soplist: SopList) -> None:
-    """Replace the AE's supported contexts and AE-title rules with those of the list."""
-    transfers = [e.uid for e in soplist.transfer] or ["1.2.840.10008.1.2"]
-    contexts = []
-    seen = set()
-    for entry in soplist.sop:
-        if entry.uid in seen:
-            continue
-        seen.add(entry.uid)
-        ensure_known(entry.uid, entry.name)
-        contexts.append(entry.uid)
-    ae.supported_contexts = []
-    for uid in contexts:
-        ae.add_supported_context(uid, transfers, scu_role=True, scp_role=True)
-    ae.require_calling_aet = [e.uid for e in soplist.remoteae]
-    local = {e.uid for e in soplist.localae}
-    ae.dgate_accepts_called = (lambda called: SopList._title(called) in local) if local else None
-    ae.require_called_aet = bool(local)
 
 
 class SopListWatcher:
-    """Keeps an AE's contexts in step with dgatesop.lst (checked before associations)."""
+    """The current dgatesop.lst, re-read when its modification time changes."""
 
-    def __init__(self, ae: AE, load: Callable[[], SopList], path: str):
-        self.ae = ae
+    def __init__(self, load: Callable[[], SopList], path: str):
         self.load = load
         self.path = path
         self.mtime: float | None = None
-        self.current: SopList | None = None
-        self.refresh()
-        ae.dgate_before_negotiation = self.refresh
+        self.current: SopList = load()
+        self._lock = threading.Lock()
+        self.mtime = self._stat()
+
+    def _stat(self) -> float | None:
+        try:
+            return os.stat(self.path).st_mtime
+        except OSError:
+            return None
 
     def refresh(self) -> SopList:
-        try:
-            mtime = os.stat(self.path).st_mtime
-        except OSError:
-            mtime = None
-        if self.current is None or mtime != self.mtime:
-            self.current = self.load()
-            self.mtime = mtime
-            apply_soplist(self.ae, self.current)
+        mtime = self._stat()
+        if mtime != self.mtime:
+            with self._lock:
+                try:
+                    self.current = self.load()
+                except Exception:      # a half-written list: keep the previous one
+                    return self.current
+                self.mtime = mtime
         return self.current
 
 
-def _install_called_ae_hook() -> None:
-    """Before pynetdicom negotiates: re-read dgatesop.lst if it changed, and let
-    ``LocalAE`` lines accept several called AE titles (pynetdicom accepts one)."""
-    if getattr(ACSE, "_dgate_hooked", False):
-        return
-    original = ACSE._negotiate_as_acceptor
+@dataclass
+class Outcome:
+    """Result of negotiating one A-ASSOCIATE-RQ."""
 
-    def negotiate(self) -> None:
-        before = getattr(self.assoc.ae, "dgate_before_negotiation", None)
-        if before is not None:
-            before()
-            self.assoc.acceptor.supported_contexts = self.assoc.ae.supported_contexts
-        check = getattr(self.assoc.ae, "dgate_accepts_called", None)
-        if check is not None:
-            called = self.requestor.primitive.called_ae_title
-            if check(called):
-                self.acceptor.ae_title = called.strip()
-            elif self.acceptor.ae_title.strip() == called.strip():
-                self.acceptor.ae_title = "NOT-" + called.strip()[:12]
-        original(self)
-
-    ACSE._negotiate_as_acceptor = negotiate
-    ACSE._dgate_hooked = True
+    accept: pdu.Associate | None = None
+    reject: pdu.Rejection | None = None
+    why: str = ""                                   # reason for a rejection, for the log
+    refused: list[str] = field(default_factory=list)  # log lines for refused contexts
+    compression: str | None = None                  # from a called AE ``AE~xx``
 
 
-_install_called_ae_hook()
+def sop_name(uid: str) -> str:
+    from pydicom.uid import UID
+    name = UID(uid).keyword if uid else ""
+    return name or ("PrivateSOPClass" if uid not in NKI_MOVE else NKI_MOVE[uid])
+
+
+def _refusal_line(pc: pdu.ProposedContext, soplist: SopList) -> str:
+    uid = pc.abstract_syntax
+    if not soplist.accepts_sop(uid):
+        return (f"*** Presentation context refused: {uid} ({sop_name(uid)}) is not in dgatesop.lst; "
+                f"to accept it add the line: {sop_name(uid):<42} {uid:<44} sop\n")
+    syntaxes = ", ".join(pc.transfer_syntaxes) or "(none)"
+    first = pc.transfer_syntaxes[0] if pc.transfer_syntaxes else ""
+    return (f"*** Presentation context refused for {uid} ({sop_name(uid)}): none of the transfer "
+            f"syntaxes {syntaxes} is in dgatesop.lst; to accept it add the line: "
+            f"{sop_name(first):<42} {first:<44} transfer\n")
+
+
+def negotiate(rq: pdu.Associate, soplist: SopList, max_length: int) -> Outcome:
+    """Answer an A-ASSOCIATE-RQ from the accept lists of dgatesop.lst."""
+    out = Outcome()
+    called = rq.called_ae
+    if "~" in called:
+        called, _, suffix = called.partition("~")
+        out.compression = suffix.strip() or None
+    if not soplist.accepts_application(rq.application_context):
+        out.reject, out.why = pdu.Rejection(1, 1, 2), f"application context {rq.application_context} not accepted"
+        return out
+    if not soplist.accepts_remote_ae(rq.calling_ae):
+        out.reject, out.why = pdu.Rejection(1, 1, 3), f"calling AE '{rq.calling_ae}' is not a RemoteAE in dgatesop.lst"
+        return out
+    if not soplist.accepts_local_ae(called):
+        out.reject, out.why = pdu.Rejection(1, 1, 7), f"called AE '{called}' is not a LocalAE in dgatesop.lst"
+        return out
+    accepted = []
+    ok_classes = set()
+    for pc in rq.contexts:
+        if not soplist.accepts_sop(pc.abstract_syntax):
+            accepted.append(pdu.AcceptedContext(pc.id, pdu.ABSTRACT_SYNTAX_NOT_SUPPORTED, "1.2.840.10008.1.2",
+                                                pc.abstract_syntax))
+            out.refused.append(_refusal_line(pc, soplist))
+            continue
+        chosen = soplist.choose_transfer(pc.transfer_syntaxes)
+        if chosen is None:
+            accepted.append(pdu.AcceptedContext(pc.id, pdu.TRANSFER_SYNTAXES_NOT_SUPPORTED, "1.2.840.10008.1.2",
+                                                pc.abstract_syntax))
+            out.refused.append(_refusal_line(pc, soplist))
+            continue
+        accepted.append(pdu.AcceptedContext(pc.id, pdu.ACCEPTANCE, chosen, pc.abstract_syntax))
+        ok_classes.add(pc.abstract_syntax)
+    out.accept = pdu.Associate(
+        rq.called_ae, rq.calling_ae, rq.raw_called, rq.raw_calling, rq.application_context, accepted=accepted,
+        max_length=max_length, implementation_class_uid=IMPLEMENTATION_UID,
+        implementation_version_name=IMPLEMENTATION_VERSION,
+        roles=[r for r in rq.roles if r.sop_class in ok_classes])
+    return out
+
+
+# -- helpers of the pynetdicom SCU side (net/scu.py) ------------------------------------
+def set_nodelay(assoc) -> None:
+    """TCP_NODELAY on a pynetdicom association's socket (without it each exchange stalls ~40 ms)."""
+    try:
+        sock = assoc.dul.socket.socket
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (AttributeError, OSError):
+        pass
+
+
+def accepted_pairs(assoc, as_scu: bool = False) -> set[tuple[str, str]]:
+    """(SOP class, transfer syntax) of every context a pynetdicom peer accepted (ours as SCU only)."""
+    return {(str(cx.abstract_syntax), str(cx.transfer_syntax[0]))
+            for cx in assoc.accepted_contexts if cx.as_scu or not as_scu}
+
+
+def fit_to_accepted(ds, accepted: set[tuple[str, str]]) -> None:
+    """Decompress an object whose compressed syntax the peer did not accept; pynetdicom
+    re-encodes uncompressed objects to whatever uncompressed syntax was accepted."""
+    from ..store.formats import UNCOMPRESSED
+    ts = str(ds.file_meta.TransferSyntaxUID)
+    if ts not in UNCOMPRESSED and (str(ds.SOPClassUID), ts) not in accepted:
+        ds.decompress(generate_instance_uid=False)

@@ -13,11 +13,11 @@ from typing import Iterable
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_context, evt
-from pynetdicom.sop_class import Verification
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from ..config.acrnema import Address
 from ..store.formats import EXPLICIT_LE, IMPLICIT_LE, UNCOMPRESSED
-from .server import accepted_pairs, fit_to_accepted, set_nodelay
+from .negotiation import IMPLEMENTATION_UID, IMPLEMENTATION_VERSION, accepted_pairs, fit_to_accepted, set_nodelay
 
 QR_MODELS = {
     ("find", "patient"): "1.2.840.10008.5.1.4.1.2.1.1", ("find", "study"): "1.2.840.10008.5.1.4.1.2.2.1",
@@ -48,10 +48,18 @@ def _nodelay(event) -> None:
     set_nodelay(event.assoc)
 
 
+def _ae(own_ae: str, timeout: float) -> AE:
+    """A pynetdicom AE that introduces itself as Conquest does (implementation UID and version)."""
+    ae = AE(ae_title=own_ae[:16])
+    ae.implementation_class_uid = IMPLEMENTATION_UID
+    ae.implementation_version_name = IMPLEMENTATION_VERSION
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
+    return ae
+
+
 def _associate(own_ae: str, address: Address, contexts: list, timeout: float = 30.0,
                ext_neg: list | None = None):
-    ae = AE(ae_title=own_ae[:16])
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
+    ae = _ae(own_ae, timeout)
     assoc = ae.associate(address.host, address.port, contexts=contexts[:128], ae_title=address.ae[:16],
                          ext_neg=ext_neg, evt_handlers=[(evt.EVT_CONN_OPEN, _nodelay)])
     if not assoc.is_established:
@@ -137,15 +145,14 @@ def get(own_ae: str, address: Address, identifier: Dataset, storage_classes: lis
     from pynetdicom.pdu_primitives import SCP_SCU_RoleSelectionNegotiation
     uid = QR_MODELS[("get", model)]
     contexts = [build_context(uid)] + [build_context(sop, [EXPLICIT_LE, IMPLICIT_LE]) for sop in storage_classes]
-    roles = []
+    roles: list = []
     for sop in storage_classes:
         role = SCP_SCU_RoleSelectionNegotiation()
         role.sop_class_uid = sop
         role.scu_role = False
         role.scp_role = True
         roles.append(role)
-    ae = AE(ae_title=own_ae[:16])
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
+    ae = _ae(own_ae, timeout)
     assoc = ae.associate(address.host, address.port, contexts=contexts[:128], ae_title=address.ae[:16],
                          ext_neg=roles, evt_handlers=[(evt.EVT_CONN_OPEN, _nodelay),
                                                       (evt.EVT_C_STORE, handle_store)])

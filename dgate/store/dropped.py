@@ -21,8 +21,11 @@ import time
 from pathlib import Path
 
 from ..db import Database, DatabaseError, open_database
+from ..runtime import TaskContext, register_task
 from .formats import BadObject, Encoded, read_file
-from .ingest import Ingest, Stored, StoreFailed
+from .ingest import Ingest, IngestContext, Stored, StoreFailed
+from .received import Received
+from .scan import StructureError, scan
 
 REQUIRED = ((0x00100020, "PatientID"), (0x0020000D, "StudyInstanceUID"),
             (0x0020000E, "SeriesInstanceUID"), (0x00080018, "SOPInstanceUID"))
@@ -39,10 +42,10 @@ def add_image_file(path: str | os.PathLike, ingest: Ingest, db: Database, own_ae
                           "which this dgate does not have yet")
     try:
         encoded = read_file(path)
-        header = encoded.header()
-    except (OSError, BadObject) as exc:
+        found = scan(encoded.raw, encoded.transfer_syntax)
+    except (OSError, BadObject, StructureError) as exc:
         raise StoreFailed(f"***[AddImageFile] {path} -FAILED: Error on Load ({exc})") from exc
-    missing = [name for tag, name in REQUIRED if tag not in header]
+    missing = [name for tag, name in REQUIRED if tag not in found.elements]
     if missing:
         raise StoreFailed(f"***[AddImageFile] {path} -FAILED: file does not contain correct UIDs "
                           f"(missing {', '.join(missing)})")
@@ -54,8 +57,9 @@ def add_image_file(path: str | os.PathLike, ingest: Ingest, db: Database, own_ae
         full.PatientID = new_patient_id
         ingest.logs.operator.printf(f"Modified patient ID to: {new_patient_id}\n")
         encoded = Encoded.from_dataset(full, encoded.transfer_syntax)
-    compression = ingest.settings.str("DroppedFileCompression")
-    stored = ingest.store(encoded, db, own_ae, own_ae, compression)
+    ctx = IngestContext(own_ae, own_ae, ingest.settings.str("DroppedFileCompression"), source="file",
+                        filename=str(path))
+    stored = ingest.store(Received(encoded.transfer_syntax, encoded.raw), db, ctx=ctx)
     if stored.path is not None:
         ingest.logs.operator.printf(f"Added file: {stored.path}\n")
     return stored
@@ -150,3 +154,31 @@ class FolderWatcher(threading.Thread):
         shutil.move(str(path), target)
         self.ingest.logs.operator.printf(f"***Incoming file {path} rejected after {tries} tries ({why}); "
                                          f"moved to {target}\n")
+
+
+def incoming_folders(settings, logs) -> list[Path]:
+    """``<MAG0>/incoming`` (only when it exists) and ``WatchFolder``, with the start-up lines."""
+    from .devices import devices
+    folders = []
+    mags = devices(settings, "MAG")
+    if mags:
+        incoming = Path(mags[0].root) / "incoming"
+        if incoming.is_dir():
+            logs.operator.printf(f"Monitoring for files in: {incoming}\n")
+            folders.append(incoming)
+    watch = settings.str("WatchFolder")
+    if watch and Path(watch).is_dir():
+        logs.operator.printf(f"Also monitoring for files in: {watch}\n")
+        folders.append(Path(watch))
+    return folders
+
+
+def _watcher_task(ctx: TaskContext) -> "FolderWatcher | None":
+    """Hub task: one watcher for the whole server (the hub owns the incoming folders)."""
+    folders = incoming_folders(ctx.config.settings, ctx.logs)
+    if not folders:
+        return None
+    return FolderWatcher(folders, Ingest(ctx.config, ctx.logs), ctx.own_ae)
+
+
+register_task("incoming-folder", _watcher_task)

@@ -11,25 +11,27 @@
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from pydicom.dataset import Dataset
 
 from ..config.keys import Settings
 from ..db.values import element_bytes
 
+Raw = Callable[[int], "bytes | None"]
+KEYWORDS = {0x00100020: "PatientID", 0x00100010: "PatientName", 0x0020000D: "StudyInstanceUID",
+            0x0020000E: "SeriesInstanceUID"}
 
-def _text(ds: Dataset, tag: int) -> str | None:
-    raw = element_bytes(ds, tag)
-    return None if raw is None else raw.decode("latin-1")
 
-
-def fix_image(ds: Dataset, settings: Settings) -> bool:
-    """Apply the repairs in place; True when anything changed."""
-    changed = False
+def image_fixes(raw: Raw, settings: Settings) -> dict[int, tuple[str, bytes]]:
+    """The repairs as ``{tag: (VR, new value bytes)}``, from raw top-level values
+    (``raw(tag)`` is None when the element is absent); empty when nothing changes."""
+    fixes: dict[int, tuple[str, bytes]] = {}
     if not settings.int("AllowEmptyPatientID"):
-        patid = _text(ds, 0x00100020)
+        value = raw(0x00100020)
+        patid = None if value is None else value.decode("latin-1")
         if patid is None or not patid.strip(" \0"):
-            ds.PatientID = "00000000"
-            changed = True
+            fixes[0x00100020] = ("LO", b"00000000")
         else:
             stripped = patid.rstrip(" \0")
             if settings.int("FixPhilips") and len(stripped) == 10 and stripped.isdigit() \
@@ -39,15 +41,19 @@ def fix_image(ds: Dataset, settings: Settings) -> bool:
                     and stripped[1:].isdigit():
                 stripped = stripped[1:]
             if stripped != patid.rstrip(" ") or len(patid) - len(stripped) > 1:
-                ds.PatientID = stripped
-                changed = True
-    if 0x00100010 not in ds:
-        ds.PatientName = "NO NAME"
-        changed = True
-    for tag, private, keyword in ((0x0020000D, 0x00211070, "StudyInstanceUID"),
-                                  (0x0020000E, 0x00211071, "SeriesInstanceUID")):
-        if not (element_bytes(ds, tag) or b"").strip(b" \0"):
-            fallback = (element_bytes(ds, private) or b"").decode("latin-1").strip(" \0")
-            setattr(ds, keyword, fallback or "undefined")
-            changed = True
-    return changed
+                fixes[0x00100020] = ("LO", stripped.encode("latin-1"))
+    if raw(0x00100010) is None:
+        fixes[0x00100010] = ("PN", b"NO NAME")
+    for tag, private in ((0x0020000D, 0x00211070), (0x0020000E, 0x00211071)):
+        if not (raw(tag) or b"").strip(b" \0"):
+            fallback = (raw(private) or b"").strip(b" \0")
+            fixes[tag] = ("UI", fallback or b"undefined")
+    return fixes
+
+
+def fix_image(ds: Dataset, settings: Settings) -> bool:
+    """Apply the repairs to a decoded data set in place; True when anything changed."""
+    fixes = image_fixes(lambda tag: element_bytes(ds, tag), settings)
+    for tag, (_vr, value) in fixes.items():
+        setattr(ds, KEYWORDS[tag], value.decode("latin-1"))
+    return bool(fixes)

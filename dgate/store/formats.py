@@ -18,14 +18,20 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydicom.dataelem import DataElement
+from pydicom.dataelem import RawDataElement as _RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import read_dataset, read_preamble, _read_file_meta_info
-from pydicom.filewriter import write_dataset, write_file_meta_info
+from pydicom.filereader import _read_file_meta_info, read_dataset, read_preamble
+from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag as _BaseTag
 from pydicom.uid import UID
+
+if TYPE_CHECKING:
+    from .scan import Scan
 
 IMPLEMENTATION_UID = "1.2.826.0.1.3680043.2.135.1066.101"
 IMPLEMENTATION_VERSION = "1.5.0/OTHER"
@@ -97,6 +103,123 @@ class Encoded:
         return cls(raw, ts)
 
 
+class _Meta:
+    """The ``file_meta`` of a :class:`ScanHeader`: just the transfer syntax."""
+
+    def __init__(self, transfer_syntax: str):
+        self.TransferSyntaxUID = UID(transfer_syntax)
+
+    def __contains__(self, keyword: object) -> bool:
+        return keyword == "TransferSyntaxUID"
+
+
+class ScanHeader:
+    """What file names, FixImage and the index read of an object, without pydicom:
+    a stand-in for a Dataset of raw top-level elements, built on demand from a scan.
+
+    Offers ``get_item(tag)`` (a ``RawDataElement`` or None, as
+    :func:`dgate.db.values.element_bytes` expects), ``tag in header``, ``file_meta``
+    and ``dataset()`` (the full pydicom decode, for callers that need one)."""
+
+    def __init__(self, sc: "Scan", transfer_syntax: str):
+        self.scan = sc
+        self.transfer_syntax = transfer_syntax
+        self.file_meta = _Meta(transfer_syntax)
+        self.is_little_endian = sc.little_endian
+        self.is_implicit_VR = sc.transfer_syntax == IMPLICIT_LE
+
+    def get_item(self, tag: int):
+        elem = self.scan.element(int(tag))
+        if elem is None:
+            return None
+        value = b"" if elem.length == 0xFFFFFFFF else bytes(self.scan.data[elem.value:elem.value + elem.length])
+        return _RawDataElement(_BaseTag(tag), elem.vr, elem.length, value, elem.value, self.is_implicit_VR,
+                               self.is_little_endian, True, False)
+
+    def __contains__(self, tag: object) -> bool:
+        return isinstance(tag, int) and self.scan.element(tag) is not None
+
+    def dataset(self) -> Dataset:
+        syntax = EXPLICIT_LE if self.transfer_syntax == DEFLATED else self.transfer_syntax
+        return Encoded(bytes(self.scan.data), syntax).dataset()
+
+
+@dataclass
+class ObjectFile:
+    """Where the data set of a stored file is, without reading it: the transfer syntax and
+    UIDs (from the meta group, or from the data set of a ``.v2`` file)."""
+
+    path: Path
+    transfer_syntax: str
+    sop_class: str
+    sop_instance: str
+    offset: int          # where the data set starts
+    size: int            # data set bytes
+
+    def chunks(self, block: int = 1 << 20):
+        """The data set bytes in fresh blocks (streamed from disk)."""
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            left = self.size
+            while left > 0:
+                chunk = handle.read(min(block, left))
+                if not chunk:
+                    raise BadObject(f"{self.path} is shorter than its meta group says")
+                left -= len(chunk)
+                yield chunk
+
+    def read(self) -> bytes:
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            return handle.read(self.size)
+
+
+def object_file(path: str | os.PathLike) -> ObjectFile:
+    """:class:`ObjectFile` of a ``.dcm`` (Part 10) or ``.v2`` file; raises BadObject/OSError."""
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(132)
+        if len(head) == 132 and head[128:132] == b"DICM":
+            group = handle.read(12)
+            if len(group) < 12 or group[:4] != b"\x02\x00\x00\x00":
+                raise BadObject(f"{path}: meta group without (0002,0000)")
+            (length,) = struct.unpack_from("<I", group, 8)
+            meta = handle.read(length)
+            values = _meta_values(meta)
+            ts = values.get(0x0010, IMPLICIT_LE) or IMPLICIT_LE
+            offset = 144 + length
+            return ObjectFile(path, ts, values.get(0x0002, ""), values.get(0x0003, ""), offset, size - offset)
+    encoded = read_file(path)
+    from .scan import StructureError, scan
+    try:
+        found = scan(encoded.raw, encoded.transfer_syntax)
+    except StructureError as exc:
+        raise BadObject(f"{path}: {exc}") from exc
+    return ObjectFile(path, encoded.transfer_syntax, found.text(0x00080016), found.text(0x00080018), 0, size)
+
+
+def _meta_values(meta: bytes) -> dict[int, str]:
+    """UI values of the meta group elements, by element number."""
+    out = {}
+    pos = 0
+    while pos + 8 <= len(meta):
+        group, element = struct.unpack_from("<HH", meta, pos)
+        vr = meta[pos + 4:pos + 6]
+        if vr in (b"OB", b"OW", b"UN", b"UT", b"SQ"):
+            (length,) = struct.unpack_from("<I", meta, pos + 8)
+            start = pos + 12
+        else:
+            (length,) = struct.unpack_from("<H", meta, pos + 6)
+            start = pos + 8
+        if group != 2:
+            break
+        if vr == b"UI":
+            out[element] = meta[start:start + length].split(b"\0", 1)[0].decode("ascii", "replace").strip()
+        pos = start + length
+    return out
+
+
 def read_file(path: str | os.PathLike) -> Encoded:
     """An object file as :class:`Encoded`: Part 10 (meta group read) or a raw ``.v2`` dump."""
     data = Path(path).read_bytes()
@@ -120,20 +243,32 @@ def read_file(path: str | os.PathLike) -> Encoded:
     return Encoded(data, EXPLICIT_LE if explicit else IMPLICIT_LE)
 
 
+def _meta_element(element: int, vr: bytes, value: bytes) -> bytes:
+    if len(value) % 2:
+        value += b"\0"
+    if vr == b"OB":
+        return struct.pack("<HH2s2xI", 2, element, vr, len(value)) + value
+    return struct.pack("<HH2sH", 2, element, vr, len(value)) + value
+
+
+def part10_prefix(sop_class: str, sop_instance: str, transfer_syntax: str) -> bytes:
+    """Preamble, ``DICM`` and the meta group exactly as dgate 1.5.0e writes them: explicit
+    LE, (0002,0000) .. (0002,0013), every odd value NUL-padded (also the SH
+    ImplementationVersionName, ``1.5.0/OTHER\\0``), no (0002,0016)."""
+    body = b"".join((
+        _meta_element(0x0001, b"OB", b"\x00\x01"),
+        _meta_element(0x0002, b"UI", sop_class.encode("latin-1")),
+        _meta_element(0x0003, b"UI", sop_instance.encode("latin-1")),
+        _meta_element(0x0010, b"UI", (transfer_syntax or IMPLICIT_LE).encode("latin-1")),
+        _meta_element(0x0012, b"UI", IMPLEMENTATION_UID.encode("latin-1")),
+        _meta_element(0x0013, b"SH", IMPLEMENTATION_VERSION.encode("latin-1")),
+    ))
+    return b"\0" * 128 + b"DICM" + struct.pack("<HH2sHI", 2, 0, b"UL", 4, len(body)) + body
+
+
 def part10_bytes(encoded: Encoded, sop_class: str, sop_instance: str) -> bytes:
     """The complete ``.dcm`` file content for an encoded data set."""
-    meta = FileMetaDataset()
-    meta.FileMetaInformationVersion = b"\x00\x01"
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = sop_instance
-    meta.TransferSyntaxUID = encoded.transfer_syntax
-    meta.ImplementationClassUID = IMPLEMENTATION_UID
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION
-    fp = DicomBytesIO()
-    fp.is_little_endian = True
-    fp.is_implicit_VR = False
-    write_file_meta_info(fp, meta, enforce_standard=True)
-    return b"\0" * 128 + b"DICM" + fp.getvalue() + encoded.raw
+    return part10_prefix(sop_class, sop_instance, encoded.transfer_syntax) + encoded.raw
 
 
 def skip_inline_meta(data: bytes) -> tuple[int, str]:

@@ -1,66 +1,205 @@
-"""The one ingest pipeline every entrance uses (``SaveToDisk``; conquest-storage.md §6.3):
+"""The one ingest pipeline every entrance uses (``SaveToDisk``; conquest-storage.md §6.3).
 
-    received bytes → FixImage → (import converters) → compression → file name
-    → index (before the file is written) → atomic file write → (export queue)
+Entrances: C-STORE (:mod:`dgate.net`), the incoming folder and ``addimagefile``
+(:mod:`.dropped`), and later STOW-RS and Lua ``addimage``: they hand a
+:class:`~.received.Received` (or an :class:`~.formats.Encoded`) to :meth:`Ingest.store`.
 
-Entrances: C-STORE, the incoming folder, ``addimagefile``. The received bytes are kept
-as they are unless FixImage or the compression setting has to change the object; only
-the header is decoded for the index and the name, which keeps ingest cheap.
+Order (README "Ingest order"):
+
+1. lean scan of every element header (:mod:`.scan`); malformed data sets are refused
+   (status 0xC000), odd lengths and trailing NULs repaired;
+2. UID checks (SOP instance UID present; instance UIDs ≤ 64 characters without NUL);
+3. FixImage as a raw patch (:func:`.fiximage.image_fixes`);
+4. import steps (:data:`IMPORT_STEPS`); a full pydicom decode only when one is registered;
+5. compression (:data:`COMPRESSION`; today ``un`` decompresses, everything else is kept);
+6. name and device; under :func:`.locks.instance_lock` the file is written under a
+   unique temporary name and renamed into place (the original writes the row first);
+7. the index row is committed (:meth:`dgate.db.Database.add`);
+8. ``Written file:`` is logged, the after-store hooks run (:data:`AFTER_STORE`), then the
+   caller answers success.
+
+A kill -9 anywhere leaves at most a file without a row, never a row without a file.
+Index refusals never answer success: the same SOP instance for another patient, a UID
+the index would cut or merge, a database error (status ``StorageFailedErrorCode``).
+Files are not fsync'ed (as the original): a process crash loses nothing acknowledged,
+a power failure may lose the last seconds.
 """
 from __future__ import annotations
 
+import enum
+import os
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, cast
 
 from pydicom.dataset import Dataset
 
 from ..config import Configuration
 from ..db import Database, DatabaseError
-from ..log import Logs
+from ..db.driver import DuplicateKey
+from ..db.store import IndexValues
+from ..log import Logs, printable
+from ..runtime import counters
 from .devices import device_root, devices, free_megabytes
 from .filenames import UnsafeFileName, generate_file_name
-from .fiximage import fix_image
-from .formats import UNCOMPRESSED, BadObject, Encoded, part10_bytes, v2_bytes, write_atomic
-from .mirror import MirrorQueue
+from .fiximage import image_fixes
+from .formats import UNCOMPRESSED, BadObject, Encoded, ScanHeader, part10_prefix, v2_bytes
+from .locks import instance_lock
+from .received import Received, Spool
 from .removal import remove_stored_file
+from .scan import DEFLATED, Scan, StructureError, patch, repair, scan
+from .tempfiles import TempFile
+
+__all__ = ["AFTER_STORE", "COMPRESSION", "IMPORT_STEPS", "Ingest", "IngestContext", "Received", "Spool",
+           "StoreFailed", "Stored", "Verdict", "counters"]
+
+CANNOT_UNDERSTAND = 0xC000
+OUT_OF_RESOURCES = 0xA700
+MAX_UID = 64
+DEVICE_RECHECK = 1.0
+INSTANCE_UIDS = ((0x00080018, "SOPInstanceUID"), (0x0020000D, "StudyInstanceUID"),
+                 (0x0020000E, "SeriesInstanceUID"))
 
 
 class StoreFailed(Exception):
-    """The object was not stored; the message says why (also logged with ``***``)."""
+    """The object was not stored; the message says why (logged with ``***``).
+
+    ``status`` is the DIMSE status to answer (None: ``StorageFailedErrorCode``).
+    """
+
+    def __init__(self, message: str, status: int | None = None, database: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.database = database          # caused by a database error (the connection may be broken)
+
+
+class Verdict(enum.Enum):
+    """What an import step decides (the converters' rc 1 / 2 / 6 / 7)."""
+
+    KEEP = "keep"          # go on (with the data set as the step left it)
+    DESTROY = "destroy"    # drop silently; the sender is told it was stored
+    REJECT = "reject"      # refuse; the sender gets a failure status
+    RETRY = "retry"        # refuse for now (the RejectedImageConverter retry)
+
+
+@dataclass
+class IngestContext:
+    """Who sends what: passed to every import step, compression and after-store hook."""
+
+    calling: str = ""
+    called: str = ""
+    compression: str | None = None       # explicit code (``~xx`` called-AE suffix, DroppedFileCompression)
+    source: str = "network"              # network, file, web, lua
+    filename: str = ""                   # the dropped/added file, if any
+    peer: str = ""                       # network address of the sender
+    association: Any = None              # the association (network entrance)
+    command: Any = None                  # the C-STORE request command set (network entrance)
+    preferred_device: str | None = None  # an import step may ask for ``MAGn``
+    ingest: Any = None                   # the Ingest running (its ``config``, ``settings``, ``logs``)
+    changed: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def mark_changed(self) -> None:
+        """An import step changed the data set: it is encoded again before storing."""
+        self.changed = True
+
+
+ImportStep = Callable[[Dataset, IngestContext], "Verdict | None"]
+AfterStore = Callable[["Stored", IngestContext], None]
+Compressor = Callable[[Encoded, str, IngestContext], Encoded]
+
+
+class _Registry:
+    """Named callables run in ``order`` (then registration order)."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[int, int, Callable]] = {}
+        self._lock = threading.Lock()
+
+    def register(self, name: str, fn: Callable, order: int = 50) -> Callable:
+        with self._lock:
+            self._items[name] = (order, len(self._items), fn)
+        return fn
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            self._items.pop(name, None)
+
+    def items(self) -> list[tuple[str, Callable]]:
+        with self._lock:
+            return [(name, fn) for name, (_o, _i, fn) in sorted(self._items.items(), key=lambda kv: kv[1][:2])]
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+
+IMPORT_STEPS = _Registry()
+"""``IMPORT_STEPS.register(name, step, order)``; ``step(ds, ctx) -> Verdict | None``."""
+AFTER_STORE = _Registry()
+"""``AFTER_STORE.register(name, hook)``; ``hook(stored, ctx)`` after the row is committed."""
+
+
+def _default_compression(obj: Encoded, code: str, ctx: IngestContext) -> Encoded:
+    """``un``: decompress compressed pixel data; every other code keeps the object as it is
+    (the codec package replaces this with every Conquest code, conquest-storage.md §6.7)."""
+    if code.startswith("un") and obj.transfer_syntax not in UNCOMPRESSED:
+        full = obj.dataset()
+        full.decompress(generate_instance_uid=False)
+        return Encoded.from_dataset(full, str(full.file_meta.TransferSyntaxUID))
+    return obj
+
+
+class _Compression:
+    """The compression step: ``COMPRESSION.set(fn)``, ``fn(obj, code, ctx) -> Encoded``."""
+
+    def __init__(self) -> None:
+        self.fn: Compressor = _default_compression
+
+    def set(self, fn: Compressor | None) -> None:
+        self.fn = fn or _default_compression
+
+    def __call__(self, obj: Encoded, code: str, ctx: IngestContext) -> Encoded:
+        return self.fn(obj, code, ctx)
+
+
+COMPRESSION = _Compression()
 
 
 @dataclass
 class Stored:
     """Outcome of a successful store."""
 
-    path: Path | None          # None when the object was dropped on purpose (IgnoreRewrite)
+    path: Path | None          # None when the object was dropped on purpose (IgnoreRewrite, destroy)
     relative: str = ""
     device: str = ""
     rewritten: bool = False
+    sop_instance: str = ""
+    patient_id: str = ""
 
 
-class Counters:
-    """Process-wide activity counters shown by ``display_status``."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.values: dict[str, int] = {}
-
-    def add(self, name: str, amount: int = 1) -> None:
-        with self.lock:
-            self.values[name] = self.values.get(name, 0) + amount
-
-    def get(self, name: str) -> int:
-        return self.values.get(name, 0)
+_test_mode = ""
 
 
-counters = Counters()
+class _Object:
+    """The object moving through the pipeline: bytes (or the spool view) and their scan."""
 
+    def __init__(self, received: Received):
+        self.received = received
+        self.transfer_syntax = received.transfer_syntax
+        self.data = received.data
+        self.pristine = True             # data is still exactly what the spool file holds
+        self.scan: Scan = scan(self.data, self.transfer_syntax)
 
-def _needs_fix(header: Dataset, settings) -> bool:
-    """Would FixImage change this object? (tried on a shallow copy of the header)"""
-    return fix_image(Dataset(header), settings)
+    def replace(self, data: bytes, transfer_syntax: str | None = None) -> None:
+        self.data = data
+        self.transfer_syntax = transfer_syntax or self.transfer_syntax
+        self.pristine = False
+        self.scan = scan(data, self.transfer_syntax)
+
+    def encoded(self) -> Encoded:
+        return Encoded(bytes(self.data), self.transfer_syntax)
 
 
 class Ingest:
@@ -70,13 +209,38 @@ class Ingest:
         self.config = config
         self.settings = config.settings
         self.logs = logs
-        self.mirror = MirrorQueue(self.settings, logs)
-        self.test_mode = ""          # ``testmode:`` text appended to new file names
+        self._device: tuple[float, str | None, tuple[str, Path]] | None = None
 
-    # -- device (GetDevice) ------------------------------------------------------------
-    def choose_device(self) -> tuple[str, Path]:
+    @property
+    def test_mode(self) -> str:
+        """``testmode:`` text appended to new file names (process-wide)."""
+        return _test_mode
+
+    @test_mode.setter
+    def test_mode(self, value: str) -> None:
+        global _test_mode
+        _test_mode = value
+
+    # -- devices (GetDevice) -----------------------------------------------------------
+    def choose_device(self, preferred: str | None = None) -> tuple[str, Path]:
+        """``GetDevice``: the first MAG (then MIRROR) with more free space than
+        ``MAGDeviceFullThreshHold``. The answer is reused for up to a second (a statvfs
+        per store is measurable at hundreds of stores a second)."""
+        now = time.monotonic()
+        cached = self._device
+        if cached is not None and cached[0] > now and cached[1] == preferred:
+            return cached[2]
+        choice = self._choose_device(preferred)
+        self._device = (now + DEVICE_RECHECK, preferred, choice)
+        return choice
+
+    def _choose_device(self, preferred: str | None) -> tuple[str, Path]:
         threshold = self.settings.int("MAGDeviceFullThreshHold")
         ignore = self.settings.int("IgnoreMAGDeviceThreshHold")
+        if preferred and preferred.upper().startswith("MAG"):
+            root = device_root(self.settings, preferred.upper())
+            if root and (ignore or free_megabytes(root) > 30):
+                return preferred.upper(), Path(root)
         for kind in ("MAG", "MIRROR"):
             for dev in devices(self.settings, kind):
                 if dev.root in ("", "NULL"):
@@ -84,97 +248,265 @@ class Ingest:
                 free = 10000 if ignore else free_megabytes(dev.root)
                 if free > threshold:
                     return ("MAG" + str(dev.index) if kind == "MIRROR" else dev.name), Path(dev.root)
-        raise StoreFailed("*** Out of disk space")
+        raise StoreFailed("*** Out of disk space", OUT_OF_RESOURCES)
+
+    def spool_root(self) -> str | None:
+        """Where C-STORE data beyond the memory threshold is streamed (the first usable MAG)."""
+        try:
+            return str(self.choose_device()[1])
+        except StoreFailed:
+            return None
+
+    def open_spool(self, transfer_syntax: str, sop_class: str, sop_instance: str) -> Spool:
+        """A :class:`Spool` for one incoming data set (the network entrance calls this when
+        a C-STORE request arrives, before its data)."""
+        return Spool(transfer_syntax, self.spool_root(), None, sop_class, sop_instance)
 
     # -- the pipeline ------------------------------------------------------------------
-    def store(self, encoded: Encoded, db: Database, calling: str = "", called: str = "",
-              compression: str | None = None) -> Stored:
+    def store(self, obj: Received | Encoded, db: Database, calling: str = "", called: str = "",
+              compression: str | None = None, ctx: IngestContext | None = None) -> Stored:
+        """Store one object; raises :class:`StoreFailed` (already logged) when it is not stored."""
+        if ctx is None:
+            ctx = IngestContext(calling, called, compression)
+        ctx.ingest = self
+        received = obj if isinstance(obj, Received) else Received(obj.transfer_syntax, obj.raw)
         try:
-            header = encoded.header()
-        except BadObject as exc:
-            raise StoreFailed(f"***{exc}") from exc
-        if "SOPInstanceUID" not in header:
-            raise StoreFailed("***Object has no SOPInstanceUID; not stored")
-        full: Dataset | None = None
-        if not self.settings.int("AllowEmptyPatientID") and _needs_fix(header, self.settings):
-            full = encoded.dataset()
-            fix_image(full, self.settings)
-        code = (compression if compression is not None else self.settings.str("IncomingCompression")).lower()
-        if code.startswith("un") and encoded.transfer_syntax not in UNCOMPRESSED:
-            full = full or encoded.dataset()
-            try:
-                full.decompress(generate_instance_uid=False)
-            except Exception as exc:
-                self.logs.operator.printf(f"***Could not decompress {encoded.transfer_syntax}: {exc}; "
-                                          "stored as received\n")
-        elif code and not code.startswith(("as", "is", "v", "un")):
-            self.logs.debug.printf(f"Compression '{code}' needs the compression capability; stored as received\n")
-        if full is not None:
-            encoded = Encoded.from_dataset(full, str(full.file_meta.TransferSyntaxUID))
-            header = encoded.header()
-        return self._save(encoded, header, full, db, calling, called)
+            return self._store(received, db, ctx)
+        except StoreFailed as exc:
+            self.logs.operator.printf(f"{exc}\n")
+            raise
+        finally:
+            received.close()
 
-    def _save(self, encoded: Encoded, header: Dataset, full: Dataset | None, db: Database,
-              calling: str, called: str) -> Stored:
-        settings = self.settings
-        sop = str(header.SOPInstanceUID)
-        patid = str(header.get("PatientID", "")).rstrip()
+    def _who(self, ctx: IngestContext, sop: str = "") -> str:
+        source = ctx.filename or (f"{ctx.calling.strip()}" + (f" ({ctx.peer})" if ctx.peer else ""))
+        return f"{printable(sop) or 'object'} from {printable(source)}"
+
+    def _store(self, received: Received, db: Database, ctx: IngestContext) -> Stored:
         try:
-            name = generate_file_name(header, settings.str("FileNameSyntax"), calling, called,
+            item = _Object(received)
+        except StructureError as exc:
+            raise StoreFailed(f"***Refused {self._who(ctx, received.sop_instance)}: malformed data set: {exc}",
+                              CANNOT_UNDERSTAND) from exc
+        if item.scan.needs_repair:
+            odd, trailing = len(item.scan.odd), item.scan.trailing
+            try:
+                item.replace(repair(item.scan))
+            except StructureError as exc:
+                raise StoreFailed(f"***Refused {self._who(ctx, received.sop_instance)}: {exc}",
+                                  CANNOT_UNDERSTAND) from exc
+            self.logs.operator.printf(f"Repaired {self._who(ctx, item.scan.text(0x00080018))}: "
+                                      f"{odd} odd-length value(s) padded, {trailing} trailing NUL byte(s) "
+                                      "dropped\n")
+        self._check_uids(item.scan, ctx)
+        if not self.settings.int("AllowEmptyPatientID"):
+            fixes = image_fixes(item.scan.raw, self.settings)
+            if fixes:
+                if item.transfer_syntax == DEFLATED:
+                    self._via_dataset(item, lambda ds: _apply_fixes(ds, fixes))
+                else:
+                    item.replace(patch(item.scan, fixes))
+        if IMPORT_STEPS:
+            verdict = self._import_steps(item, ctx)
+            if verdict is Verdict.DESTROY:
+                who = self._who(ctx, item.scan.text(0x00080018))
+                self.logs.operator.printf(f"Destroyed by an import step: {who}\n")
+                return Stored(None, sop_instance=item.scan.text(0x00080018))
+            if verdict in (Verdict.REJECT, Verdict.RETRY):
+                raise StoreFailed(f"***Rejected by an import step ({verdict.value}): "
+                                  f"{self._who(ctx, item.scan.text(0x00080018))}")
+            self._check_uids(item.scan, ctx)
+        code = (ctx.compression if ctx.compression is not None else self.settings.str("IncomingCompression"))
+        code = code.strip().lower()
+        keep = not code or code.startswith(("as", "is", "v")) or \
+            (code == "un" and item.transfer_syntax in UNCOMPRESSED)
+        if not keep:
+            original = Encoded(item.data, item.transfer_syntax)  # type: ignore[arg-type]
+            try:
+                result = COMPRESSION(original, code, ctx)
+            except Exception as exc:  # codecs raise many kinds on broken streams
+                self.logs.operator.printf(f"***Could not apply compression '{printable(code)}' to "
+                                          f"{self._who(ctx, item.scan.text(0x00080018))}: {printable(str(exc))}; "
+                                          "stored as received\n")
+            else:
+                if result is not original:
+                    item.replace(result.raw, result.transfer_syntax)
+        return self._save(item, db, ctx)
+
+    def _check_uids(self, sc: Scan, ctx: IngestContext) -> None:
+        sop = sc.raw(0x00080018)
+        if not sop or not sop.strip(b" \0"):
+            raise StoreFailed(f"***Object has no SOPInstanceUID; not stored ({self._who(ctx)})", CANNOT_UNDERSTAND)
+        for tag, keyword in INSTANCE_UIDS:
+            value = sc.raw(tag)
+            if value is None:
+                continue
+            text = value.rstrip(b" \0")
+            if b"\0" in text:
+                raise StoreFailed(f"***Refused {self._who(ctx, sc.text(0x00080018))}: {keyword} contains a NUL "
+                                  "byte; the index would cut it", CANNOT_UNDERSTAND)
+            if len(text) > MAX_UID:
+                raise StoreFailed(f"***Refused {self._who(ctx, sc.text(0x00080018))}: {keyword} has {len(text)} "
+                                  f"characters (at most {MAX_UID}); the index would cut it", CANNOT_UNDERSTAND)
+
+    def _via_dataset(self, item: _Object, change: Callable[[Dataset], None]) -> None:
+        ds = item.encoded().dataset()
+        change(ds)
+        new = Encoded.from_dataset(ds, item.transfer_syntax)
+        item.replace(new.raw, new.transfer_syntax)
+
+    def _import_steps(self, item: _Object, ctx: IngestContext) -> Verdict:
+        try:
+            ds = item.encoded().dataset()
+        except BadObject as exc:
+            raise StoreFailed(f"***Refused {self._who(ctx, item.scan.text(0x00080018))}: {exc}",
+                              CANNOT_UNDERSTAND) from exc
+        ctx.changed = False
+        for name, step in IMPORT_STEPS.items():
+            try:
+                verdict = step(ds, ctx) or Verdict.KEEP
+            except Exception as exc:  # a broken step must not take the store down
+                self.logs.operator.printf(f"***Import step {name} failed: {printable(str(exc))}\n")
+                continue
+            if verdict is not Verdict.KEEP:
+                return verdict
+        if ctx.changed:
+            ts = str(getattr(ds.file_meta, "TransferSyntaxUID", item.transfer_syntax) or item.transfer_syntax)
+            new = Encoded.from_dataset(ds, ts)
+            item.replace(new.raw, new.transfer_syntax)
+        return Verdict.KEEP
+
+    # -- naming, writing, indexing -------------------------------------------------------
+    def _name(self, header: Dataset, ctx: IngestContext) -> str:
+        settings = self.settings
+        try:
+            name = generate_file_name(header, settings.str("FileNameSyntax"), ctx.calling, ctx.called,
                                       settings.int("MaxFileNameLength"))
         except UnsafeFileName as exc:
             raise StoreFailed(f"***{exc}") from exc
-        if self.test_mode:
+        if _test_mode:
             stem, dot, ext = name.rpartition(".")
-            suffix = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in self.test_mode)
+            suffix = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in _test_mode)
             name = f"{stem}{suffix}.{ext}" if dot else name + suffix
-        existing = db.get_file(sop, patid)
-        rewritten = False
-        if existing is not None:
-            if not existing.device.upper().startswith("MAG"):
-                return Stored(None)
-            if settings.int("IgnoreRewrite"):
-                return Stored(None)
-            old_ext = existing.object_file.rpartition(".")[2].lower()
-            new_ext = name.rpartition(".")[2].lower()
-            if old_ext != new_ext or settings.int("RenameOnRewrite"):
-                db.delete_image(sop, existing.patient_id or patid)
-                remove_stored_file(settings, existing.object_file, existing.device)
-                existing = None
+        return name
+
+    def _save(self, item: _Object, db: Database, ctx: IngestContext) -> Stored:
+        settings = self.settings
+        sc = item.scan
+        sop = sc.text(0x00080018)
+        patid = sc.text(0x00100020)
+        header = cast(Dataset, ScanHeader(sc, item.transfer_syntax))
+        values = IndexValues(sc.raw_values(db.store_rules.tags), sc.little_endian)
+        mag0 = device_root(settings, "MAG0")
+        with instance_lock(sop, mag0 if mag0 and os.path.isdir(mag0) else None):
+            try:
+                rows = db.files_of(sop)
+            except DatabaseError as exc:
+                raise StoreFailed(f"***Error reading the index for {self._who(ctx, sop)}: {exc}",
+                                  database=True) from exc
+            existing = next((r for r in rows if r.patient_id == patid), None)
+            if existing is None and rows and not patid and settings.int("AllowEmptyPatientID"):
+                existing = rows[0]          # the index gave it a patient ID of its study
+            if existing is None and rows:
+                raise StoreFailed(f"***Refused {self._who(ctx, sop)}: this SOP instance is already stored for "
+                                  f"patient '{printable(rows[0].patient_id)}', this object is for patient "
+                                  f"'{printable(patid)}'")
+            name = self._name(header, ctx)
+            rewritten = False
+            if existing is not None:
+                if not existing.device.upper().startswith("MAG"):
+                    self.logs.debug.printf(f"Not rewritten (stored on {existing.device}): {sop}\n")
+                    return Stored(None, sop_instance=sop, patient_id=patid)
+                if settings.int("IgnoreRewrite"):
+                    self.logs.debug.printf(f"Rewrite ignored (IgnoreRewrite): {sop}\n")
+                    return Stored(None, sop_instance=sop, patient_id=patid)
+                old_ext = existing.object_file.rpartition(".")[2].lower()
+                new_ext = name.rpartition(".")[2].lower()
+                if old_ext != new_ext or settings.int("RenameOnRewrite"):
+                    try:
+                        db.delete_image(sop, existing.patient_id or patid)
+                    except DatabaseError as exc:
+                        raise StoreFailed(f"***Error saving to SQL: {exc}", database=True) from exc
+                    remove_stored_file(settings, existing.object_file, existing.device)
+                    existing = None
+                else:
+                    name, rewritten = existing.object_file.replace("\\", "/"), True
+            if existing is not None:
+                device = existing.device
+                root = Path(device_root(settings, device) or "")
             else:
-                name, rewritten = existing.object_file.replace("\\", "/"), True
-        if existing is not None:
-            device = existing.device
-            root = Path(device_root(settings, device) or "")
-        else:
-            device, root = self.choose_device()
-        path = root / name
-        try:
-            path.resolve().relative_to(root.resolve())
-        except ValueError:
-            raise StoreFailed(f"***file name {name} would leave {root}; not stored")
-        try:
-            data = self._file_bytes(encoded, header, full, name)
-        except BadObject as exc:
-            raise StoreFailed(f"***{exc}") from exc
-        try:
-            db.add(header, name, device, just_add=existing is None, filename_for_log=str(path))
-        except DatabaseError as exc:
-            raise StoreFailed(f"***Error saving to SQL: {exc}") from exc
-        try:
-            write_atomic(path, data)
-        except OSError as exc:
-            db.delete_image(sop, patid)
-            raise StoreFailed(f"***Failed to write file {path}: {exc}") from exc
+                device, root = self.choose_device(ctx.preferred_device)
+            path = root / name          # name passed check_relative(): it cannot leave root
+            backup = self._write(item, sc, header, name, path, root, existing is not None)
+            try:
+                db.add(values, name, device, just_add=existing is None, filename_for_log=str(path),
+                       strict=existing is None)
+            except DuplicateKey:
+                # indexed meanwhile by another server on the same database: that row wins
+                self._undo(path, backup)
+                raise StoreFailed(f"***Refused {self._who(ctx, sop)}: it was indexed meanwhile by another "
+                                  "process")
+            except DatabaseError as exc:
+                self._undo(path, backup)
+                raise StoreFailed(f"***Error saving to SQL: {exc}", database=True) from exc
+            if backup is not None:
+                backup.unlink(missing_ok=True)
         self.logs.operator.printf(f"{'Rewritten' if rewritten else 'Written'} file: {path}\n")
-        self.mirror.submit(path, name, device)
         counters.add("received")
-        return Stored(path, name, device, rewritten)
+        stored = Stored(path, name, device, rewritten, sop, patid)
+        for hook_name, hook in AFTER_STORE.items():
+            try:
+                hook(stored, ctx)
+            except Exception as exc:  # an after-store hook must not undo a store
+                self.logs.operator.printf(f"***After-store step {hook_name} failed: {exc}\n")
+        return stored
+
+    def _write(self, item: _Object, sc: Scan, header: Dataset, name: str, path: Path, root: Path,
+               rewrite: bool) -> Path | None:
+        """Put the file in place; returns a hard-linked backup of the file a rewrite replaces."""
+        backup = None
+        if rewrite and path.exists():
+            backup = Path(root) / ".dgate-tmp" / (path.name + f".{os.getpid()}-{threading.get_ident():x}.old.tmp")
+            try:
+                os.link(path, backup)
+            except OSError:
+                backup = None
+        try:
+            received = item.received
+            if name.lower().endswith(".v2"):
+                if item.transfer_syntax not in UNCOMPRESSED:
+                    raise BadObject("Cannot write compressed pixel data in v2 format")
+                with TempFile(root) as tmp:
+                    tmp.write(v2_bytes(item.encoded().dataset()))
+                    tmp.place(path)
+                return backup
+            prefix = part10_prefix(sc.text(0x00080016), sc.text(0x00080018), item.transfer_syntax)
+            spool = received.spool
+            if item.pristine and spool is not None and received.prefix == prefix:
+                spool.place(path)            # the spooled file is the object file as it is
+                return backup
+            with TempFile(root) as tmp:
+                tmp.write_all((prefix, item.data))
+                tmp.place(path)
+            return backup
+        except (OSError, BadObject) as exc:
+            if backup is not None:
+                backup.unlink(missing_ok=True)
+            raise StoreFailed(f"***Failed to write file {path}: {exc}") from exc
 
     @staticmethod
-    def _file_bytes(encoded: Encoded, header: Dataset, full: Dataset | None, name: str) -> bytes:
-        if name.lower().endswith(".v2"):
-            if encoded.transfer_syntax not in UNCOMPRESSED:
-                raise BadObject("Cannot write compressed pixel data in v2 format")
-            return v2_bytes(full if full is not None else encoded.dataset())
-        return part10_bytes(encoded, str(header.get("SOPClassUID", "")), str(header.SOPInstanceUID))
+    def _undo(path: Path, backup: Path | None) -> None:
+        """Remove the file this store placed (or put back the one it replaced)."""
+        try:
+            if backup is not None:
+                os.replace(backup, path)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _apply_fixes(ds: Dataset, fixes: dict[int, tuple[str, bytes]]) -> None:
+    from .fiximage import KEYWORDS
+    for tag, (_vr, value) in fixes.items():
+        setattr(ds, KEYWORDS[tag], value.decode("latin-1"))

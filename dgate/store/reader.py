@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
 
 def regen_loader_for(name: str) -> str | None:
-    """Which loader regen uses for a file name: ``v2``, ``dcm`` or None (skipped)."""
+    """Which loader regen uses for a file name: ``v2``, ``dcm`` or None (skipped).
+
+    SQLite's own files next to a database in the device folder (``-wal``, ``-shm``,
+    ``-journal``) are skipped too (the original would try and fail on them)."""
     lower = name.lower()
+    if lower.endswith(SQLITE_SIDE_FILES):
+        return None
     if lower.endswith(".v2"):
         return "v2"
     if lower.endswith(".dcm") or lower.endswith(".img") or "." not in name[-4:]:

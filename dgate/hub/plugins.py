@@ -1,0 +1,22 @@
+"""Modules whose import registers hub services, hub tasks, ingest steps or server hooks.
+
+The hub and every worker import all of them at start, so a registration made at import
+time is seen in every process. Add a capability's module here to wire it in.
+"""
+from __future__ import annotations
+
+import importlib
+
+MODULES: list[str] = [
+    "dgate.store.mirror",          # mirror.copy service, mirror queue task, after-store hook
+    "dgate.store.dropped",         # incoming-folder task
+]
+
+
+def load(logs=None) -> None:
+    for name in MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # a broken plug-in is reported, the server still runs
+            if logs is not None:
+                logs.operator.printf(f"***Cannot load {name}: {exc}\n")

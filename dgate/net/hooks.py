@@ -1,0 +1,93 @@
+"""Hook points of the DICOM server, for converters, Lua and the codec package.
+
+Every hook list runs in the association's thread, in ``order`` then registration order.
+A hook that raises is logged and skipped (it never takes an association down).
+
+========================  ==============================================  ==============================
+registry                  signature                                       effect of the result
+========================  ==============================================  ==============================
+``ASSOCIATION_START``     ``fn(info: AssociationInfo) -> bool | None``    False: drop the connection
+                                                                          (``[lua] association`` rc 2/6)
+``COMMAND``               ``fn(info, command: Command) -> bool | None``   False: drop without a reply
+                                                                          (``[lua] command``)
+``ASSOCIATION_END``       ``fn(info) -> None``                            after release or abort
+``CLIENT_ERROR``          ``fn(info, command) -> None``                   after an unsupported command
+``FIND_QUERY``            ``fn(identifier: Dataset, ctx) -> bool|None``   False: refuse, status 0xC011
+``FIND_RESULT``           ``fn(result: Dataset, ctx) -> bool | None``     False: record not returned
+``RETRIEVE_QUERY``        ``fn(identifier: Dataset, ctx) -> bool|None``   False: refuse, status 0xC013
+``RETRIEVE_OBJECT``       ``fn(ds: Dataset, ctx) -> bool | None``         False: object not sent; the
+                                                                          object is decoded for it
+========================  ==============================================  ==============================
+
+Settable functions (one each, ``.set(fn)``; None restores the default):
+
+* ``RETRIEVE_SYNTAX``: ``fn(obj: ObjectFile, offered: dict[str, int], code: str, ctx) -> str | None``,
+  the transfer syntax to send ``obj`` in, from ``offered`` (accepted transfer syntax →
+  presentation context for its SOP class); None: the default policy of
+  :func:`dgate.net.storescu.choose_syntax`.
+* ``RETRIEVE_PAYLOAD``: ``fn(obj, target_ts, ctx) -> Iterable[bytes] | None``, the data set
+  bytes to send (NKI expansion, recompression); None: :func:`dgate.net.storescu.payload`.
+
+``ctx`` is a :class:`dgate.net.services.QueryContext` or ``RetrieveContext``.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+
+class HookList:
+    def __init__(self, name: str):
+        self.name = name
+        self._items: dict[str, tuple[int, int, Callable[..., Any]]] = {}
+        self._lock = threading.Lock()
+
+    def register(self, name: str, fn: Callable[..., Any], order: int = 50) -> Callable[..., Any]:
+        with self._lock:
+            self._items[name] = (order, len(self._items), fn)
+        return fn
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            self._items.pop(name, None)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def items(self) -> list[tuple[str, Callable[..., Any]]]:
+        with self._lock:
+            return [(n, fn) for n, (_o, _i, fn) in sorted(self._items.items(), key=lambda kv: kv[1][:2])]
+
+    def run(self, logs, *args: Any) -> bool:
+        """Call every hook; False as soon as one returns False."""
+        for name, fn in self.items():
+            try:
+                if fn(*args) is False:
+                    return False
+            except Exception as exc:  # a broken hook is logged, not fatal
+                logs.operator.printf(f"***{self.name} hook {name} failed: {exc}\n")
+        return True
+
+
+class Settable:
+    def __init__(self, name: str):
+        self.name = name
+        self.fn: Callable[..., Any] | None = None
+
+    def set(self, fn: Callable[..., Any] | None) -> None:
+        self.fn = fn
+
+    def __call__(self, *args: Any) -> Any:
+        return self.fn(*args) if self.fn is not None else None
+
+
+ASSOCIATION_START = HookList("association start")
+COMMAND = HookList("command")
+ASSOCIATION_END = HookList("association end")
+CLIENT_ERROR = HookList("client error")
+FIND_QUERY = HookList("C-FIND query")
+FIND_RESULT = HookList("C-FIND result")
+RETRIEVE_QUERY = HookList("retrieve query")
+RETRIEVE_OBJECT = HookList("retrieve object")
+RETRIEVE_SYNTAX = Settable("retrieve syntax")
+RETRIEVE_PAYLOAD = Settable("retrieve payload")
