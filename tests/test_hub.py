@@ -5,7 +5,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pydicom
@@ -216,39 +215,34 @@ def test_restart_on_the_same_port_right_after_a_stop(tmp_path):
 
 
 def _readme_server_command() -> str:
-    """The server command of the README's first code block, without the install step."""
+    """The README's first command: install into a virtual environment and start the server."""
     text = (REPO / "README.md").read_text()
     block = text.split("```sh", 1)[1].split("```", 1)[0]
-    line = next(line for line in block.splitlines() if "dgate -v" in line)
-    parts = [p.strip() for p in line.split("&&")]
-    return " && ".join(p for p in parts if not p.startswith(("pip", "python3 -m pip", "python -m pip",
-                                                            "python3 -m venv", ". ", "source")))
+    return next(line for line in block.splitlines() if "dgate -v" in line).strip()
 
 
 def test_first_run_from_the_readme_in_an_empty_home(tmp_path):
+    """The README's install-and-start command, exactly as written (from the source folder, in
+    an empty HOME), gives a server whose first C-STORE is stored and found."""
     home = tmp_path / "home"
     home.mkdir()
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    shim = bin_dir / "dgate"
-    shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m dgate \"$@\"\n")
-    shim.chmod(0o755)
     port = free_port()
     command_line = _readme_server_command()
-    assert command_line.endswith("dgate -v")
-    env = dict(os.environ, HOME=str(home), PATH=f"{bin_dir}:{os.environ['PATH']}", PYTHONPATH=str(REPO),
-               TCP_NODELAY="1")
+    assert command_line.endswith("dgate -v") and "pip install" in command_line
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env.update(HOME=str(home), TCP_NODELAY="1")
     log = tmp_path / "server.log"
-    server = subprocess.Popen(["sh", "-c", f"{command_line} -p{port}"], env=env, stdout=open(log, "w"),
+    server = subprocess.Popen(["sh", "-c", f"{command_line} -p{port}"], cwd=REPO, env=env, stdout=open(log, "w"),
                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_for_port(port, 30)
+        wait_for_port(port, 180)
         assert "Database had no tables: created them" in log.read_text()
         store = dcmtk("storescu", "127.0.0.1", str(port), CT_FILE)
         assert store.returncode == 0, store.stderr + log.read_text()
         find = dcmtk("findscu", "-S", "-k", "QueryRetrieveLevel=STUDY", "-k", "PatientName=", "127.0.0.1", str(port))
         assert "CompressedSamples^CT1" in find.stderr
         assert "no such table" not in log.read_text()
+        assert (home / "conquest" / "dicom.ini").exists() and (home / "dgate-env" / "bin" / "dgate").exists()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(15)
