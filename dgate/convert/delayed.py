@@ -325,8 +325,8 @@ def _process(q: DelayedQueue, op: DelayedOp) -> bool:
         from .context import ConvertContext, Services
         from .luahook import run_lua
         from .script import Run
-        ctx = ConvertContext(q.config, q.logs, family="Delayed", number=-1, own_ae=q.own_ae, port=q.port,
-                             services=q.services or Services())
+        ctx = ConvertContext(q.config, q.logs, calling="prefetch", called="prefetch", family="Delayed", number=-1,
+                             own_ae=q.own_ae, port=q.port, services=q.services or Services())
         run_lua(f"dofile('{first.replace(chr(92), chr(92) * 2)}')", Run(ctx, None), command_line=rest)
         return False
     subprocess.run(command, shell=True, cwd=q.config.base_dir)

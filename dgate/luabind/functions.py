@@ -261,9 +261,10 @@ class GlobalFunctions:
         return
 
     def run_script(self, ds: Dataset, command: str) -> None:
-        from .bridge import run_converter
-        rc = run_converter(self.state, command, ds)
-        if rc is not None and rc not in (0, 1):
+        """The verdict becomes the converter line's rc (``luascript``: ``sd->rc = …``)."""
+        from .bridge import run_statements
+        rc = run_statements(self.state, command, ds)
+        if rc is not None:
             self.ctx.rc = rc
 
     def store_copy(self, ds: Dataset) -> None:
