@@ -217,17 +217,6 @@ def opt_odbc_dsn(inv: Invocation, text: str, rest: list) -> int:
     return 1
 
 
-def _lua_json_or(other: Handler) -> Handler:
-    """``-js<file>`` / ``-jj<file>`` (JSON of a file, Lua capability); other ``-j`` forms
-    go to ``other``."""
-    def handler(inv: Invocation, text: str, rest: list) -> int | None:
-        if text[:1] in ("s", "j"):
-            from ..luabind.entry import json_dump
-            return json_dump(inv.config, inv.logs, text[1:], full=text[:1] == "j")
-        return other(inv, text, rest)
-    return handler
-
-
 OPTIONS: dict[str, Handler] = {
     "v": opt_verbose, "b": opt_debug_mode, "u": opt_udp, "!": opt_ini_console,
     "^": opt_gui_log, "#": opt_gui_debug_log, "L": opt_debug_file, "l": opt_log_file,
@@ -243,7 +232,6 @@ OPTIONS: dict[str, Handler] = {
 for _letter, _handler in list(OPTIONS.items()):
     if getattr(_handler, "__name__", "") == "handler":
         _handler.letter = _letter
-OPTIONS["j"] = _lua_json_or(OPTIONS["j"])
 
 CASE_SENSITIVE = {"L", "l"}
 
