@@ -350,20 +350,21 @@ def _preretrieve(q: DelayedQueue, op: DelayedOp) -> bool:
 
 
 def build_archive(q: DelayedQueue, op: DelayedOp, target: Path) -> int:
-    """Zip the selected objects (each first run through ``op.script``); the count."""
-    from ..store.formats import read_file
-    from .context import ConvertContext
-    from .script import run_script
+    """Zip the selected objects (each first run through ``op.script``, NKI data expanded);
+    the count."""
+    from .context import Services
+    from .onfile import read_object, script_context, through_script
     count = 0
+    ctx = script_context(q.config, q.logs, family="Submit", own_ae=q.own_ae, port=q.port,
+                         services=q.services or Services())
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in q.files(op):
             if op.script:
                 try:
-                    ds = read_file(path).dataset()
+                    ds = read_object(path)
                 except Exception:
                     continue
-                ctx = ConvertContext(q.config, q.logs, family="Submit", number=-1, own_ae=q.own_ae)
-                if run_script(op.script, ds, ctx) in (2, 6):
+                if through_script(ds, op.script, ctx) is None:
                     continue
                 with tempfile.NamedTemporaryFile(suffix=".dcm", delete=False) as tmp:
                     ds.save_as(tmp.name, enforce_file_format=True)
