@@ -59,6 +59,8 @@ def _dump_element(ds: Dataset, elem: DataElement | RawDataElement, depth: int, l
             lines.append(dump(item, depth + 1))
         return
     raw = element_bytes(ds, tag) or b""
+    if len(raw) % 2 and not isinstance(elem, RawDataElement):   # set in memory: padded as it is written
+        raw += b"\0" if (elem.VR or vr) in ("UI", "OB", "UN") else b" "
     lines.append(f"{head}{len(raw):6d} {vr} {_keyword(elem)}   {_value(vr, raw, ds.is_little_endian is not False)}\n")
 
 
