@@ -89,8 +89,8 @@ async def retrieve_instances(request: Request) -> Response:
             stored = retrieve.stored_syntax(loc.path)
             target = retrieve.choose(stored, wanted)
             if target is None:
-                raise not_acceptable(f"instance {loc.item.sop_uid} is stored as {stored}; converting it to "
-                                     f"{', '.join(wanted)} needs the codec capability")
+                raise not_acceptable(f"instance {loc.item.sop_uid} is stored as {stored}; it cannot be converted "
+                                     f"to {', '.join(wanted)}")
             targets.append(target)
         return located, targets
 
@@ -104,7 +104,8 @@ async def retrieve_instances(request: Request) -> Response:
     headers = {}
     known = None
     if all(t == "*" for t in targets):
-        known, total = await run_in_threadpool(retrieve.stored_parts, located, boundary)
+        known, total = await run_in_threadpool(retrieve.stored_parts, located, boundary,
+                                               bool(ctx.settings.int("AllowNKIAsDICOM")))
         targets = known
         if total is not None:
             headers["Content-Length"] = str(total)
@@ -144,7 +145,7 @@ def _multipart(parts: list[tuple[str, bytes]], kind: str) -> Response:
 def _load_one(ctx: WebContext, p: dict):
     from ..store.formats import read_file
     located = retrieve.locate_instances(ctx, p["study"], p["series"], p["instance"])
-    encoded = read_file(located[0].path)
+    encoded = retrieve._readable(read_file(located[0].path))       # NKI data expanded
     return encoded.dataset(), encoded.transfer_syntax
 
 

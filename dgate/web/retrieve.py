@@ -2,10 +2,11 @@
 
 Transfer syntax negotiation (PS3.18 §8.7.3): the Accept header's ``transfer-syntax``
 parameters are tried in order; ``*`` serves the stored syntax, no parameter means the
-default (Explicit VR Little Endian for application/dicom and octet-stream). Without a
-transcoder we can serve the stored bytes, rewrite between the uncompressed syntaxes,
-and decompress what pydicom's decoders read; compressing needs the codec package
-(``dgate.codec``, not wired yet), so such a request gets 406 with the reason.
+default (Explicit VR Little Endian for application/dicom and octet-stream). Stored bytes
+are served as they are when acceptable (NKI private compression is always expanded,
+:func:`dgate.codec.readable`); uncompressed syntaxes are rewritten into each other,
+compressed data is decoded, and compressed targets are encoded by
+:func:`dgate.codec.transcode` (a target the codec cannot write gets 406).
 """
 from __future__ import annotations
 
@@ -118,9 +119,10 @@ def _quick_meta_syntax(data: bytes) -> str:
     return ""
 
 
-def stored_parts(located: list[Located], boundary: str) -> tuple[list[str], int | None]:
+def stored_parts(located: list[Located], boundary: str, nki_in_dcm: bool = False) -> tuple[list[str], int | None]:
     """For retrieval in the stored syntax: each file's syntax and the exact size of the
-    multipart body (None when a file must be converted to Part 10 first)."""
+    multipart body (None when a file must be converted to Part 10 first, or when ``.dcm``
+    files may hold NKI data, AllowNKIAsDICOM, which is expanded on the way)."""
     from .multipart import closing, part_head
     syntaxes: list[str] = []
     total: int | None = 0
@@ -131,7 +133,7 @@ def stored_parts(located: list[Located], boundary: str) -> tuple[list[str], int 
         ts = syntax_of_bytes(head, loc.path)
         syntaxes.append(ts)
         if total is not None:
-            if head[128:132] != b"DICM":
+            if head[128:132] != b"DICM" or nki_in_dcm:
                 total = None
             else:
                 total += len(part_head(boundary, f"application/dicom; transfer-syntax={ts}")) + size + 2
@@ -154,13 +156,7 @@ def part_stream(located: list[Located], targets: list[str], boundary: str, logs,
             i += 1
             try:
                 if target == "*" or (target == stored and stored):
-                    data = loc.path.read_bytes()
-                    if data[128:132] == b"DICM":
-                        ts = syntax_of_bytes(data, loc.path)
-                    else:
-                        encoded = read_file(loc.path)
-                        ts = encoded.transfer_syntax
-                        data = part10_bytes(encoded, loc.item.sop_class, loc.item.sop_uid)
+                    ts, data = stored_bytes(loc)
                 else:
                     ts, data = target, instance_bytes(loc, target)
             except HTTPProblem:
@@ -231,7 +227,8 @@ def can_convert(stored: str, target: str) -> bool:
             return get_decoder(stored).is_available
         except (NotImplementedError, ValueError, ImportError):
             return False
-    return False                 # compressing: the codec package's transcoder (to be wired)
+    from ..codec.encoders import ENCODERS
+    return target in ENCODERS           # compressing: dgate.codec.transcode
 
 
 def choose(stored: str, wanted: list[str]) -> str | None:
@@ -241,24 +238,44 @@ def choose(stored: str, wanted: list[str]) -> str | None:
     return None
 
 
+_NKI_TAG = (b"\xdf\x7f\x10\x00", b"\x7f\xdf\x00\x10")
+
+
+def _readable(encoded: Encoded) -> Encoded:
+    """NKI private compression expanded (every reader sees ordinary pixel data)."""
+    from ..codec import readable
+    from ..store.ingest import counters
+    return readable(encoded, counters)
+
+
+def stored_bytes(loc: Located) -> tuple[str, bytes]:
+    """(syntax, Part 10 bytes) of an instance as stored, NKI data expanded."""
+    data = loc.path.read_bytes()
+    if data[128:132] == b"DICM" and not any(tag in data for tag in _NKI_TAG):
+        return syntax_of_bytes(data, loc.path), data
+    encoded = _readable(read_file(loc.path))
+    return encoded.transfer_syntax, part10_bytes(encoded, loc.item.sop_class, loc.item.sop_uid)
+
+
 def instance_bytes(loc: Located, target: str) -> bytes:
     """The Part 10 file of an instance in ``target`` syntax."""
-    data = loc.path.read_bytes()
-    if len(data) >= 132 and data[128:132] == b"DICM":
-        encoded = read_file(loc.path)
-        if encoded.transfer_syntax == target:
-            return data
-    else:
-        encoded = read_file(loc.path)
-        if encoded.transfer_syntax == target:
-            return part10_bytes(encoded, loc.item.sop_class, loc.item.sop_uid)
-    ds = encoded.dataset()
+    stored, data = stored_bytes(loc)
+    if stored == target:
+        return data
+    encoded = _readable(read_file(loc.path))
     if target in UNCOMPRESSED:
+        ds = encoded.dataset()
         if encoded.transfer_syntax not in NATIVE:
             ds.decompress(generate_instance_uid=False)
         converted = Encoded.from_dataset(ds, target)
     else:
-        raise not_acceptable(f"transcoding to {target} needs the codec capability")
+        from .. import codec
+        from ..store.ingest import counters
+        try:
+            converted = codec.transcode(encoded, target, counters=counters)
+        except codec.CodecError as exc:
+            raise not_acceptable(f"instance {loc.item.sop_uid} cannot be sent as {target}: {exc}")
+        ds = converted.header()
     return part10_bytes(converted, str(ds.get("SOPClassUID", loc.item.sop_class)),
                         str(ds.get("SOPInstanceUID", loc.item.sop_uid)))
 
@@ -344,8 +361,37 @@ def frames_of(ds: Dataset, ts: str, numbers: list[int], accept: list[tuple[str, 
                 frames = list(generate_frames(ds.PixelData, number_of_frames=count))
                 return [(f"{stored_media}; transfer-syntax={ts}", frames[n - 1]) for n in numbers]
             return _decoded(ds, numbers)
-    raise not_acceptable(f"the frames are stored as {stored_media} ({ts}); converting them to the "
-                         "requested media type needs the codec capability")
+    for media, want in accept:
+        target = want if want not in ("", "*") else _DEFAULT_SYNTAX.get(media, "")
+        if not target or target == ts:
+            continue
+        if media == "*" or FRAME_MEDIA.get(target) == media:
+            return _encoded_frames(ds, target, numbers)
+    raise not_acceptable(f"the frames are stored as {stored_media} ({ts}) and cannot be converted to the "
+                         "requested media type")
+
+
+#: the transfer syntax of a frame media type asked for without one (PS3.18 Table 8.7.3-5)
+_DEFAULT_SYNTAX = {"image/jpeg": "1.2.840.10008.1.2.4.70", "image/jls": "1.2.840.10008.1.2.4.80",
+                   "image/jp2": "1.2.840.10008.1.2.4.90", "image/dicom-rle": "1.2.840.10008.1.2.5"}
+
+
+def _encoded_frames(ds: Dataset, target: str, numbers: list[int]) -> list[tuple[str, bytes]]:
+    """The frames encoded by the codec in ``target`` (a copy of the object is transcoded)."""
+    import copy
+
+    from .. import codec
+    from ..codec.encoders import ENCODERS
+    from ..store.ingest import counters
+    if target not in ENCODERS:
+        raise not_acceptable(f"frames cannot be encoded as {target}")
+    try:
+        work = codec.transcode(copy.deepcopy(ds), target, counters=counters)
+    except codec.CodecError as exc:
+        raise not_acceptable(f"frames cannot be encoded as {target}: {exc}")
+    frames = list(generate_frames(work.PixelData, number_of_frames=_frame_count(work)))
+    media = FRAME_MEDIA.get(target, "application/octet-stream")
+    return [(f"{media}; transfer-syntax={target}", frames[n - 1]) for n in numbers]
 
 
 def _decoded(ds: Dataset, numbers: list[int]) -> list[tuple[str, bytes]]:
