@@ -408,8 +408,32 @@ def _submit(q: DelayedQueue, op: DelayedOp, custom: bool) -> bool:
 
 
 def _merge(q: DelayedQueue, op: DelayedOp) -> bool:
-    q.logs.operator.printf("*** delayed 'merge study' needs the study-merge capability (mergestudy), "
-                           "which this dgate does not have yet; dropped\n")
+    """``merge study`` (``DcmMergeStudy``): the series of the study (with the ``modality``
+    and ``seriesdesc`` filters) merged into one new series, each image through
+    MergeSeriesConverter0 and ``op.script``, by the Lua capability's merge
+    (:func:`dgate.luabind.modify.merge`) in the delayed-operation state."""
+    from ..luabind.bridge import state_for
+    from ..luabind.modify import merge
+    from .context import ConvertContext
+    ident = Dataset()
+    ident.QueryRetrieveLevel = "SERIES"
+    for keyword, value in (("PatientID", op.patient_id), ("StudyInstanceUID", op.study), ("Modality", op.modality),
+                           ("SeriesDescription", op.seriesdesc)):
+        if value:
+            setattr(ident, keyword, value)
+    ident.SeriesInstanceUID = ""
+    db = q._db()
+    try:
+        uids = sorted({str(r.get("SeriesInstanceUID", "")) for r in db.find("SERIES", ident)} - {""})
+    finally:
+        if q.db_factory is None:
+            db.close()
+    if len(uids) < 2:
+        q.logs.operator.printf(f"Delayed merge study {op.study}: {len(uids)} series, nothing to merge\n")
+        return False
+    state = state_for(ConvertContext(q.config, q.logs, family="Delayed", number=-1, own_ae=q.own_ae, port=q.port))
+    new = merge(state, uids, "series", op.script)
+    q.logs.operator.printf(f"Delayed merge study {op.study}: {len(uids)} series merged into {new}\n")
     return False
 
 
