@@ -195,7 +195,7 @@ def opt_help(inv: Invocation, text: str, rest: list) -> int:
 
 def _missing(capability: str, what: str | None = None) -> Handler:
     def handler(inv: Invocation, text: str, rest: list) -> int:
-        raise MissingCapability(what or f"option -{handler.letter}{text}", capability)
+        raise MissingCapability(what or f"option -{getattr(handler, 'letter', '')}{text}", capability)
     return handler
 
 
@@ -231,7 +231,7 @@ OPTIONS: dict[str, Handler] = {
 }
 for _letter, _handler in list(OPTIONS.items()):
     if getattr(_handler, "__name__", "") == "handler":
-        _handler.letter = _letter
+        setattr(_handler, "letter", _letter)
 
 CASE_SENSITIVE = {"L", "l"}
 

@@ -110,7 +110,8 @@ def wado_reply(ctx: CommandContext, fields: list[str]) -> bytes | None:
     try:
         ds = wadoimage.load(path)
         if region:
-            wadoimage.crop(ds, *_fractions(region))
+            x1, x2, y1, y2 = _fractions(region)
+            wadoimage.crop(ds, x1, x2, y1, y2)
         if anonymize:
             ds = wadoimage.anonymize(ds, anonymize, ctx.config, ctx.logs)
         reply = _reply(ctx, ds, path, ctype, syntax, size, level, window, frame)

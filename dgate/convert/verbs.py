@@ -637,7 +637,7 @@ def default(run: Run, line: str, raw: str) -> None:
     path = Path(name)
     if not path.is_file():
         path = run.ctx.base_dir() / name
-    shipped = shipped_lua_file(name) if ".lua" in name and not path.is_file() else None
+    shipped = shipped_lua_file(name) if ".lua" in name and not (run.ctx.base_dir() / name).is_file() else None
     if not path.is_file() and shipped is None:
         run.error(f" error: {line}")
         return

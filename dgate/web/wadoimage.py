@@ -8,6 +8,7 @@ by :func:`dgate.codec.render` or recompressed for a transfer syntax by
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from pydicom.dataset import Dataset
@@ -44,9 +45,10 @@ def load(path: str | Path) -> Dataset:
         raise WadoError(f"cannot read the stored object: {exc}", 500) from exc
 
 
-def crop(ds: Dataset, x1: float, x2: float, y1: float, y2: float) -> None:
+def crop(ds: Dataset, x1: float, x2: float, y1: float, y2: float, conquest: bool = True) -> None:
     """Keep the region between the fractions x1…x2 of the columns and y1…y2 of the rows
-    (decompressed first, as 1.5.0e does)."""
+    (decompressed first, as 1.5.0e does). ``conquest``: its rounding, the pixel at the end
+    fraction included; else PS3.18's (the end fraction is the right/bottom edge)."""
     from ..convert.imaging import crop_pixels
     if "PixelData" not in ds:
         raise WadoError("region: the object has no pixel data", 404)
@@ -55,7 +57,12 @@ def crop(ds: Dataset, x1: float, x2: float, y1: float, y2: float) -> None:
         codec.decompress(ds, _counters())
     except codec.CodecError as exc:
         raise WadoError(f"region: {exc}", 500) from exc
-    crop_pixels(ds, int(x1 * columns + 0.5), int(y1 * rows + 0.5), int(x2 * columns + 0.5), int(y2 * rows + 0.5))
+    if conquest:
+        crop_pixels(ds, int(x1 * columns + 0.5), int(y1 * rows + 0.5), int(x2 * columns + 0.5),
+                    int(y2 * rows + 0.5))
+        return
+    left, top = int(x1 * columns), int(y1 * rows)
+    crop_pixels(ds, left, top, max(left, math.ceil(x2 * columns) - 1), max(top, math.ceil(y2 * rows) - 1))
 
 
 def anonymize(ds: Dataset, value: str, config, logs) -> Dataset:

@@ -86,7 +86,8 @@ def wado_object(ctx: WebContext, params: dict[str, str]) -> WadoAnswer:
 def _prepared(ctx: WebContext, located: retrieve.Located, anonymize: str, region):
     ds = wadoimage.load(located.path)
     if region is not None:
-        wadoimage.crop(ds, *region)
+        x1, x2, y1, y2 = region
+        wadoimage.crop(ds, x1, x2, y1, y2, conquest=False)
     if anonymize:
         ds = wadoimage.anonymize(ds, anonymize, ctx.config, ctx.logs)
     return ds
