@@ -348,3 +348,34 @@ def test_zip_and_move_with_script(web, tmp_path):
     finally:
         scp.terminate()
         scp.wait(10)
+
+
+# -- HL7 files dropped into the server ---------------------------------------------------------
+def test_hl7_files_through_addimagefile_and_the_incoming_folder(tmp_path):
+    from dgate.commands import dispatch
+    from dgate.commands.context import CommandContext
+    from dgate.db import open_database
+    from dgate.store.dropped import FolderWatcher
+    from dgate.store.ingest import Ingest
+    config, logs, sink = make_folder(tmp_path)
+    order = ("MSH|^~\\&|HIS|H|DGATE|D|20240101120000||ORM^O01|MSG{n}|P|2.3|\r"
+             "PID|1||PAT{n}||Doe^Jane||19700101|F|\r"
+             "OBR|1||ACC{n}|CT1^CT HEAD|||20240102||||||||||||||||CT|\r")
+    first = tmp_path / "orders.hl7"
+    first.write_text(order.format(n=1))
+    ctx = CommandContext(config, logs, "CONQUESTSRV1", 0)
+    dispatch(ctx, f"addimagefile:{first}")
+    ctx.close()
+    incoming = tmp_path / "data" / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    (incoming / "more.hl7").write_text(order.format(n=2))
+    import os
+    import time
+    os.utime(incoming / "more.hl7", (time.time() - 5, time.time() - 5))
+    watcher = FolderWatcher([incoming], Ingest(config, logs), "CONQUESTSRV1")
+    assert watcher.scan(incoming) == 1
+    with open_database(config) as db:
+        wl = db.schema.worklist
+        ids = sorted(r[0] for r in db.sql(f"SELECT AccessionN FROM {wl.name}"))
+    assert ids == ["ACC1", "ACC2"], sink.text()
+    assert "loaded HL7 file" in sink.text() and not (incoming / "more.hl7").exists()
