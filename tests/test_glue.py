@@ -379,3 +379,48 @@ def test_hl7_files_through_addimagefile_and_the_incoming_folder(tmp_path):
         ids = sorted(r[0] for r in db.sql(f"SELECT AccessionN FROM {wl.name}"))
     assert ids == ["ACC1", "ACC2"], sink.text()
     assert "loaded HL7 file" in sink.text() and not (incoming / "more.hl7").exists()
+
+
+def test_conquest_script_endpoints(web):
+    ct_bytes = open(CT, "rb").read()
+    rs = web.url + "/api/dicom/rs"
+    r = requests.post(rs + "/script", data={"script": "return Global.MyACRNema .. ' ' .. (1 + 2)"})
+    assert r.status_code == 200 and r.text == "CONQUESTSRV1 3" and r.headers["content-type"] == "application/json"
+    assert requests.post(rs + "/script", data={}).status_code == 400
+    r = requests.post(rs + "/attachdicom", data={"script": "return Data.PatientID .. '|' .. Data.Modality"},
+                      files={"file": ("ct.dcm", ct_bytes, "application/dicom")})
+    assert r.status_code == 200 and r.text == "1CT1|CT"
+    r = requests.post(rs + "/attach", params={"script": 'set PatientID to "ATTACHED"'}, data=ct_bytes,
+                      headers={"Content-Type": "application/dicom"})
+    assert r.status_code == 200 and r.json() == 1, r.text
+    other = pydicom.dcmread(CT)
+    other.SOPInstanceUID = other.file_meta.MediaStorageSOPInstanceUID = other.SOPInstanceUID + ".7"
+    other.StudyInstanceUID += ".7"                 # a study of its own: ZIPATTACH is another patient
+    other.SeriesInstanceUID += ".7"
+    other_bytes = io.BytesIO()
+    other.save_as(other_bytes, enforce_file_format=True)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("a/ct.dcm", other_bytes.getvalue())
+        zf.writestr("readme.txt", b"not dicom")
+    r = requests.post(rs + "/attach", files={"upload": ("set.zip", buffer.getvalue(), "application/zip")},
+                      data={"script": "lua:Data.PatientID = 'ZIPATTACH'"})
+    assert r.status_code == 200 and r.json() == 1, r.text
+    from dgate.db import open_database
+    with open_database(web.config) as db:
+        ids = sorted(row.patient_id for row in db.images())
+    assert "ATTACHED" in ids and "ZIPATTACH" in ids
+    assert requests.post(rs + "/attach", data=b"not dicom", headers={"Content-Type": "application/dicom"}
+                         ).status_code == 422
+    r = requests.post(rs + "/startscript", data={"script": "progress(40); while not stop do "
+                                                           "stop = io.open([[%s]]) end" % (web.folder / "stop")})
+    uid = r.json()
+    import time
+    deadline = time.monotonic() + 10
+    while requests.get(f"{rs}/startscript/{uid}").json() != 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert requests.get(f"{rs}/startscript/{uid}").json() == 40
+    (web.folder / "stop").write_text("")
+    while requests.get(f"{rs}/startscript/{uid}").json() != 100 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert requests.get(f"{rs}/startscript/{uid}").json() == 100       # finished

@@ -14,8 +14,8 @@
   the objects are read from disk, run through the script and sent to ``target`` by the
   converter engine's forwarder (acrnema.map compression applies).
 
-``/rs/attach``, ``/rs/attachdicom``, ``/rs/script`` and ``/rs/startscript`` run Lua in
-Conquest and come with the Lua capability.
+``/rs/attach``, ``/rs/attachdicom``, ``/rs/script`` and ``/rs/startscript`` are in
+:mod:`.scripts`.
 """
 from __future__ import annotations
 
