@@ -217,6 +217,20 @@ def opt_odbc_dsn(inv: Invocation, text: str, rest: list) -> int:
     return 1
 
 
+def opt_grab(inv: Invocation, text: str, rest: list) -> int:
+    """``-gAE[,DATE]``: ``GrabImagesFromServer`` (the missing images of that date's studies
+    on AE moved to this server); exit 1 when AE is unknown or does not answer."""
+    from ..commands.context import CommandContext
+    from ..commands.convert_cmds import grab
+    ae, _, date = text.partition(",")
+    port = str(inv.tcp_port)
+    ctx = CommandContext(inv.config, inv.logs, inv.my_ae, int(port) if port.isdigit() else 0)
+    try:
+        return 0 if grab(ctx, ae, date or "*") else 1
+    finally:
+        ctx.close()
+
+
 OPTIONS: dict[str, Handler] = {
     "v": opt_verbose, "b": opt_debug_mode, "u": opt_udp, "!": opt_ini_console,
     "^": opt_gui_log, "#": opt_gui_debug_log, "L": opt_debug_file, "l": opt_log_file,
@@ -226,7 +240,7 @@ OPTIONS: dict[str, Handler] = {
     "f": opt_file_utils, "s": opt_odbc_dsn,
     "i": dbtools.opt_initialize, "r": dbtools.opt_regen, "o": dbtools.opt_test_database,
     "e": dbtools.opt_create_database, "z": dbtools.opt_zap_patient,
-    "g": _missing("DICOM network"), "a": archive_opts.opt_archive,
+    "g": opt_grab, "a": archive_opts.opt_archive,
     "n": opt_nki, "j": opt_jpeg,
 }
 for _letter, _handler in list(OPTIONS.items()):
