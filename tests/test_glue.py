@@ -424,3 +424,12 @@ def test_conquest_script_endpoints(web):
     while requests.get(f"{rs}/startscript/{uid}").json() != 100 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert requests.get(f"{rs}/startscript/{uid}").json() == 100       # finished
+
+
+def test_lua_global_codec_counters(tmp_path):
+    from dgate.store.ingest import counters
+    make_folder(tmp_path)
+    state = LuaState(states.services(), "association")
+    before = int(state.run("return Global.DePaletted"))
+    codec.recompress(pydicom.dcmread(PALETTE), "un", counters=counters)
+    assert int(state.run("return Global.DePaletted")) == before + 1
