@@ -2,11 +2,10 @@
 import re
 import socket
 
+from conftest import run_dgate
 from pydicom.data import get_testdata_file
 
 from dgate.log import Channel, FileSink, Logs, UdpSink
-
-from conftest import run_dgate
 
 
 def test_creates_default_configuration_in_an_empty_folder(tmp_path):
