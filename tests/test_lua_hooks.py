@@ -76,37 +76,51 @@ def test_refusing_association_and_errors_in_hooks(folder):
     assert good.command(pydicom.Dataset()) is True       # a failing hook keeps the default
 
 
+def import_context(config, session, calling="MOD"):
+    """The association's converter context, as the server builds it: the converter engine
+    runs every ImportConverterN, the [lua] ones in the association's Lua state."""
+    from dgate.convert import ConvertContext
+    return ConvertContext(config, calling=calling, called="CONQUESTSRV1", lua_state=session.state)
+
+
 def test_import_converters_change_destroy_reject_and_choose_storage(folder):
+    from dgate.convert import Converters
     lua_section(folder, "ImportConverter0 = Data.InstitutionName = 'SEEN BY LUA'; x_count = (x_count or 0) + 1\n"
                         "ImportConverter2 = if Data.PatientID == 'DROPME' then destroy() end\n"
                         "ImportConverter3 = if Data.PatientID == 'NOTME' then reject() end; "
                         "Data.Storage = 'MAG1'; Data.StudyDescription = 'count ' .. x_count")
+    put_param(folder / "dicom.ini", "ImportConverter1", 'set 0008,1030 to "from the ini line"')
+    put_param(folder / "dicom.ini", "ImportCallingAE0", "NOBODY")      # filters do not apply to [lua] keys
     config = configure(folder)
     session = AssociationLua(AssociationInfo("MOD"), config)
+    converters = Converters(config)
     ds = pydicom.dcmread(CT)
-    result = session.import_step(ds)
-    assert result.verdict == "keep" and result.storage == "MAG1"
+    result = converters.run_import(ds, import_context(config, session))
+    assert not result.destroyed and not result.rejected and result.storage == "MAG1"
     assert ds.InstitutionName == "SEEN BY LUA" and ds.StudyDescription == "count 1"
     ds.PatientID = "DROPME"
-    assert session.import_step(ds).verdict == "destroy"
+    assert converters.run_import(ds, import_context(config, session)).destroyed
     ds.PatientID = "NOTME"
-    assert session.import_step(ds).verdict == "reject"
+    assert converters.run_import(ds, import_context(config, session)).rejected
     second = pydicom.dcmread(CT)
-    session.import_step(second)
+    converters.run_import(second, import_context(config, session))
     assert second.StudyDescription == "count 4"           # the association state keeps its globals
     assert hooks.lua_converter(config, "ImportConverter1") is None
-    assert AssociationLua(AssociationInfo("OTHER"), config).converter("QueryConverter0", ds) is None
 
 
 def test_export_converter_state_and_global_hooks(folder, tmp_path):
-    lua_section(folder, "ExportConverter0 = n = (n or 0) + 1; if n == 2 then script('defer') retry() end\n"
+    from dgate.convert.queues import ExportQueues
+    lua_section(folder, "ExportConverter0 = n = (n or 0) + 1; if n == 2 then script('defer') end\n"
                         "background = ticks = (ticks or 0) + 1\n"
                         "nightly = nights = (nights or 0) + 1")
+    put_param(folder / "dicom.ini", "ExportConverters", "1")
     config = configure(folder)
-    ds = pydicom.dcmread(CT)
-    assert hooks.export_converter(0, ds) == 1
-    assert hooks.export_converter(0, ds) == 7
-    assert hooks.export_converter(1, ds) is None
+    queues = ExportQueues(config, config_logs(), folder=tmp_path)
+    entry = {"file": CT, "calling": "MOD", "called": "CONQUESTSRV1"}
+    assert queues.run_export(0, entry) is False
+    assert queues.run_export(0, entry) is True               # script('defer'): try again later
+    assert queues.run_export(1, entry) is False
+    assert states.export_state(0).run("return n") == "2"   # ExportConverter0's own state
     task = hooks.LuaBackground(config, nightly_hour=0)
     task._last_night = ""
     task.tick()
@@ -115,13 +129,20 @@ def test_export_converter_state_and_global_hooks(folder, tmp_path):
     assert state.run("return ticks .. ' ' .. nights") == "2 1"
 
 
+def config_logs():
+    from dgate.log import Logs
+    return Logs()
+
+
 def test_delayed_process_state(folder, tmp_path):
+    from dgate.convert.delayed import DelayedOp, DelayedQueue, _process
     script = tmp_path / "job.lua"
-    script.write_text("jobs = (jobs or 0) + 1; last = command_line; if command_line == 'bad' then reject() end")
-    configure(folder)
-    assert hooks.delayed_process(str(script), "first") == 1
-    assert hooks.delayed_process(str(script), "bad") == 6
-    assert states.delayed_state().run("return jobs .. last") == "2bad"
+    script.write_text("jobs = (jobs or 0) + 1; last = command_line .. Association.Calling")
+    config = configure(folder)
+    queue = DelayedQueue(config, config_logs(), folder=tmp_path)
+    _process(queue, DelayedOp(operation="process", server=f"{script} first"))
+    _process(queue, DelayedOp(operation="process", server=f"{script}(second)"))
+    assert states.delayed_state().run("return jobs .. last") == "2secondprefetch"
 
 
 def test_lua_file_names(folder):
@@ -160,21 +181,20 @@ def test_lua_file_names_in_a_running_server(tmp_path):
 
 
 def test_converter_lua_statement_runs_in_the_callers_state(folder):
-    """dgate.luabind.run_lua_statement: the converter engine's ``lua`` statement."""
-    from dgate.luabind import run_lua_statement
+    """dgate.luabind.run_converter: the converter engine's Lua call."""
+    from dgate.convert import ConvertContext
+    from dgate.luabind import run_converter
     config = configure(folder)
     session = AssociationLua(AssociationInfo("CALLER"), config)
     ds = pydicom.dcmread(CT)
-
-    class Call:
-        lua_state = session.state
-        calling = "CALLER"
-        called = "ME"
-    assert run_lua_statement("seen = Association.Calling; Data.StationName = 'LUA'", ds, Call()) == 1
+    ctx = ConvertContext(config, calling="CALLER", called="ME", lua_state=session.state)
+    assert run_converter("seen = Association.Calling; Data.StationName = 'LUA'", ds, ctx) == 0
     assert ds.StationName == "LUA"
     assert session.state.run("return seen") == "CALLER"
-    assert run_lua_statement("destroy()", ds, Call()) == 2
-    assert run_lua_statement("reject()", ds) == 6                  # no context: a fresh state
+    assert run_converter("destroy()", ds, ctx, rc=1) == 2
+    fresh = ConvertContext(config)
+    assert run_converter("kept = 'yes'; reject()", ds, fresh) == 6      # a new state, kept on the context
+    assert fresh.lua_state is not None and fresh.lua_state.run("return kept") == "yes"
 
 
 def test_debugging_an_import_converter(folder, tmp_path):
@@ -197,7 +217,9 @@ def test_debugging_an_import_converter(folder, tmp_path):
     config = configure(folder)
     session = AssociationLua(AssociationInfo("MOD"), config)
     ds = pydicom.dcmread(CT)
-    worker = threading.Thread(target=session.import_step, args=(ds,), daemon=True)
+    from dgate.convert import Converters
+    worker = threading.Thread(target=Converters(config).run_import, args=(ds, import_context(config, session)),
+                              daemon=True)
     worker.start()
     try:
         ide.accept()

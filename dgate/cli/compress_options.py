@@ -8,7 +8,7 @@
 ``-jcX,FILE``   compress FILE with ``jX``
 ``-j*XXFILE``   recompress FILE in place to the two-letter code XX
 ``-j-XXFILE``   recompress FILE and write it back as an ACR-NEMA (``.v2``) dump; exit 1
-``-js/-jjFILE`` JSON of FILE (needs the Lua Serialize)
+``-js/-jjFILE`` JSON of FILE without/with pixel data (Lua ``Serialize``, as ``convert_to_json``)
 =============== =========================================================================
 
 The object is written back in the format its name implies (``.v2`` raw dump, otherwise
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .. import codec
 from ..store.formats import BadObject, read_file, v2_bytes, write_atomic
-from .context import Invocation, MissingCapability
+from .context import Invocation
 
 
 def recompress_file(inv: Invocation, path: str, code: str, raw_dump: bool = False) -> bool:
@@ -91,5 +91,6 @@ def opt_jpeg(inv: Invocation, text: str, rest: list) -> int:
         recompress_file(inv, arg[2:], arg[:2], raw_dump=True)
         return 1
     if sub in ("s", "j"):
-        raise MissingCapability(f"option -j{text}", "Lua scripting (Serialize)")
+        from ..luabind.entry import json_dump
+        return json_dump(inv.config, inv.logs, arg, full=sub == "j")
     return 0

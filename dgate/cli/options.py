@@ -193,24 +193,15 @@ def opt_help(inv: Invocation, text: str, rest: list) -> int:
     return 0
 
 
-def _missing(capability: str, letter: str) -> Handler:
-    def handler(inv: Invocation, text: str, rest: list) -> int:
-        raise MissingCapability(f"option -{letter}{text}", capability)
-    return handler
-
-
 def opt_nki(inv: Invocation, text: str, rest: list) -> int:
     """-nd/-nu/-nc: NKI (de)compression of a file (:mod:`.compress_options`, imported on use)."""
     from .compress_options import opt_nki as run
     return run(inv, text, rest)
 
 
-def opt_jpeg(inv: Invocation, text: str, rest: list) -> int | None:
-    """-jd/-jc/-j*/-j-: JPEG (re)compression of a file (:mod:`.compress_options`, imported on use);
-    ``-js<file>`` / ``-jj<file>`` print the file's JSON (Lua Serialize)."""
-    if text[:1] in ("s", "j"):
-        from ..luabind.entry import json_dump
-        return json_dump(inv.config, inv.logs, text[1:], full=text[:1] == "j")
+def opt_jpeg(inv: Invocation, text: str, rest: list) -> int:
+    """-jd/-jc/-j*/-j-: JPEG (re)compression of a file, -js/-jj its JSON (Lua Serialize)
+    (:mod:`.compress_options`, imported on use)."""
     from .compress_options import opt_jpeg as run
     return run(inv, text, rest)
 
@@ -238,6 +229,20 @@ def opt_odbc_dsn(inv: Invocation, text: str, rest: list) -> int:
     return 1
 
 
+def opt_grab(inv: Invocation, text: str, rest: list) -> int:
+    """``-gAE[,DATE]``: ``GrabImagesFromServer`` (the missing images of that date's studies
+    on AE moved to this server); exit 1 when AE is unknown or does not answer."""
+    from ..commands.context import CommandContext
+    from ..commands.convert_cmds import grab
+    ae, _, date = text.partition(",")
+    port = str(inv.tcp_port)
+    ctx = CommandContext(inv.config, inv.logs, inv.my_ae, int(port) if port.isdigit() else 0)
+    try:
+        return 0 if grab(ctx, ae, date or "*") else 1
+    finally:
+        ctx.close()
+
+
 OPTIONS: dict[str, Handler] = {
     "v": opt_verbose, "b": opt_debug_mode, "u": opt_udp, "!": opt_ini_console,
     "^": opt_gui_log, "#": opt_gui_debug_log, "L": opt_debug_file, "l": opt_log_file,
@@ -247,7 +252,7 @@ OPTIONS: dict[str, Handler] = {
     "f": opt_file_utils, "s": opt_odbc_dsn,
     "i": _dbtool("opt_initialize"), "r": _dbtool("opt_regen"), "o": _dbtool("opt_test_database"),
     "e": _dbtool("opt_create_database"), "z": _dbtool("opt_zap_patient"),
-    "g": _missing("DICOM network", "g"), "a": opt_archive,
+    "g": opt_grab, "a": opt_archive,
     "n": opt_nki, "j": opt_jpeg,
 }
 

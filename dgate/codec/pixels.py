@@ -42,6 +42,9 @@ def set_transfer_syntax(ds: Dataset, uid: str) -> None:
     ds.file_meta.TransferSyntaxUID = UID(uid)
     implicit = uid == ts.IMPLICIT_LE
     little = uid != ts.EXPLICIT_BE
+    if (before == ts.IMPLICIT_LE) != implicit or (before == ts.EXPLICIT_BE) != (not little):
+        for _ in ds.iterall():      # decode raw elements (also in sequence items) in the old encoding,
+            pass                    # else items keep their old VR encoding inside the new one
     if (before == ts.EXPLICIT_BE) != (uid == ts.EXPLICIT_BE):
         _swap_words(ds)
     ds.set_original_encoding(implicit, little)

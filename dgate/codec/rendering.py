@@ -62,17 +62,21 @@ def _c_div(a: np.ndarray, b: int) -> np.ndarray:
 
 def to_8bit(ds: Dataset, size: int = 0, level: int = 0, window: int = 0, frame: int = 0,
             rgb: bool = False, fixed_scale: bool = False, width_by_4: bool = False,
-            counters: CounterSink = NULL) -> np.ndarray:
+            counters: CounterSink = NULL, gamma: float = 1.0) -> np.ndarray:
     """The picture as uint8, shaped (rows, columns) or (rows, columns, 3) with ``rgb``,
     top row first. ``fixed_scale`` is the BMP/JPEG variant of the no-window mapping
     (clip to 2047, divide by 8); ``width_by_4`` cuts the width to a multiple of 4 (BMP).
-    ``ds`` is changed (decompressed, one frame kept)."""
+    ``gamma`` other than 1 maps grey i to 255·(i/255)^gamma (replacing, as in the
+    original, the MONOCHROME1 inversion). ``ds`` is changed (decompressed, one frame kept)."""
     extract_frames(ds, frame)
     g = Geometry.of(ds)
     photometric = g.photometric
     lut = np.arange(256, dtype=np.int64)
     if photometric == "MONOCHROME1":
         lut = 255 - lut
+    if gamma != 1:
+        steps = (np.arange(256, dtype=np.float32) / np.float32(255)).astype(np.float64)   # C: (float)i/255
+        lut = (255.0 * np.power(steps, float(np.float32(gamma))) + 0.5).astype(np.int64)   # pow in double
     if not window:
         lv, wv = _text_number(ds, 0x00281050), _text_number(ds, 0x00281051)
         if lv is not None:
@@ -153,8 +157,9 @@ def _working_copy(obj) -> Dataset:
 
 @reported
 def render(obj, format: str = GIF, *, frame: int = 0, size: int = 0, level: int = 0, window: int = 0,
-           quality: int = 95, counters: CounterSink = NULL) -> bytes:
-    """The image file of a Dataset or encoded object (it is not changed).
+           quality: int = 95, counters: CounterSink = NULL, gamma: float = 1.0) -> bytes:
+    """The image file of a Dataset or encoded object (it is not changed). ``gamma`` applies
+    to BMP, JPEG and PNG (the original's GIF ignores it).
 
     ``format``: gif, bmp, jpg/jpeg or png. ``frame`` > 10000 makes an animated GIF of all
     frames at ``frame % 100`` frames per second. Decompressions are counted in
@@ -165,14 +170,16 @@ def render(obj, format: str = GIF, *, frame: int = 0, size: int = 0, level: int 
     source = _working_copy(obj)
     if not ("PixelData" in source or 0x7FDF0010 in source):
         raise CodecError("object has no pixel data", sop_of(source))
+    # GIF: 1.5.0e's ToGif does not pass gamma on
     if kind == GIF and frame > 10000 and number_of_frames(source) > 1:
         return _animated_gif(source, size, level, window, frame % 100 or 1, counters)
     if kind == GIF:
         return _gif([to_8bit(source, size, level, window, frame, counters=counters)])
     if kind == BMP:
         return bmp(to_8bit(source, size, level, window, frame, rgb=True, fixed_scale=True, width_by_4=True,
-                           counters=counters))
-    picture = to_8bit(source, size, level, window, frame, rgb=True, fixed_scale=True, counters=counters)
+                           counters=counters, gamma=gamma))
+    picture = to_8bit(source, size, level, window, frame, rgb=True, fixed_scale=True, counters=counters,
+                      gamma=gamma)
     if kind == JPEG:
         return _pillow(picture, "JPEG", quality=quality)
     g = Geometry.of(source)

@@ -125,12 +125,19 @@ def prefetch_cmd(ctx: CommandContext, args: str) -> None:
 def grab_cmd(ctx: CommandContext, args: str) -> str | None:
     """``grabimagesfromserver:AE,date``: C-MOVE here the studies of that date held by AE
     whose images are missing here."""
-    from ..net import scu
     ae, date = _parts(args, 2)
+    grab(ctx, ae, date)
+    return None
+
+
+def grab(ctx: CommandContext, ae: str, date: str) -> bool:
+    """``GrabImagesFromServer`` (also ``dgate -gAE[,date]``); False when AE is unknown or
+    cannot be queried."""
+    from ..net import scu
     address = ctx.config.amap.lookup(ae.strip())
     if address is None:
         ctx.logs.operator.printf(f"*** grab: AE not found: {ae}\n")
-        return None
+        return False
     ident = Dataset()
     ident.QueryRetrieveLevel = "IMAGE"
     ident.StudyDate = date.strip()
@@ -140,7 +147,7 @@ def grab_cmd(ctx: CommandContext, args: str) -> str | None:
         remote = scu.find(ctx.own_ae, address, ident, "study")
     except (scu.AssociationFailed, OSError) as exc:
         ctx.logs.operator.printf(f"*** grab: could not connect to {ae} ({exc})\n")
-        return None
+        return False
     db = ctx.db()
     studies = {str(d.StudyInstanceUID): str(d.get("PatientID", "")) for d in remote
                if db.get_file(str(d.get("SOPInstanceUID", ""))) is None}
@@ -154,7 +161,7 @@ def grab_cmd(ctx: CommandContext, args: str) -> str | None:
         except (scu.AssociationFailed, OSError) as exc:
             ctx.logs.operator.printf(f"*** grab: move failed ({exc})\n")
     ctx.logs.operator.printf(f"Grabbed {len(studies)} studies from {ae}\n")
-    return None
+    return True
 
 
 # -- attach ------------------------------------------------------------------------------------

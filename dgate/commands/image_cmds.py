@@ -164,29 +164,28 @@ def convert_to_dicom(ctx: CommandContext, args: str) -> bytes | None:
 
 @command("convert_to_json")
 def convert_to_json(ctx: CommandContext, args: str) -> bytes | None:
-    """``obj,size,compression,frame,pixels``: Conquest's ``Serialize(true, pixels)`` JSON;
-    frame, size and compression apply only when the fifth field is present."""
+    """``obj,size,compression,frame,pixels``: Conquest's JSON of the object, made as 1.5.0e
+    makes it: ``Data:Serialize(true, pixels)`` run by Lua in the command's state (the
+    same code as ``-js``/``-jj`` and scripts). Frame, size and compression apply only when
+    the fifth field is present; an empty compression leaves the pixel data as it is."""
     spec, _, rest = args.partition(",")
     fields = rest.split(",", 3) if _ else []
     ds = _load(ctx, spec)
     if ds is None:
         return None
-    try:
-        from ..luabind.serialize import serialize
-    except ImportError:
-        ctx.logs.operator.printf("*** convert_to_json needs Conquest's Lua Serialize (dgate.luabind), which this "
-                                 "dgate does not have\n")
-        return None
     pixels = len(fields) >= 4 and atoi(fields[3]) != 0
     try:
         if len(fields) >= 4:
-            ds = _frame_size_code(ctx, ds, fields[0], fields[1] or "un", fields[2])
+            ds = _frame_size_code(ctx, ds, fields[0], fields[1].strip(), fields[2])
     except codec.CodecError as exc:
         ctx.logs.operator.printf(f"***[convert_to_json] {exc}\n")
         return None
     _file_meta(ctx, spec, ds)
-    return serialize(ds, ctx.config.dictionary, json=True, pixels=pixels, include_meta=True).encode("latin-1",
-                                                                                                   "replace")
+    from ..luabind.handles import Handle
+    from .lua_cmds import association_state
+    state = association_state(ctx)
+    text = state.run(f"return Data:Serialize(true, {'true' if pixels else 'false'})", None, Handle(ds, with_meta=True))
+    return None if text is None else text.encode("latin-1", "replace")
 
 
 def _file_meta(ctx: CommandContext, spec: str, ds: Dataset) -> None:

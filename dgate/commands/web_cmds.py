@@ -17,8 +17,14 @@ Replies have the original's header blocks (checked against 1.5.0e):
 * ``text/plain``, ``text/html`` → the header dump; ``video/mpeg`` (multi-frame) → the header
   line only.
 
-Empty or unknown contentType, or an object not found → no reply. ``anonymize`` (Lua or
-converter scripts) and ``bridge`` (virtual servers) are logged and get no reply.
+``anonymize`` runs Conquest's anonymizer through the converter engine after the crop and
+before any of these (``yes`` → ``call anonymize_script.cq``, other values →
+``lua/anonymize_script.lua(value)``, :func:`dgate.web.wadoimage.anonymize`); when that
+script is not installed, or refuses the object, it is logged and there is no reply. The
+series strip is drawn before it, as in 1.5.0e.
+
+Empty or unknown contentType, or an object not found → no reply. ``bridge`` (loading the
+object from another AE) is not supported: logged, no reply.
 """
 from __future__ import annotations
 
@@ -162,28 +168,18 @@ def wado_reply(ctx: CommandContext, fields: list[str]) -> bytes | None:
         image = _strip(ctx, obj, kind, level, window, -frame)
         reply = (BMP_HEAD if kind == "bmp" else STRIP_JPEG_HEAD) + image if image is not None else None
         return _deliver(reply, outfile)
-    if anonymize or bridge:
-        what = "anonymize" if anonymize else "bridge"
-        ctx.logs.operator.printf(f"*** wadorequest: {what} needs the {'Lua' if anonymize else 'virtual server'} "
-                                 "capability\n")
+    if bridge:
+        ctx.logs.operator.printf("*** wadorequest: bridge (loading from another AE) is not supported; no reply\n")
         return None
     known = ("image/gif", "image/bmp", "image/jpeg", "image/png", "image/jp2", "application/dicom", "video/mpeg",
              "text/plain", "text/html")
     if ctype not in known:
         return None
-    if ctype in ("text/plain", "text/html") and not region:
+    if ctype in ("text/plain", "text/html") and not region and not anonymize:
         path = locate_object(ctx, obj)
         if path is None:
             return None
-        text = dump_file(path, ctx.config.dictionary)
-        if ctype == "text/plain":
-            reply = b"Content-type: text/plain\nAccess-Control-Allow-Origin: *\n\n" + \
-                text.encode("latin-1", "replace") + b" "
-            if len(reply) % 2:
-                reply = reply[:-1]
-        else:
-            reply = b"Content-type: text/html\nAccess-Control-Allow-Origin:*\n\n" + text.encode("latin-1", "replace")
-        return _deliver(reply, outfile)
+        return _deliver(_text_reply(ctype, dump_file(path, ctx.config.dictionary)), outfile)
     ds = _load(ctx, obj)
     if ds is None:
         return None
@@ -191,6 +187,12 @@ def wado_reply(ctx: CommandContext, fields: list[str]) -> bytes | None:
     sx, ex, sy, ey = (scan_floats(region, 4) if region else (0.0, 0.0, 0.0, 0.0))
     if region:
         wadoimage.crop(ds, (sx, ex, sy, ey))
+    if anonymize:
+        try:
+            ds = wadoimage.anonymize(ds, anonymize, ctx.config, ctx.logs)
+        except wadoimage.WadoError as exc:
+            ctx.logs.operator.printf(f"*** wadorequest: {exc}\n")
+            return None
     try:
         if ctype == "image/gif":
             reply = GIF_HEAD + wadoimage.draw(ds, wadoimage.Drawing(
@@ -206,10 +208,7 @@ def wado_reply(ctx: CommandContext, fields: list[str]) -> bytes | None:
         elif ctype == "video/mpeg":
             reply = MPEG_HEAD if frames >= 2 else None
         else:
-            text = dump(ds, ctx.config.dictionary)
-            head = b"Content-type: text/plain\nAccess-Control-Allow-Origin: *\n\n" if ctype == "text/plain" \
-                else b"Content-type: text/html\nAccess-Control-Allow-Origin:*\n\n"
-            reply = head + text.encode("latin-1", "replace")
+            reply = _text_reply(ctype, dump(ds, ctx.config.dictionary))
     except codec.CodecError as exc:
         ctx.logs.operator.printf(f"***wadorequest: {ctype}: {exc}\n")
         return None
@@ -226,6 +225,15 @@ def scan_floats(text: str, count: int) -> tuple[float, ...]:
             break
         out.append(float(match.group()))
     return tuple(out + [0.0] * (count - len(out)))
+
+
+def _text_reply(ctype: str, text: str) -> bytes:
+    """The header dump reply; text/plain gets the original's trailing space (to even length)."""
+    if ctype == "text/plain":
+        reply = b"Content-type: text/plain\nAccess-Control-Allow-Origin: *\n\n" + \
+            text.encode("latin-1", "replace") + b" "
+        return reply[:-1] if len(reply) % 2 else reply
+    return b"Content-type: text/html\nAccess-Control-Allow-Origin:*\n\n" + text.encode("latin-1", "replace")
 
 
 def _deliver(reply: bytes | None, outfile: str) -> bytes | None:

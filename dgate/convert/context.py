@@ -26,7 +26,8 @@ class Services:
 
     forwarder: Any = None                       # forward.Forwarder
     delayed: Any = None                         # delayed.DelayedQueue (``enqueue(op)``)
-    lua: Callable[..., int] | None = None       # (code, dataset, context, run) -> rc
+    lua: Callable[..., int] | None = None       # as dgate.luabind.run_converter (code, dataset, context, *,
+                                                # command_line, rc) -> rc; None: that function
     recompress: Callable[[Dataset, str], Dataset] | None = None
 
 
@@ -51,6 +52,10 @@ class ConvertContext:
     own_ae: str = ""
     port: int = 0
     association: Any = None             # for Lua's Association object
+    lua_state: Any = None               # the Lua state of this association/export (dgate.luabind); None:
+                                        # chosen (and kept here) by dgate.luabind.run_converter
+    command: Dataset | None = None      # the DIMSE request (Lua's Command): C-STORE, C-FIND, C-MOVE…
+    filename: str | None = None         # Lua's Filename: the dropped/added file being imported
     thread_number: int = 0
     move_destination: str = ""          # Retrieve(Result)Converter: %s
     # outcomes a caller reads back after the run

@@ -325,8 +325,8 @@ def _process(q: DelayedQueue, op: DelayedOp) -> bool:
         from .context import ConvertContext, Services
         from .luahook import run_lua
         from .script import Run
-        ctx = ConvertContext(q.config, q.logs, family="Delayed", number=-1, own_ae=q.own_ae, port=q.port,
-                             services=q.services or Services())
+        ctx = ConvertContext(q.config, q.logs, calling="prefetch", called="prefetch", family="Delayed", number=-1,
+                             own_ae=q.own_ae, port=q.port, services=q.services or Services())
         run_lua(f"dofile('{first.replace(chr(92), chr(92) * 2)}')", Run(ctx, None), command_line=rest)
         return False
     subprocess.run(command, shell=True, cwd=q.config.base_dir)
@@ -350,20 +350,21 @@ def _preretrieve(q: DelayedQueue, op: DelayedOp) -> bool:
 
 
 def build_archive(q: DelayedQueue, op: DelayedOp, target: Path) -> int:
-    """Zip the selected objects (each first run through ``op.script``); the count."""
-    from ..store.formats import read_file
-    from .context import ConvertContext
-    from .script import run_script
+    """Zip the selected objects (each first run through ``op.script``, NKI data expanded);
+    the count."""
+    from .context import Services
+    from .onfile import read_object, script_context, through_script
     count = 0
+    ctx = script_context(q.config, q.logs, family="Submit", own_ae=q.own_ae, port=q.port,
+                         services=q.services or Services())
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in q.files(op):
             if op.script:
                 try:
-                    ds = read_file(path).dataset()
+                    ds = read_object(path)
                 except Exception:
                     continue
-                ctx = ConvertContext(q.config, q.logs, family="Submit", number=-1, own_ae=q.own_ae)
-                if run_script(op.script, ds, ctx) in (2, 6):
+                if through_script(ds, op.script, ctx) is None:
                     continue
                 with tempfile.NamedTemporaryFile(suffix=".dcm", delete=False) as tmp:
                     ds.save_as(tmp.name, enforce_file_format=True)
@@ -407,8 +408,32 @@ def _submit(q: DelayedQueue, op: DelayedOp, custom: bool) -> bool:
 
 
 def _merge(q: DelayedQueue, op: DelayedOp) -> bool:
-    q.logs.operator.printf("*** delayed 'merge study' needs the study-merge capability (mergestudy), "
-                           "which this dgate does not have yet; dropped\n")
+    """``merge study`` (``DcmMergeStudy``): the series of the study (with the ``modality``
+    and ``seriesdesc`` filters) merged into one new series, each image through
+    MergeSeriesConverter0 and ``op.script``, by the Lua capability's merge
+    (:func:`dgate.luabind.modify.merge`) in the delayed-operation state."""
+    from ..luabind.bridge import state_for
+    from ..luabind.modify import merge
+    from .context import ConvertContext
+    ident = Dataset()
+    ident.QueryRetrieveLevel = "SERIES"
+    for keyword, value in (("PatientID", op.patient_id), ("StudyInstanceUID", op.study), ("Modality", op.modality),
+                           ("SeriesDescription", op.seriesdesc)):
+        if value:
+            setattr(ident, keyword, value)
+    ident.SeriesInstanceUID = ""
+    db = q._db()
+    try:
+        uids = sorted({str(r.get("SeriesInstanceUID", "")) for r in db.find("SERIES", ident)} - {""})
+    finally:
+        if q.db_factory is None:
+            db.close()
+    if len(uids) < 2:
+        q.logs.operator.printf(f"Delayed merge study {op.study}: {len(uids)} series, nothing to merge\n")
+        return False
+    state = state_for(ConvertContext(q.config, q.logs, family="Delayed", number=-1, own_ae=q.own_ae, port=q.port))
+    new = merge(state, uids, "series", op.script)
+    q.logs.operator.printf(f"Delayed merge study {op.study}: {len(uids)} series merged into {new}\n")
     return False
 
 

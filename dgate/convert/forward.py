@@ -22,18 +22,9 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from ..config.acrnema import Address
 from ..config.keys import atoi
-from .recompress import _UNCOMPRESSED, decompress, recompress, transfer_syntax
+from .recompress import for_peer, transfer_syntax
 
 EXPLICIT, IMPLICIT, BIG = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.2"
-_JPEG = "1.2.840.10008.1.2.4."
-#: Conquest compression code → transfer syntaxes proposed before Implicit VR Little Endian
-#: (``ExtendedPDU_Service::AddTransferSyntaxs``); any other ``j?`` code proposes lossless JPEG
-CODE_SYNTAXES = {"ul": [EXPLICIT], "ub": [BIG], "ue": [EXPLICIT, BIG],
-                 "j1": [_JPEG + "57", _JPEG + "70"], "j2": [_JPEG + "57", _JPEG + "70"],
-                 "j3": [_JPEG + "51", _JPEG + "50"], "j4": [_JPEG + "51", _JPEG + "50"],
-                 "j5": [_JPEG + "53", _JPEG + "51", _JPEG + "50"], "j6": [_JPEG + "55", _JPEG + "51", _JPEG + "50"],
-                 "jk": [_JPEG + "90"], "jl": [_JPEG + "91", _JPEG + "90"],
-                 "js": [_JPEG + "80"], "j7": [_JPEG + "81", _JPEG + "80"]}
 LEVEL_TAGS = {"PATIENT": "PatientID", "STUDY": "StudyInstanceUID", "SERIES": "SeriesInstanceUID",
               "IMAGE": "SOPInstanceUID", "SOPCLASS": "SOPClassUID"}
 
@@ -93,19 +84,13 @@ def resolve(amap, destination: str, compression: str | None) -> tuple[Address, s
 
 
 def proposed_syntaxes(code: str, ds: Dataset) -> list[str]:
-    """Transfer syntaxes to propose for an object sent with compression ``code``.
-
-    As 1.5.0e: the code's syntaxes (none for ``un``, ``n1``…) then Implicit VR Little Endian
-    unless the code holds ``!``. ``as``/``is`` (which 1.5.0e sends as Implicit VR Little
-    Endian) propose the object's own syntax first, so it can go as stored."""
-    low = code.lower()
-    if low.startswith(("as", "is")):
-        own = transfer_syntax(ds)
-        return [own] + [ts for ts in (EXPLICIT, IMPLICIT) if ts != own]
-    wanted = list(CODE_SYNTAXES.get(low[:2], [_JPEG + "57", _JPEG + "70"] if low.startswith("j") else []))
-    if "!" not in low or not wanted:
-        wanted.append(IMPLICIT)
-    return wanted
+    """Transfer syntaxes to propose for an object sent with compression ``code``
+    (``AddTransferSyntaxs``, :func:`dgate.codec.proposed_syntaxes`): the code's syntaxes,
+    then Implicit VR Little Endian unless the code holds ``!``; ``as``/``is`` (which 1.5.0e
+    sends as Implicit VR Little Endian) propose the object's own syntax first, so it can
+    go as stored."""
+    from ..codec import proposed_syntaxes as codec_proposed
+    return codec_proposed(code, transfer_syntax(ds))
 
 
 class SendFailed(Exception):
@@ -136,21 +121,6 @@ def send_on(assoc, ds: Dataset) -> int:
     if not status or "Status" not in status:
         raise SendFailed("no C-STORE response (association lost)")
     return int(status.Status)
-
-
-def fit(ds: Dataset, accepted: list[str], code: str, ctx) -> Dataset:
-    """The object in a syntax the peer accepted for its SOP class (copy when changed)."""
-    own = transfer_syntax(ds)
-    if own in accepted:
-        return ds
-    work = copy.deepcopy(ds)
-    target = next((ts for ts in accepted if ts not in _UNCOMPRESSED), None)
-    if target is not None and code and not code.lower().startswith(("as", "is", "un")):
-        work = recompress(work, code, ctx)
-        if transfer_syntax(work) in accepted:
-            return work
-    decompress(work, EXPLICIT if EXPLICIT in accepted else accepted[0] if accepted else EXPLICIT)
-    return work
 
 
 @dataclass
@@ -320,7 +290,12 @@ class Forwarder:
                     if level.startswith("IMAGE"):
                         link.close(release)
                     return False, False
-                payload = fit(work, accepted, code, ctx)
+                try:
+                    payload = for_peer(work, accepted, code, ctx)
+                except Exception as exc:   # CodecError, or a peer that accepted nothing usable
+                    ctx.logs.operator.printf(f"*** {label}: Forward failed to compress DICOM image for "
+                                             f"{spec.destination} ({exc})\n")
+                    return False, False
                 try:
                     status = send_on(link.assoc, payload)
                 except SendFailed as exc:

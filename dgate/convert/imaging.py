@@ -3,7 +3,7 @@
 
 Pixels are decoded with pydicom's handlers (pylibjpeg/openjpeg plugins for compressed
 data); the changed object is written back uncompressed (explicit VR little endian).
-Pictures are rendered with Pillow: window/level when given, else the full range.
+Pictures are rendered by :func:`dgate.codec.render`, as the original renders them.
 """
 from __future__ import annotations
 
@@ -99,53 +99,13 @@ def extract_frame(ds: Dataset, frame: int) -> Dataset:
     return out
 
 
-def _to_8bit(ds: Dataset, arr: np.ndarray, level: int, window: int, gamma: float) -> np.ndarray:
-    if arr.dtype == np.uint8 and not window:
-        return arr
-    data = arr.astype(np.float64)
-    slope = float(ds.get("RescaleSlope", 1) or 1)
-    intercept = float(ds.get("RescaleIntercept", 0) or 0)
-    data = data * slope + intercept
-    if window:
-        low, high = level - window / 2, level + window / 2
-    else:
-        low, high = float(data.min()), float(data.max())
-    scaled = np.clip((data - low) / max(high - low, 1e-9), 0, 1)
-    if gamma and gamma != 1:
-        scaled = scaled ** (1 / gamma)
-    out = (scaled * 255 + 0.5).astype(np.uint8)
-    if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
-        out = 255 - out
-    return out
-
-
 def save_picture(ds: Dataset, path: Path, kind: str, size: int, level: int, window: int,
                  frame: int, gamma: float, quality: int = 95) -> None:
-    """Render one frame (all frames as an animated GIF when ``frame`` > 10000)."""
-    from PIL import Image
-    arr = _pixels(ds)
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    color = int(ds.get("SamplesPerPixel", 1) or 1) == 3
-    if color and str(ds.get("PhotometricInterpretation", "")).startswith("YBR"):
-        from pydicom.pixels import convert_color_space
-        arr = convert_color_space(arr, str(ds.PhotometricInterpretation), "RGB")
-    pics = [arr[i] for i in range(frames)] if frames > 1 else [arr]
-    if not (kind == "gif" and frame > 10000 and frames > 1):
-        pics = [pics[max(0, min(frame, len(pics) - 1))]]
-    images = []
-    for pic in pics:
-        img = Image.fromarray(_to_8bit(ds, pic, level, window, gamma))
-        if max(img.size) > size:
-            img.thumbnail((size, size))
-        images.append(img)
+    """``save bmp|gif|jpg``: the picture as the original draws it (:func:`dgate.codec.render`;
+    all frames as an animated GIF when ``frame`` > 10000). Raises CodecError."""
+    from .. import codec
+    from ..store.ingest import counters
+    picture = codec.render(ds, kind, size=size, level=level, window=window, frame=frame, quality=quality,
+                           counters=counters, gamma=gamma)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "bmp":
-        images[0].save(path, "BMP")
-    elif kind == "gif":
-        if len(images) > 1:
-            fps = max(frame % 100, 1)
-            images[0].save(path, "GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
-        else:
-            images[0].save(path, "GIF")
-    else:
-        images[0].convert("RGB" if color else "L").save(path, "JPEG", quality=quality)
+    path.write_bytes(picture)

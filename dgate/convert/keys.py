@@ -109,7 +109,7 @@ class Converters:
         verdict = Verdict()
         if not text:
             return verdict
-        if filters and not self._filters_pass(family, n, ctx):
+        if filters and not is_lua and not self._filters_pass(family, n, ctx):   # [lua] keys: no filters
             return verdict
         ctx.family, ctx.number = family, n
         if is_lua:

@@ -142,18 +142,19 @@ class ExportQueues:
 
     def run_export(self, n: int, entry: Entry) -> bool:
         """Run ExportConverterN for one entry; True asks for a retry later."""
-        if not self.passes_filters(n, entry):
-            return False
         key = f"ExportConverter{n}"
-        text = self.config.ini.get("lua", key) or self.config.settings.str(key, "")
+        lua = self.config.ini.get("lua", key)
+        text = lua or self.config.settings.str(key, "")
         if not text:
+            return False
+        if not lua and not self.passes_filters(n, entry):      # a [lua] key runs without the filters
             return False
         ctx = ConvertContext(self.config, self.logs, calling=entry.get("calling", ""), called=entry.get("called", ""),
                              family="Export", number=n, modality=entry.get("modality") or None,
                              station=entry.get("station") or None, sop=entry.get("sop") or None,
                              patient_id=entry.get("patient_id") or None, file_name=entry.get("file", ""),
                              db_factory=self._db, services=self.services, own_ae=self.own_ae, port=self.port)
-        return run_export_line(text, ctx, entry.get("file", ""), is_lua=bool(self.config.ini.get("lua", key)))
+        return run_export_line(text, ctx, entry.get("file", ""), is_lua=bool(lua))
 
 
 def run_export_line(text: str, ctx: ConvertContext, path: str, is_lua: bool = False) -> bool:

@@ -1,31 +1,19 @@
-"""The one call the converter package makes for recompression (``compression <code>``,
-``forward compressed as``, the acrnema.map column; conquest-storage.md §6.7).
+"""The one call the converter package makes for (re)compression: ``compression <code>``,
+``forward compressed as XX``, the acrnema.map column of a forward destination
+(conquest-lua-web.md §8.5 #17, §8.8; conquest-storage.md §6.7).
 
-``ConvertContext.services.recompress`` is used when injected, else
-``dgate.codec.recompress(dataset, code) -> Dataset`` when the codec package provides it.
-Without a codec, leave-as-is codes (empty, ``as``, ``is``, ``v…``) and decompression
-(``un``, ``ui``, ``ul``, ``ub``, ``n0``) are done here with pydicom; any other code
-leaves the object as it is and says so in the log.
+Both go to :mod:`dgate.codec` (``recompress`` for a code, ``for_destination`` for what a
+peer accepted), with dicom.ini's ``LossyQuality`` and the process-wide counters, so
+palette, planar and YBR_FULL fixes and the display_status counts are those of every
+other path. ``ConvertContext.services.recompress`` replaces ``recompress`` when injected.
+Codec failures raise :class:`dgate.codec.CodecError`.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Callable
+import copy
 
 from pydicom.dataset import Dataset
-from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
-
-_UNCOMPRESSED = {ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian, "1.2.840.10008.1.2.1.99"}
-_DECOMPRESS = {"un": None, "n0": None, "ui": ImplicitVRLittleEndian, "ul": ExplicitVRLittleEndian,
-               "ub": ExplicitVRBigEndian}
-
-
-def _codec() -> Callable[[Dataset, str], Dataset] | None:
-    try:
-        module = importlib.import_module("dgate.codec")
-    except ImportError:
-        return None
-    return getattr(module, "recompress", None)
+from pydicom.uid import ImplicitVRLittleEndian
 
 
 def transfer_syntax(ds: Dataset) -> str:
@@ -34,40 +22,39 @@ def transfer_syntax(ds: Dataset) -> str:
         else ImplicitVRLittleEndian
 
 
-def decompress(ds: Dataset, target: str | None = None) -> Dataset:
-    """Decompressed in place when compressed; ``target`` sets an uncompressed syntax."""
-    ts = transfer_syntax(ds)
-    if ts not in _UNCOMPRESSED and "PixelData" in ds:
-        ds.decompress(generate_instance_uid=False)
-    if target:
-        from pydicom.dataset import FileMetaDataset
-        if getattr(ds, "file_meta", None) is None:
-            ds.file_meta = FileMetaDataset()
-        uid = UID(target)
-        if uid != ts:
-            for _ in ds.iterall():      # parse every raw element in the old encoding first
-                pass
-            ds.set_original_encoding(uid.is_implicit_VR, uid.is_little_endian, ds.original_character_set)
-        ds.file_meta.TransferSyntaxUID = uid
-    return ds
+def _options(ctx) -> dict:
+    from ..store.ingest import counters
+    quality = ctx.settings.int("LossyQuality") if ctx is not None else 95
+    log = ctx.logs.operator.printf if ctx is not None else None
+    return {"lossy_quality": quality or 95, "counters": counters, "log": log}
 
 
 def recompress(ds: Dataset, code: str, ctx=None) -> Dataset:
-    """The object recompressed to Conquest compression ``code`` (may be ``ds`` itself)."""
-    code = (code or "").strip()
-    low = code.lower()
+    """``ds`` at Conquest compression ``code`` (changed in place, or ``ds`` itself when it
+    already is at that level)."""
     injected = getattr(getattr(ctx, "services", None), "recompress", None) if ctx is not None else None
-    if low in ("", "as", "is") or low.startswith("v"):
+    if injected is not None:
+        return injected(ds, code)
+    from ..codec import recompress as codec_recompress
+    return codec_recompress(ds, (code or "").strip(), **_options(ctx))
+
+
+def for_peer(ds: Dataset, accepted: list[str], code: str, ctx=None) -> Dataset:
+    """The object as sent to a peer that accepted ``accepted`` for its SOP class, with
+    compression ``code`` (``compressed as`` or the acrnema.map column): ``ds`` itself when
+    it can go as it is, else a converted copy. Raises CodecError (or ValueError when
+    nothing was accepted)."""
+    from .. import codec
+    from ..codec.pixels import has_nki
+    from ..codec.recompression import already_there
+    own = transfer_syntax(ds)
+    target = codec.choose_accepted(own, accepted)
+    if target is None:
+        raise ValueError("the peer accepted no transfer syntax for this object")
+    options = _options(ctx)
+    wanted = codec.compression_for_destination(code, target)
+    spec = codec.parse(wanted or "as")
+    if target == own and not has_nki(ds) and (
+            spec.leaves_as_is or (spec.kind != "unknown" and already_there(ds, spec, own, options["lossy_quality"]))):
         return ds
-    runner = injected or _codec()
-    if runner is not None:
-        return runner(ds, code)
-    key = low[:2]
-    if key in _DECOMPRESS:
-        return decompress(ds, _DECOMPRESS[key])
-    if key == "uj" and transfer_syntax(ds).startswith("1.2.840.10008.1.2.4.5"):
-        return ds
-    if ctx is not None:
-        ctx.logs.operator.printf(f"Compression '{code}' needs the codec capability (dgate.codec.recompress); "
-                                 "object left as it is\n")
-    return ds
+    return codec.for_destination(copy.deepcopy(ds), target, code, **options)

@@ -5,6 +5,10 @@ In the hub/worker model the hub owns one :class:`Routing` (``start()`` at server
 ``stop()`` at shutdown); workers call ``enqueue_export``/``enqueue_delayed`` through a
 hub service. :func:`for_config` gives the process's instance for a configuration (used
 by server commands and by single-process mode).
+
+A Routing also registers itself with the codec as the runner of compression codes
+``s0``…``s9`` (``CompressionConverterN``, :func:`dgate.codec.set_compression_converter`);
+the most recently made Routing of the process is the one the codec calls.
 """
 from __future__ import annotations
 
@@ -31,6 +35,20 @@ class Routing:
         self.services.delayed = self.delayed
         self.exports = ExportQueues(config, logs, services=self.services, port=self.port, own_ae=self.own_ae)
         self.started = False
+        self._compression_lua = None
+        from ..codec import set_compression_converter
+        set_compression_converter(self.compression_converter)
+
+    def compression_converter(self, ds, n: int):
+        """Compression code ``s<n>``: CompressionConverterN on ``ds`` (changed in place; its
+        rc is not used, as in 1.5.0e). ``[lua]`` versions share one Lua state."""
+        ctx = self.context(family="Compression", number=n, lua_state=self._compression_lua)
+        try:
+            self.converters.run_compression(n, ds, ctx)
+        finally:
+            self._compression_lua = ctx.lua_state
+            ctx.close()
+        return None
 
     def context(self, **fields) -> ConvertContext:
         """A converter context wired to these services."""

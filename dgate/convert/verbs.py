@@ -637,7 +637,8 @@ def default(run: Run, line: str, raw: str) -> None:
     path = Path(name)
     if not path.is_file():
         path = run.ctx.base_dir() / name
-    if not path.is_file():
+    shipped = shipped_lua_file(name) if ".lua" in name and not (run.ctx.base_dir() / name).is_file() else None
+    if not path.is_file() and shipped is None:
         run.error(f" error: {line}")
         return
     if ".lua" in name:
@@ -645,11 +646,25 @@ def default(run: Run, line: str, raw: str) -> None:
         command_line = None
         if paren:
             command_line = args[1:-2] if args.startswith('"') and args.endswith('")') else args.rstrip(")")
-        run.rc = run_lua(f"dofile(Global.basedir..'{name.replace(chr(92), chr(92) * 2)}')", run,
-                         command_line=command_line, preset=RC.OK)
+        # as 1.5.0e, relative to BaseDir even when found elsewhere; ours also runs the scripts
+        # shipped with dgate (lua/anonymize_script.lua …) when BaseDir has no such file
+        target = f"[[{shipped}]]" if shipped is not None else f"Global.basedir..'{name.replace(chr(92), chr(92) * 2)}'"
+        run.rc = run_lua(f"dofile({target})", run, command_line=command_line, preset=RC.OK)
         return
     run.debug(f": {line}")
     run.rc = run.run_file(path)
+
+
+def shipped_lua_file(name: str) -> Path | None:
+    """``lua/x.lua`` (or ``x.lua``) in the ``lua/`` folder shipped with dgate, if there."""
+    from ..luabind.lua_files import shipped_lua_dir
+    folder = shipped_lua_dir()
+    if folder is None:
+        return None
+    parts = Path(name.replace("\\", "/")).parts
+    tail = Path(*parts[1:]) if len(parts) > 1 and parts[0] == "lua" else Path(name)
+    found = folder / tail
+    return found if found.is_file() and ".." not in tail.parts else None
 
 
 def export_default(run: Run, line: str, raw: str) -> None:

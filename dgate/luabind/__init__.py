@@ -7,8 +7,9 @@ dgate (imported lazily by their callers):
 * :mod:`.states` — ``configure(LuaServices)``, ``global_state()``, ``association_state()``,
   ``export_state(n)``, ``delayed_state()``;
 * :class:`.runtime.LuaState` ``.run(chunk, ctx, data, command) -> str | None``;
-* :func:`run_chunk` below; :func:`.bridge.run_lua_statement` for the converter
-  language's ``lua`` statement; :mod:`.hooks` for the ``[lua]`` hooks;
+* :func:`run_chunk` below; :func:`run_converter` for the converter engine (``lua``
+  statements, ``[lua]`` converter keys, ``file.lua(args)``); :mod:`.hooks` for the
+  ``[lua]`` association and global hooks;
   :func:`.naming.install` for ``lua:`` file names; :mod:`.entry` for the command line.
 """
 from __future__ import annotations
@@ -27,7 +28,8 @@ def run_chunk(state: Any, chunk: str, data: Any = None, context: Any = None, com
     return state.run(chunk, context, data, command)
 
 
-def run_lua_statement(code: str, dataset: Any, context: Any = None) -> int:
-    """The converter language's ``lua "<code>"`` / ``lua:<code>`` on ``dataset``; the rc."""
-    from .bridge import run_lua_statement as run
-    return run(code, dataset, context)
+def run_converter(code: str, dataset: Any, context: Any = None, *, command_line: str | None = None,
+                  rc: int = 0) -> int:
+    """The converter engine's Lua call (see :func:`.bridge.run_converter`); the verdict."""
+    from .bridge import run_converter as run
+    return run(code, dataset, context, command_line=command_line, rc=rc)

@@ -122,28 +122,23 @@ def _transfer_syntax(ds: Dataset) -> str:
 
 
 def compress_copy(state: LuaState, ds: Dataset, mode: str) -> Dataset | None:
-    """``o:Compress(mode)``: a recompressed copy; ``un`` (and ``as``/``is``) decompress,
-    other modes go through the codec package's ``recompress`` when it is there."""
+    """``o:Compress(mode)`` / ``compressdicom(o, mode)``: a copy at Conquest compression
+    ``mode`` (``un`` decompresses with the palette, planes and YBR_FULL fixes of every other
+    path), made by :func:`dgate.codec.recompress` with dicom.ini's LossyQuality; None (and a
+    log line) when the codec fails."""
+    from ..codec import CodecError, recompress
+    from ..store.ingest import counters
     clone = copy.deepcopy(ds)
     if not hasattr(clone, "file_meta") or clone.file_meta is None:
         clone.file_meta = FileMetaDataset()
     if "TransferSyntaxUID" not in clone.file_meta:
         clone.file_meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.1")
-    code = mode.lower()[:2]
+    settings = state.services.settings
+    quality = (settings.int("LossyQuality") if settings is not None else 0) or 95
     try:
-        if code in ("un", "as", "is", ""):
-            from ..store.formats import UNCOMPRESSED
-            if str(clone.file_meta.TransferSyntaxUID) not in UNCOMPRESSED:
-                clone.decompress(generate_instance_uid=False)
-            return clone
-        try:
-            from ..codec import recompress
-        except ImportError:
-            state.services.logs.operator.printf(f"***Compress({mode}) needs the compression capability\n")
-            return None
-        result = recompress(clone, mode)
-        return result if result is not None else None
-    except Exception as exc:
+        return recompress(clone, mode, lossy_quality=quality, counters=counters,
+                          log=state.services.logs.operator.printf)
+    except CodecError as exc:
         state.services.logs.operator.printf(f"***Compress({mode}) failed: {exc}\n")
         return None
 

@@ -1,131 +1,166 @@
-"""Between Lua and the converter language (conquest-lua-web.md §3 ``script``, §8.5 ``lua``).
+"""Between Lua and the converter language, one function each way
+(conquest-lua-web.md §1.3, §3 ``script``, §8.5 #23 and #26, §8.7).
 
-* Lua → converters: ``script(cmd)`` calls :func:`run_converter`, which hands the text to
-  ``dgate.convert.run_script(text, dataset, context)`` (the converter engine, imported
-  lazily) with a :class:`ConverterCall` context; without the engine only the Lua forms
-  (``lua:<chunk>``, ``file.lua``, ``file.lua(args)``) run here and other statements are
-  logged as needing the converter engine.
-* converters → Lua: the engine's ``lua "..."``/``lua:`` statement and ``file.lua(args)``
-  call :func:`run_lua_statement` with the object; it runs in the state of the caller
-  (``context.lua_state``) or in a fresh one, and returns the verdict.
+* converters → Lua: :func:`run_converter` (exported as ``dgate.luabind.run_converter``)
+  is what the converter engine calls (``dgate/convert/luahook.py``) for ``lua "…"``,
+  ``lua:…``, ``file.lua(args)``, the ``[lua]`` converter keys that replace a converter
+  line, and delayed ``process … by x.lua``. It runs in ``context.lua_state`` when the
+  caller set one (the server sets the association's state on the association's
+  :class:`~dgate.convert.ConvertContext`); otherwise ExportConverterN runs in that
+  converter's state, delayed jobs in the delayed-operation state, and anything else in a
+  new state that is then kept on the context (later calls with that context share it).
+* Lua → converters: ``script(cmd)`` calls :func:`run_statements`, which hands the text to
+  ``dgate.convert.run_script`` with the :class:`~dgate.convert.ConvertContext` of the
+  converter call the Lua code runs in (N = -2, quiet, as the original), or, outside
+  converters, a context for the state's configuration with the process's routing
+  services (forwarder, delayed-operation queue).
+
+Verdicts are the converter return codes both ways (2 destroy, 3 stop, 5 return,
+6 reject, 7 retry, 8 defer); ``script()`` sets the Lua call's verdict to the converter
+line's rc, as the original's ``luascript`` does.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset
 
-from .context import LuaContext
+from .context import LuaContext, LuaServices
 from .handles import Handle
 
 if TYPE_CHECKING:
     from .runtime import LuaState
 
-_LUA_FILE = re.compile(r"^\s*(\S+\.lua)(?:\((.*)\))?\s*$", re.IGNORECASE | re.DOTALL)
+
+# -- converters → Lua ------------------------------------------------------------------------
+def run_converter(code: str, dataset: Dataset | None, context: Any = None, *, command_line: str | None = None,
+                  rc: int = 0) -> int:
+    """Run a converter's Lua ``code`` with ``Data`` = ``dataset`` (changed in place; a
+    dummy object when None); returns the verdict: ``rc`` unless the code called
+    ``destroy()``/``reject()``/``retry()`` or ``script()`` set one.
+
+    ``context`` is the :class:`~dgate.convert.ConvertContext` of the call (or None). It
+    gives the AEs (``Association``), the thread number, ``%x %y %z`` (shared both ways),
+    ``Data.Storage`` (import converters; a value the script sets comes back in
+    ``context.storage``), ``Filename`` (``context.filename``) and ``Command``
+    (``context.command``). ``command_line`` sets the globals ``command_line`` and
+    ``version`` (``file.lua(args)``, delayed jobs)."""
+    state = state_for(context)
+    lctx = LuaContext(str(getattr(context, "calling", "") or ""), str(getattr(context, "called", "") or ""),
+                      int(getattr(context, "thread_number", 0) or 0), rc=int(rc),
+                      converter=int(getattr(context, "number", -2)))
+    lctx.convert = context
+    storage_in: str | None = None
+    if getattr(context, "family", "") == "Import":
+        storage_in = str(getattr(context, "storage", "") or "")
+        lctx.storage = storage_in
+    filename = getattr(context, "filename", None)
+    if filename is not None:
+        lctx.filename = filename
+        lctx.extra_globals["Filename"] = filename
+    if command_line is not None:
+        from ..version import DGATE_VERSION
+        lctx.extra_globals.update(command_line=command_line, version=DGATE_VERSION)
+    variables = getattr(context, "variables", None)
+    saved = state.variables
+    with state.lock:
+        if isinstance(variables, dict):
+            state.variables = variables
+        try:
+            state.run(code, lctx, Handle(dataset if dataset is not None else Dataset()),
+                      getattr(context, "command", None))
+        finally:
+            state.variables = saved
+    if lctx.storage is not None and lctx.storage != storage_in and context is not None:
+        context.storage = lctx.storage
+    return lctx.rc
 
 
-@dataclass
-class ConverterCall:
-    """What the converter engine gets from Lua's ``script()``."""
+def state_for(context: Any) -> LuaState:
+    """The Lua state a converter call runs in (see the module docstring)."""
+    from . import states
+    from .runtime import LuaState
+    existing = getattr(context, "lua_state", None)
+    if existing is not None:
+        return existing
+    services = _services_for(context)
+    shared = services is states.services()
+    family = getattr(context, "family", "")
+    number = int(getattr(context, "number", -1))
+    if family == "Export" and number >= 0:
+        return states.export_state(number) if shared else LuaState(services, f"export{number}")
+    if family == "Delayed":
+        return states.delayed_state() if shared else LuaState(services, "prefetch")
+    state = LuaState(services, "converter")
+    if context is not None:
+        try:
+            context.lua_state = state
+        except AttributeError:
+            pass
+    return state
 
-    lua_state: LuaState
-    calling: str = ""
-    called: str = ""
-    converter: int = -2            # quiet, as the original's N = -2
-    variables: dict[str, str] = field(default_factory=dict)
-    config: Any = None
-    logs: Any = None
 
-    def database(self):
-        return self.lua_state.services.database()
+def _services_for(context: Any) -> LuaServices:
+    """The process's Lua services when they are for the context's configuration (made
+    for it when Lua was not configured yet); else services of that configuration."""
+    from . import states
+    config = getattr(context, "config", None)
+    current = states.services()
+    if config is None or current.config is config:
+        return current
+    made = LuaServices(config=config, logs=getattr(context, "logs", current.logs),
+                       own_ae=str(getattr(context, "own_ae", "") or ""),
+                       server_port=int(getattr(context, "port", 0) or 0) or None)
+    db = getattr(context, "db", None)
+    if callable(db):
+        made.open_db = db
+    if current.config is None:
+        states.configure(made)
+        return states.services()
+    return made
 
 
-def _engine():
-    try:
-        from .. import convert
-    except ImportError:
+# -- Lua → converters ------------------------------------------------------------------------
+def run_statements(state: LuaState, text: str, ds: Dataset) -> int | None:
+    """``script(cmd)``: converter statements on ``ds``; the rc (None: nothing ran)."""
+    from ..convert import run_script
+    lctx = state.ctx
+    ctx = _convert_context(state, lctx)
+    if ctx is None:
+        state.services.logs.operator.printf(f"***script('{text[:60]}'): no dicom.ini in this process, so no "
+                                            "converter can run\n")
         return None
-    return getattr(convert, "run_script", None)
+    rc = run_script(text, ds, ctx)
+    if ctx.storage and lctx.storage is not None and ctx.storage != lctx.storage:
+        lctx.storage = ctx.storage
+    return int(rc)
 
 
-def run_converter(state: LuaState, text: str, ds: Dataset) -> int | None:
-    """A converter statement on ``ds`` from Lua; the resulting rc (None: nothing set)."""
-    engine = _engine()
-    ctx = state.ctx
-    if engine is not None:
-        call = ConverterCall(state, ctx.calling, ctx.called, -2, state.variables, state.services.config,
-                             state.services.logs)
-        result = engine(text, ds, call)
-        return _rc_of(result)
-    return _lua_only(state, text, ds)
-
-
-def _rc_of(result: Any) -> int | None:
-    if result is None:
-        return None
-    if isinstance(result, int):
-        return result
-    return getattr(result, "rc", None) or getattr(result, "code", None)
-
-
-def _lua_only(state: LuaState, text: str, ds: Dataset) -> int | None:
-    stripped = text.strip()
-    if stripped.lower().startswith("lua:"):
-        return run_lua_statement(stripped[4:], ds, state=state)
-    match = _LUA_FILE.match(stripped)
-    if match:
-        return run_lua_file(state, match.group(1), match.group(2), ds)
-    state.services.logs.operator.printf(
-        f"***converter statement '{stripped[:60]}' needs the converter engine (dgate.convert)\n")
-    return None
-
-
-def run_lua_file(state: LuaState, name: str, args: str | None, ds: Dataset,
-                 ctx: LuaContext | None = None) -> int:
-    """``file.lua(args)``: ``dofile`` with ``command_line`` = args (and ``version``)."""
-    from .lua_files import find_lua_file
-    path = find_lua_file(state, name) or name
-    from ..version import DGATE_VERSION
-    run_ctx = ctx or _child_context(state)
-    run_ctx.extra_globals = {**run_ctx.extra_globals, "command_line": args if args is not None else "",
-                             "version": DGATE_VERSION}
-    state.run(f"dofile([[{path}]])", run_ctx, Handle(ds), _command_of(state))
-    return run_ctx.rc
-
-
-def _child_context(state: LuaState) -> LuaContext:
-    ctx = state.ctx
-    return LuaContext(ctx.calling, ctx.called, ctx.thread, ctx.connected_ip, 1, ctx.storage, ctx.filename)
-
-
-def _command_of(state: LuaState) -> Dataset | None:
-    return state.command.ds
-
-
-def run_lua_statement(code: str, ds: Dataset | None, context: Any = None, state: LuaState | None = None) -> int:
-    """Run a converter's Lua code on ``ds``; returns the verdict (1 when none was set).
-
-    ``context`` may carry ``lua_state`` (the state to run in), ``calling``/``called``.
-    The code's ``Data`` is ``ds``, changes are made in place.
-    """
-    target = state or getattr(context, "lua_state", None)
-    if target is None:
-        from .states import fresh_state
-        target = fresh_state()
-    ctx = _child_context(target) if state is not None or context is None else LuaContext(
-        str(getattr(context, "calling", "") or ""), str(getattr(context, "called", "") or ""))
-    target.run(code, ctx, Handle(ds if ds is not None else Dataset()), _command_of(target))
-    return ctx.rc
+def _convert_context(state: LuaState, lctx: LuaContext):
+    outer = lctx.convert
+    if outer is not None and hasattr(outer, "child"):
+        ctx = outer.child(number=-2, lua_state=state)
+    else:
+        config = state.services.config
+        if config is None:
+            return None
+        from ..convert.routing import for_config
+        routing = for_config(config, state.services.logs, state.services.port, state.services.ae)
+        ctx = routing.context(calling=lctx.calling, called=lctx.called, number=-2, variables=state.variables,
+                              db_factory=state.services.database, lua_state=state, thread_number=lctx.thread)
+    ctx.command = state.command.ds
+    if lctx.storage is not None:
+        ctx.storage = lctx.storage
+    return ctx
 
 
 def run_converter_fresh(state: LuaState, script: str, ds: Dataset, calling: str, called: str) -> int:
-    """A modifier script on ``ds`` in a context with the given AEs (``ModifyImageFile``)."""
+    """A modifier script (converter statements, ``lua:…`` or ``file.lua(…)``) on ``ds`` with
+    the given AEs (``ModifyImageFile``); the rc (1 when nothing set one)."""
     saved = state.ctx
     state.ctx = LuaContext(calling, called)
     try:
-        rc = run_converter(state, script, ds)
+        rc = run_statements(state, script, ds)
     finally:
         state.ctx = saved
     return 1 if rc is None else rc

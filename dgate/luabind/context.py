@@ -2,7 +2,7 @@
 conquest-lua-web.md §1.4, §1.5).
 
 :class:`LuaServices` is what a state may call outside itself (configuration, logs,
-database, the store pipeline, the server-command address, the converter engine); the
+database, the store pipeline, the server-command address); the
 defaults work in a stand-alone process and the server injects its own.
 :class:`LuaContext` is one call's view: AEs, thread, peer address, the verdict (``rc``),
 the preferred storage device, the file name of a dropped file.
@@ -50,7 +50,6 @@ class LuaServices:
     server_port: int | None = None
     open_db: Callable[[], Any] | None = None
     store: Callable[[Dataset, LuaContext], None] | None = None
-    run_converter: Callable[[str, Dataset, LuaContext], int | None] | None = None
     console: Callable[[str], None] | None = None       # print target; None → OperatorConsole
     html_out: Callable[[str], None] = _stdout_writer
     cgi: dict[str, str] = field(default_factory=dict)
@@ -118,4 +117,5 @@ class LuaContext:
     storage: str | None = None          # Data.Storage; None outside import converters
     filename: str | None = None         # Filename global for dropped/added files
     converter: int = -2                 # converter number (-2: from Lua, quiet)
+    convert: Any = None                 # the ConvertContext of the converter call this runs in
     extra_globals: dict[str, Any] = field(default_factory=dict)

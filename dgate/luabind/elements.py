@@ -99,6 +99,8 @@ def raw_bytes(ds: Dataset, tag: int, dic: Dictionary) -> bytes | None:
 
 
 def _encode(ds: Dataset, elem: DataElement, vr: str) -> bytes:
+    """An element set in memory as it is written: text padded to an even length with a
+    space (UI, OB, UN: a NUL), as dgate pads values set by scripts or the codec."""
     from ..db.values import element_bytes
     value = elem.value
     if vr in NUMERIC and not isinstance(value, (bytes, bytearray)) and value not in (None, ""):
@@ -106,7 +108,10 @@ def _encode(ds: Dataset, elem: DataElement, vr: str) -> bytes:
         values = list(value) if isinstance(value, (list, tuple)) or hasattr(value, "__iter__") else [value]
         order = "<" if little_endian(ds) else ">"
         return struct.pack(order + fmt * len(values), *values)
-    return element_bytes(ds, int(elem.tag)) or b""
+    data = element_bytes(ds, int(elem.tag)) or b""
+    if len(data) % 2 and vr != "SQ":
+        data += b"\0" if vr in ("UI", "OB", "UN") else b" "
+    return data
 
 
 def numbers(ds: Dataset, tag: int, vr: str, dic: Dictionary) -> list[int | float]:

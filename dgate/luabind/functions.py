@@ -60,7 +60,10 @@ IncomingCompression ArchiveCompression TestMode StatusString DGATEVERSION
 # our status counters (dgate.store.ingest.counters) behind the original's names
 COUNTER_NAMES = {"imagesreceived": "received", "imagessaved": "received", "imagessent": "sent",
                  "incomingassociations": "associations", "echorequest": "echo", "c_find_studyroot": "find",
-                 "c_move_studyroot": "move", "gpps": "gpps"}
+                 "c_move_studyroot": "move", "gpps": "gpps",
+                 # the codec's counters (dgate.codec.counters); it counts (de)compressions together
+                 "deplaned": "planes", "depaletted": "palettes", "downsizeimage": "downsize",
+                 "decompressedrle": "rle"}
 _INT_LOWER = {n.lower(): n for n in INTEGER_GLOBALS + CONFIG_INTEGERS}
 _STR_LOWER = {n.lower(): n for n in STRING_GLOBALS}
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
@@ -261,9 +264,10 @@ class GlobalFunctions:
         return
 
     def run_script(self, ds: Dataset, command: str) -> None:
-        from .bridge import run_converter
-        rc = run_converter(self.state, command, ds)
-        if rc is not None and rc not in (0, 1):
+        """The verdict becomes the converter line's rc (``luascript``: ``sd->rc = …``)."""
+        from .bridge import run_statements
+        rc = run_statements(self.state, command, ds)
+        if rc is not None:
             self.ctx.rc = rc
 
     def store_copy(self, ds: Dataset) -> None:
@@ -530,6 +534,8 @@ class GlobalFunctions:
             if name in CONFIG_INTEGERS:
                 return self._config_int(name)
             from ..store.ingest import counters
+            if lower == "recompresstime":
+                return counters.get("compress_ms") // 1000          # seconds, as the original
             return counters.get(COUNTER_NAMES.get(lower, lower))
         if lower in _STR_LOWER:
             return self._string_global(_STR_LOWER[lower])

@@ -1,19 +1,18 @@
 """The ``[lua]`` hooks of dicom.ini as callables for the server (conquest-lua-web.md §1.5, §1.6).
 
-The server wires these in (see the report / README "Lua wiring"):
+The server wires these in (see README "Lua scripting"):
 
 * :class:`AssociationLua` — one per incoming association, owning its Lua state
   (made on first use): :meth:`~AssociationLua.start` (``[lua] association``; False: drop
   the link), :meth:`~AssociationLua.command` (``[lua] command`` before each DIMSE
   command; False: drop without a response), :meth:`~AssociationLua.end`
   (``endassociation``), :meth:`~AssociationLua.client_error` (``clienterror``),
-  :meth:`~AssociationLua.print_event` (``printserver``), and the converters that run in the
-  association state: :meth:`~AssociationLua.converter` (``[lua] ImportConverterN``,
-  ``QueryConverter0``, ... replacing the same-named ``[sscscp]`` line) and
-  :meth:`~AssociationLua.import_step` (every ``[lua] ImportConverterN`` in order);
-* :func:`lua_converter` — the chunk that replaces a named converter, or None (the
-  converter engine asks this before running its own line);
-* :func:`export_converter` — ``[lua] ExportConverterN`` in that converter's own state;
+  :meth:`~AssociationLua.print_event` (``printserver``). The association's converters
+  (ImportConverterN, QueryConverter0, … and the ``[lua]`` keys that replace them) are run
+  by the converter engine (:class:`dgate.convert.Converters`) with
+  ``ConvertContext(lua_state=AssociationLua.state, …)``, so Lua code in them runs in
+  this state;
+* :func:`lua_converter` — the ``[lua]`` chunk of a key, or None;
 * :class:`LuaBackground` — ``[lua] background`` every second and ``nightly`` at 03:00,
   both in the global state, run unconditionally (the original runs them only when its
   zip thread was started by a log-file option).
@@ -30,8 +29,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
-from .context import RC_DEFAULT, RC_DESTROY, RC_REJECT, LuaContext
-from .handles import Handle
+from .context import RC_DESTROY, RC_REJECT, LuaContext
 from .runtime import LuaState
 
 VERDICTS = {2: "destroy", 3: "stop", 5: "return", 6: "reject", 7: "retry", 8: "defer"}
@@ -60,18 +58,6 @@ class AssociationInfo:
     connected_ip: str = "0.0.0.0"
 
 
-@dataclass
-class ImportResult:
-    """What an import step decided: the verdict, and a preferred storage device."""
-
-    rc: int = RC_DEFAULT
-    storage: str | None = None
-
-    @property
-    def verdict(self) -> str:
-        return verdict_name(self.rc)
-
-
 class AssociationLua:
     """The Lua side of one association; every method is safe to call on any state."""
 
@@ -81,7 +67,6 @@ class AssociationLua:
         self.config = config if config is not None else states.services().config
         self._state: LuaState | None = None
         self._hooks: dict[str, str] | None = None
-        self._imports: list[str] | None = None
 
     @property
     def state(self) -> LuaState:
@@ -138,78 +123,8 @@ class AssociationLua:
         self._run(chunk, data, command, command_line=event, version=DGATE_VERSION)
         return True
 
-    # -- converters in the association state --------------------------------------------
-    def converter(self, name: str, data: Dataset, command: Dataset | None = None, storage: str | None = None,
-                  filename: str | None = None) -> ImportResult | None:
-        """Run ``[lua] <name>`` on ``data`` when it exists (None otherwise): the verdict
-        and the ``Data.Storage`` the script chose."""
-        chunk = lua_converter(self.config, name)
-        if chunk is None:
-            return None
-        ctx = self.context()
-        ctx.storage = storage
-        ctx.filename = filename
-        if filename is not None:
-            ctx.extra_globals["Filename"] = filename
-        self.state.run(chunk, ctx, Handle(data), command)
-        return ImportResult(ctx.rc, ctx.storage)
-
-    def import_step(self, data: Dataset, command: Dataset | None = None, filename: str | None = None,
-                    storage: str | None = None) -> ImportResult:
-        """Every ``[lua] ImportConverterN`` (N = 0 … ImportConverters-1, gaps allowed) in
-        order, stopping at destroy/reject/stop/return: the combined result."""
-        result = ImportResult(RC_DEFAULT, storage)
-        for name in self._import_keys():
-            step = self.converter(name, data, command, result.storage, filename)
-            if step is None:
-                continue
-            result = step
-            if step.rc in (2, 3, 5, 6):
-                break
-        return result
-
-    def _import_keys(self) -> list[str]:
-        """The ``[lua] ImportConverterN`` keys present, in order (read once per association)."""
-        if self._imports is None:
-            count = 99
-            ini = self.config.ini if self.config is not None else None
-            if ini is not None:
-                text = ini.get(ini.root_section, "ImportConverters")
-                if text:
-                    from ..config.keys import atoi
-                    count = atoi(text)
-            self._imports = [f"ImportConverter{n}" for n in range(count)
-                             if ini is not None and ini.get("lua", f"ImportConverter{n}")]
-        return self._imports
-
     def close(self) -> None:
         self._state = None
-
-
-def export_converter(number: int, data: Dataset, calling: str = "", called: str = "", config=None) -> int | None:
-    """``[lua] ExportConverterN`` on an object reloaded from its file, in that export
-    converter's own state; the rc (8: retry later), or None when there is no such key."""
-    from . import states
-    config = config if config is not None else states.services().config
-    chunk = lua_converter(config, f"ExportConverter{number}")
-    if chunk is None:
-        return None
-    ctx = LuaContext(calling, called)
-    states.export_state(number).run(chunk, ctx, Handle(data), None)
-    return ctx.rc
-
-
-def delayed_process(script: str, command_line: str = "", config=None) -> int:
-    """A delayed ``process … by <file>.lua`` job (conquest-lua-web.md §8.10): ``dofile`` in
-    the delayed-operation state with ``command_line`` and ``version`` set; the rc."""
-    from ..version import DGATE_VERSION
-    from . import states
-    from .lua_files import find_lua_file
-    state = states.delayed_state()
-    path = find_lua_file(state, script) or script
-    ctx = LuaContext("prefetch", "prefetch", extra_globals={"command_line": command_line, "version": DGATE_VERSION})
-    state.run(f"dofile([[{path}]])", ctx)
-    return ctx.rc
 
 
 def global_hook(name: str, called: str | None = None, config=None) -> int | None:

@@ -118,9 +118,10 @@ def _replace_with(state: "LuaState", path: Path, ds: Dataset, script: str, patid
     return ds
 
 
-def merge(state: "LuaState", uids: list[str], kind: str) -> str | None:
+def merge(state: "LuaState", uids: list[str], kind: str, script: str = "") -> str | None:
     """``mergeseries:``/``mergestudy:``: record the mapping, then move every image of
-    the given series/studies to the new UID (``mergeseriesfile`` for each)."""
+    the given series/studies to the new UID (``mergeseriesfile`` for each; ``script``:
+    converter statements run on each merged image, the delayed ``merge study``)."""
     services = state.services
     uids = [u.strip() for u in uids if u.strip()][:1000]
     if not uids:
@@ -132,13 +133,14 @@ def merge(state: "LuaState", uids: list[str], kind: str) -> str | None:
     for uid in uids:
         key = {"series_uid": uid} if kind == "series" else {"study_uid": uid}
         for path, _row in _stored_paths(state, **key):
-            merge_file(state, str(path), kind)
+            merge_file(state, str(path), kind, script)
     return new
 
 
-def merge_file(state: "LuaState", filename: str, kind: str) -> bool:
+def merge_file(state: "LuaState", filename: str, kind: str, script: str = "") -> bool:
     """``mergeseriesfile:``/``mergestudyfile:``: new UIDs in stage ``(merge)`` (the study
-    UID kept for a series merge), the merge converter, then stored in place."""
+    UID kept for a series merge), MergeSeriesConverter0/MergeStudiesConverter0 (the
+    converter engine, ``[lua]`` versions in this state), ``script``, then stored in place."""
     from ..store.removal import remove_stored_file
     services = state.services
     ds = read_path(filename)
@@ -149,19 +151,16 @@ def merge_file(state: "LuaState", filename: str, kind: str) -> bool:
     old_sop, old_pat = str(ds.get("SOPInstanceUID", "")), str(ds.get("PatientID", "")).rstrip()
     exclude = {0x0020000D} if kind == "series" else set()
     new_uids(ds, db, state.dictionary, exclude, MERGE_STAGE)
-    converter = "MergeSeriesConverter0" if kind == "series" else "MergeStudiesConverter0"
-    text = services.config.ini.get(services.config.ini.root_section, converter) if services.config else None
-    lua_text = services.config.ini.get("lua", converter) if services.config else None
-    if lua_text:
-        from .context import LuaContext
-        from .handles import Handle
-        ctx = LuaContext("merging", "merging")
-        state.run(lua_text, ctx, Handle(ds))
-        rc = ctx.rc
-    elif text:
-        rc = run_converter_fresh(state, text, ds, "merging", "merging")
-    else:
-        rc = 1
+    rc = 1
+    if services.config is not None:
+        from ..convert import ConvertContext, Converters
+        ctx = ConvertContext(services.config, services.logs, calling="merging", called="merging", lua_state=state,
+                             db_factory=services.database)
+        converters = Converters(services.config, services.logs)
+        verdict = converters.run_merge_series(ds, ctx) if kind == "series" else converters.run_merge_studies(ds, ctx)
+        rc = verdict.rc if verdict.ran else 1
+    if rc not in (2, 6) and script:
+        rc = run_converter_fresh(state, script, ds, "merging", "merging")
     if rc in (2, 6):
         services.logs.operator.printf(f"[MergeUIDofImageFile] {filename} script rejected merge\n")
         return False

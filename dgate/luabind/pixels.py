@@ -2,9 +2,10 @@
 ``GetImage/SetImage`` (conquest-lua-web.md §2.4).
 
 Frames are 0-based; values are unsigned for 1- and 2-byte pixels as in dgate; rows and
-columns come back as 0-based tables. Compressed pixel data is decompressed in place
-first (the original handles only NKI there, not JPEG). Nothing is returned when Rows,
-Columns or PixelData are missing, or a coordinate is out of range.
+columns come back as 0-based tables. NKI compressed pixel data is expanded in place first
+(:func:`dgate.codec.readable`, as the original does); other compressed pixel data is
+decoded in place by the codec (the original handles only NKI there, not JPEG). Nothing
+is returned when Rows, Columns or PixelData are missing, or a coordinate is out of range.
 """
 from __future__ import annotations
 
@@ -38,16 +39,31 @@ class _Geometry:
         return frame * self.frame_size + ((y * self.columns) + x) * self.samples * self.bytes
 
 
+def _readable(ds: Dataset) -> bool:
+    """NKI private compression expanded in place (counted as the server counts it);
+    False when the NKI data is broken."""
+    from ..codec import CodecError, readable
+    from ..store.ingest import counters
+    try:
+        readable(ds, counters)
+    except CodecError:
+        return False
+    return True
+
+
 def _pixels(ds: Dataset) -> tuple[_Geometry, bytearray] | None:
-    if "PixelData" not in ds or not ds.get("Rows") or not ds.get("Columns"):
+    if not _readable(ds) or "PixelData" not in ds or not ds.get("Rows") or not ds.get("Columns"):
         return None
     if int(ds.get("PlanarConfiguration", 0) or 0) > 1:
         return None
-    meta = getattr(ds, "file_meta", None)
-    ts = str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else ""
-    from ..store.formats import UNCOMPRESSED
-    if ts and ts not in UNCOMPRESSED:
-        ds.decompress(generate_instance_uid=False)
+    if ds["PixelData"].is_undefined_length:
+        from ..codec import CodecError
+        from ..codec.pixels import decode
+        from ..store.ingest import counters
+        try:
+            decode(ds, counters)
+        except CodecError:
+            return None
     return _Geometry(ds), bytearray(ds.PixelData)
 
 
@@ -147,13 +163,10 @@ def set_column(state: LuaState, ds: Dataset, x: Any = None, frame: Any = None, t
 
 def get_image(state: LuaState, ds: Dataset, frame: Any = None):
     """The bytes of one frame (samples per pixel included)."""
-    if "PixelData" not in ds:
+    if not _readable(ds) or "PixelData" not in ds:
         return None
     fi = _int(frame)
-    meta = getattr(ds, "file_meta", None)
-    ts = str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else ""
-    from ..store.formats import UNCOMPRESSED
-    if ts and ts not in UNCOMPRESSED:
+    if ds["PixelData"].is_undefined_length:
         from pydicom.encaps import generate_frames
         geo = _Geometry(ds)
         for index, encoded in enumerate(generate_frames(ds.PixelData, number_of_frames=geo.frames)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
@@ -93,6 +94,8 @@ def _element(ds: Dataset, tag: int, vr: str, name: str, opt: _Options) -> str | 
         value = ds[tag].value
         return key + _array(list(value) if isinstance(value, Sequence) else [], opt)
     if vr in BULK:
+        if _no_value(ds, tag):          # empty, or encapsulated (its fragments are items in dgate)
+            return key + '""'
         if not opt.pixels:
             return None if (opt.json or vr == "OB") else f"{name}=nil --[[{vr} not serialized]]"
         if vr == "OB" and not opt.json:
@@ -108,6 +111,17 @@ def _element(ds: Dataset, tag: int, vr: str, name: str, opt: _Options) -> str | 
     if len(raw) > LIMIT:
         raw = raw[:LIMIT]
     return key + '"' + escape(_strip_pad(raw, vr), opt.json) + '"'
+
+
+def _no_value(ds: Dataset, tag: int) -> bool:
+    """dgate's element has length 0: empty, or encapsulated pixel data (undefined length;
+    1.5.0e writes ``""`` for it, with or without pixels)."""
+    elem = ds.get_item(tag)
+    if elem is None:
+        return True
+    if isinstance(elem, RawDataElement):
+        return elem.length in (0, 0xFFFFFFFF)
+    return elem.is_undefined_length or not elem.value
 
 
 def _bulk_numbers(ds: Dataset, tag: int, vr: str, opt: _Options) -> list:
@@ -169,6 +183,8 @@ def _web_element(ds: Dataset, tag: int, vr: str, opt: _Options) -> str | None:
         items = list(value) if isinstance(value, Sequence) else []
         return head + "[" + ",".join(_object(item, opt) for item in items) + "]}"
     if vr in BULK:
+        if _no_value(ds, tag):
+            return head + '[""]}'
         if not opt.pixels:
             return None
         return head + _numbers(_bulk_numbers(ds, tag, vr, opt), vr, opt, force_list=True) + "}"

@@ -34,12 +34,17 @@ MAX_TRIES = 30
 
 
 def add_image_file(path: str | os.PathLike, ingest: Ingest, db: Database, own_ae: str,
-                   new_patient_id: str = "") -> Stored:
-    """Store one dropped file; raises :class:`StoreFailed` with the reason."""
+                   new_patient_id: str = "") -> Stored | None:
+    """Store one dropped file; raises :class:`StoreFailed` with the reason. A ``*.hl7``
+    file goes into the worklist (:func:`dgate.hl7.add_hl7_file`; None is returned)."""
     path = Path(path)
     if path.suffix.lower() == ".hl7":
-        raise StoreFailed(f"***[AddImageFile] {path}: HL7 import needs the HL7 capability, "
-                          "which this dgate does not have yet")
+        from ..hl7 import HL7Error, add_hl7_file
+        try:
+            add_hl7_file(path, db, ingest.logs)
+        except (HL7Error, OSError, DatabaseError) as exc:
+            raise StoreFailed(f"***[AddImageFile] {path} -FAILED: HL7 import ({exc})") from exc
+        return None
     try:
         encoded = read_file(path)
         found = scan(encoded.raw, encoded.transfer_syntax)

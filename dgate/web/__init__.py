@@ -10,8 +10,9 @@ transcoding), :mod:`.frames` (frames, their media types and photometric), :mod:`
 and :mod:`.rendering` (rendered and thumbnail resources, the PS3.4 pipeline),
 :mod:`.metadata` (cache), :mod:`.headerjson` and :mod:`.dicomjson` (DICOM JSON),
 :mod:`.stow`, :mod:`.multipart`, :mod:`.wadouri` and :mod:`.wadoimage` (WADO-URI, images as
-Conquest draws them, shared with ``wadorequest:``), :mod:`.conquest` (/api/dicom/rs
-extensions), :mod:`.ui_api`, :mod:`.static`, :mod:`.security`, :mod:`.gzip`,
+Conquest draws them and its anonymizer, shared with ``wadorequest:``), :mod:`.conquest`
+(/api/dicom/rs extensions, zip/move scripts), :mod:`.scripts` (/rs/attach, /rs/attachdicom,
+/rs/script, /rs/startscript in Lua), :mod:`.ui_api`, :mod:`.static`, :mod:`.security`, :mod:`.gzip`,
 :mod:`.ingest_adapter` (the one call into the ingest pipeline), :mod:`.cgi` (dgate -y),
 :mod:`.ohif` (setup command), :mod:`.settings`, :mod:`.context`.
 """

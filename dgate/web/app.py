@@ -4,7 +4,7 @@ Mounts (explicit, table-driven):
 
 =====================  =========================================================
 ``/dicom-web``         DICOMweb (PS3.18)
-``/api/dicom/rs``      the same, plus Conquest's extensions (modalities, zip, move)
+``/api/dicom/rs``      the same, plus Conquest's extensions (modalities, zip, move, attach, script)
 ``/api/dicom/wadouri`` WADO-URI as Conquest's PHP API offers it; also ``/wado``
 ``/api/dgate``         JSON for our web UI (status, AEs, move, logs, queues)
 ``/ui``                our web UI (``webserver/`` of this package)
@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from . import conquest, dicomweb, static, ui_api, wadouri
+from . import conquest, dicomweb, scripts, static, ui_api, wadouri
 from .context import WebContext
 from .errors import HTTPProblem, problem_response
 from .gzip import Gzip
@@ -67,7 +67,7 @@ def build_app(ctx: WebContext) -> Starlette:
     routes = [
         Route("/", lambda request: RedirectResponse("/ui/"), methods=["GET"]),
         Mount("/dicom-web", routes=rs),
-        Mount("/api/dicom/rs", routes=conquest.routes() + dicomweb.routes(conquest=True)),
+        Mount("/api/dicom/rs", routes=conquest.routes() + scripts.routes() + dicomweb.routes(conquest=True)),
         Route("/api/dicom/wadouri", wadouri.wado_uri, methods=["GET"]),
         Route("/api/dicom/wadouri/", wadouri.wado_uri, methods=["GET"]),
         Route("/wado", wadouri.wado_uri, methods=["GET"]),

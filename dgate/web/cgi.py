@@ -4,9 +4,10 @@ arguments), as Apache/PHP's ``dgate.php`` and ``wado.php`` run it (conquest-lua-
 The configuration is the ``dicom.ini`` of the current folder (the web folder).
 ``requestType=WADO`` sends ``wadoparse:<query>`` to the server at ``WebServerFor``
 (``[webdefaults] address``; ``-q`` overrides) on ``TCPPort`` (``-p`` overrides) and writes
-its reply (header block and body) to stdout, as ``DgateWADO`` does. The newweb pages
-(``mode=…`` with ``.lua`` sources) run Lua and come with the Lua capability; until then
-they get a CGI ``Status: 501`` answer saying so.
+its reply (header block and body) to stdout, as ``DgateWADO`` does. The newweb page mode
+(``mode=…``: ``[AnyPage]``/``[DefaultPage]`` sections, ``.lua`` sources and ``%var%`` /
+``<?lua ?>`` templates run in Lua) is not implemented; such requests get a CGI
+``Status: 501`` answer saying so.
 """
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def main(argv: list[str], out=None) -> int:
         return 0
     mode = params.get("mode", ["top"])[0]
     out.write(f"Status: 501 Not Implemented\nContent-type: text/plain\n\n"
-              f"dgate CGI mode '{mode}': the newweb pages run Lua, which this dgate does not have yet; "
+              f"dgate CGI mode '{mode}': the newweb Lua page mode is not implemented in this dgate; "
               f"requestType=WADO works.\n".encode("latin-1", "replace"))
     out.flush()
     return 0

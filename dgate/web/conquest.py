@@ -5,15 +5,19 @@
   (up to the first wildcard entry, as ``remotemodalities`` lists them);
 * ``GET /modalities/{ae}``: C-ECHO, ``1`` or ``0``;
 * ``GET /modalities/{ae}/studies`` … ``/instances``: QIDO answered by a C-FIND to that AE;
-* ``GET …/zip``: the stored files of a study, series or instance as a ZIP file
-  (``script=`` runs an export script in Conquest and needs the Lua capability: 501);
+* ``GET …/zip``: the stored files of a study, series or instance as a ZIP file; with
+  ``script=`` each object read from disk is first run through those converter statements
+  (``lua:…``, ``lua/anonymize_script.lua(…)``, ``set …``; a destroyed object is left out)
+  and stored in the ZIP as ``<SOPInstanceUID>.dcm``, as Conquest's ``export:`` does;
 * ``GET …/move?target=AE``: C-MOVE from this server to ``target``; the answer is the JSON
-  string ``""`` on success, else the error text;
+  string ``""`` on success, else the error text. With ``script=`` (Conquest's 9999,0900)
+  the objects are read from disk, run through the script and sent to ``target`` by the
+  converter engine's forwarder (acrnema.map compression applies);
 * ``GET …/instances/{uid}/thumbnail/frames/{n}``: a 128 px JPEG of frame ``n`` (1-based,
   as the standard ``…/frames/{n}/thumbnail``; Conquest passed ``n`` on as a 0-based frame).
 
-``/rs/attach``, ``/rs/attachdicom``, ``/rs/script`` and ``/rs/startscript`` run Lua in
-Conquest and come with the Lua capability.
+``/rs/attach``, ``/rs/attachdicom``, ``/rs/script`` and ``/rs/startscript`` are in
+:mod:`.scripts`.
 """
 from __future__ import annotations
 
@@ -108,22 +112,45 @@ def _remote(level: str):
     return handler
 
 
-def _zip_file(ctx: WebContext, study: str, series: str, sop: str):
+def _scripted(ctx: WebContext, located: list[retrieve.Located], script: str):
+    """(located, object) of each object after the converter ``script`` (left out when the
+    script destroyed it or the file cannot be read)."""
+    from ..convert.onfile import read_object, script_context, through_script
+    run_ctx = script_context(ctx.config, ctx.logs, calling=ctx.own_ae, called=ctx.own_ae, own_ae=ctx.own_ae,
+                             port=ctx.dicom_port)
+    for loc in located:
+        try:
+            ds = read_object(loc.path)
+        except Exception as exc:
+            ctx.logs.operator.printf(f"***web script: cannot read {loc.path}: {exc}\n")
+            continue
+        if through_script(ds, script, run_ctx) is not None:
+            yield loc, ds
+
+
+def _zip_file(ctx: WebContext, study: str, series: str, sop: str, script: str = ""):
     located = retrieve.locate_instances(ctx, study, series, sop)
     handle = tempfile.TemporaryFile()
     with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        for loc in located:
-            name = loc.item.object_file.replace("\\", "/").lstrip("/")
-            zf.write(loc.path, name)
+        if script:
+            from ..codec.pixels import transfer_syntax
+            from ..store.formats import Encoded, part10_bytes
+            for loc, ds in _scripted(ctx, located, script):
+                encoded = Encoded.from_dataset(ds, transfer_syntax(ds))
+                sop_uid = str(ds.get("SOPInstanceUID", loc.item.sop_uid))
+                zf.writestr(f"{sop_uid}.dcm", part10_bytes(encoded, str(ds.get("SOPClassUID", "")), sop_uid))
+        else:
+            for loc in located:
+                name = loc.item.object_file.replace("\\", "/").lstrip("/")
+                zf.write(loc.path, name)
     handle.seek(0)
     return handle
 
 
 async def zip_download(request: Request) -> Response:
-    if request.query_params.get("script"):
-        raise HTTPProblem(501, "zip with script= needs the Lua capability, which this dgate does not have yet")
     p = request.path_params
-    handle = await run_in_threadpool(_zip_file, _ctx(request), p["study"], p.get("series", ""), p.get("instance", ""))
+    handle = await run_in_threadpool(_zip_file, _ctx(request), p["study"], p.get("series", ""), p.get("instance", ""),
+                                     request.query_params.get("script", ""))
 
     def chunks():
         try:
@@ -140,11 +167,33 @@ async def zip_download(request: Request) -> Response:
                              headers={"Content-Disposition": f'attachment; filename="{name}.zip"'})
 
 
+def scripted_send(ctx: WebContext, target: str, study: str, series: str, sop: str, script: str) -> str:
+    """This server's objects through ``script``, sent to ``target``; '' or an error text."""
+    from ..convert.forward import Forwarder, ForwardSpec
+    from ..convert.onfile import script_context
+    address_of(ctx, target)                       # 404 when target is not in acrnema.map
+    forwarder = Forwarder(ctx.config, ctx.logs)
+    run_ctx = script_context(ctx.config, ctx.logs, calling=ctx.own_ae, called=target, own_ae=ctx.own_ae,
+                             port=ctx.dicom_port)
+    sent = failed = 0
+    try:
+        for _loc, ds in _scripted(ctx, retrieve.locate_instances(ctx, study, series, sop), script):
+            ok, _retry = forwarder.forward(ForwardSpec(target), ds, run_ctx, 0)
+            sent, failed = sent + ok, failed + (not ok)
+    finally:
+        forwarder.close_all()
+    return "" if not failed else f"move to {target} failed: {sent} sent, {failed} failed"
+
+
 def do_move(ctx: WebContext, target: str, study: str, series: str = "", sop: str = "",
-            patient: str = "", source: str = "") -> str:
-    """C-MOVE from ``source`` (default: this server) to ``target``; '' or an error text."""
+            patient: str = "", source: str = "", script: str = "") -> str:
+    """C-MOVE from ``source`` (default: this server) to ``target``; '' or an error text.
+    ``script``: Conquest's 9999,0900 (a remote Conquest runs it on each object; for this
+    server the objects are sent by :func:`scripted_send`)."""
     if not target:
         return "target AE missing"
+    if script and (source or ctx.own_ae) == ctx.own_ae:
+        return scripted_send(ctx, target, study, series, sop, script)
     address = address_of(ctx, source or ctx.own_ae)
     ident = Dataset()
     ident.QueryRetrieveLevel = "IMAGE" if sop else "SERIES" if series else "STUDY" if study else "PATIENT"
@@ -156,6 +205,8 @@ def do_move(ctx: WebContext, target: str, study: str, series: str = "", sop: str
         ident.SeriesInstanceUID = series
     if sop:
         ident.SOPInstanceUID = sop
+    if script:
+        ident.add_new(0x99990900, "LT", script)
     model = "patient" if ident.QueryRetrieveLevel == "PATIENT" else "study"
     try:
         result = scu.move(ctx.own_ae, address, target, ident, model)
@@ -168,12 +219,11 @@ def do_move(ctx: WebContext, target: str, study: str, series: str = "", sop: str
 
 
 async def move(request: Request) -> Response:
-    if request.query_params.get("script"):
-        raise HTTPProblem(501, "move with script= needs the Lua capability, which this dgate does not have yet")
     p = request.path_params
     ctx = _ctx(request)
     text = await run_in_threadpool(do_move, ctx, request.query_params.get("target", ""), p["study"],
-                                   p.get("series", ""), p.get("instance", ""))
+                                   p.get("series", ""), p.get("instance", ""),
+                                   script=request.query_params.get("script", ""))
     return Response(json.dumps(text), media_type="application/json")
 
 

@@ -1,7 +1,8 @@
 """Who may use the web server (ours; Ladle and the PHP API have no access control).
 
 * Clients not on this machine get 403 unless ``WebRemoteAccess = 1``.
-* Roles: ``read`` (GET/HEAD) and ``full`` (also POST/PUT/DELETE and ``…/move``).
+* Roles: ``read`` (GET/HEAD) and ``full`` (also POST/PUT/DELETE, ``…/move`` and any request
+  with a ``script`` parameter: converter scripts can run programs).
   With a users file, credentials are HTTP Basic (name and secret) or
   ``Authorization: Bearer <secret>``; requests without them get 401. Without a users file
   every allowed client has ``WebAnonymousRole`` (default ``full``).
@@ -27,8 +28,11 @@ def is_local(host: str) -> bool:
         return False
 
 
-def needed_role(method: str, path: str) -> str:
+def needed_role(method: str, path: str, query: bytes = b"") -> str:
     if method in WRITE_METHODS or path.rstrip("/").endswith("/move"):
+        return "full"
+    from urllib.parse import parse_qsl
+    if any(name == "script" for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)):
         return "full"
     return "read"
 
@@ -72,7 +76,7 @@ class Guard:
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         role = role_of(self.web, headers.get("authorization", ""))
-        need = needed_role(method, scope.get("path", ""))
+        need = needed_role(method, scope.get("path", ""), scope.get("query_string", b""))
         if role is None:
             response = problem_response(401, "credentials are needed (HTTP Basic or Bearer token)")
             response.headers["WWW-Authenticate"] = 'Basic realm="dgate"'

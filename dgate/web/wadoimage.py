@@ -9,7 +9,10 @@ the ``wadorequest:``/``wadoparse:`` server commands.
   factor to fit, never enlarged); level/window/frame and the drawing itself are
   :func:`dgate.codec.render` (GIF, BMP, JPEG, PNG); JPEG 2000 uses the same 8-bit picture;
 * a negative frame with BMP or JPEG draws the series as a strip of ``-frame`` columns
-  (``ImageStripforSeries``; here a real grid: each picture in its cell, empty cells black).
+  (``ImageStripforSeries``; here a real grid: each picture in its cell, empty cells black);
+* ``anonymize`` runs Conquest's anonymizer through the converter engine after the crop and
+  before anything is drawn or sent (:func:`anonymize`: ``yes`` → ``call
+  anonymize_script.cq``, other values → ``lua/anonymize_script.lua(value)``).
 """
 from __future__ import annotations
 
@@ -29,6 +32,14 @@ from .frames import Geometry
 KINDS = {"image/gif": "gif", "image/bmp": "bmp", "image/jpeg": "jpg", "image/png": "png", "image/jp2": "jp2"}
 ANIMATED = 10005              # Conquest's frame value for an animated GIF at 5 frames per second
 CONQUEST_SIZE = 1600          # the size when neither rows nor columns is given
+
+
+class WadoError(Exception):
+    """The object cannot be served (the text says why; ``status`` is the HTTP status)."""
+
+    def __init__(self, text: str, status: int = 400):
+        super().__init__(text)
+        self.status = status
 
 
 @dataclass
@@ -66,6 +77,22 @@ def crop(ds: Dataset, region: tuple[float, float, float, float]) -> bool:
     ds["PixelData"].VR = "OB" if g.bits_allocated == 8 else "OW"
     ds.Rows, ds.Columns = endy - starty + 1, endx - startx + 1
     return True
+
+
+def anonymize(ds: Dataset, value: str, config, logs) -> Dataset:
+    """``ds`` through the anonymizer ``value`` asks for (changed in place); :class:`WadoError`
+    when that script is not installed (500) or refused the object (403): nothing
+    identifiable is served then."""
+    from ..convert.onfile import anonymizer, script_context, through_script
+    ctx = script_context(config, logs, calling="wado", called="wado")
+    statement = anonymizer(ctx, value)
+    if statement is None:
+        script = "anonymize_script.cq" if value == "yes" else "lua/anonymize_script.lua"
+        raise WadoError(f"anonymize={value}: the anonymizer {script} is not installed; nothing served", 500)
+    result = through_script(ds, statement, ctx)
+    if result is None:
+        raise WadoError(f"anonymize={value}: the anonymizer refused this object", 403)
+    return result
 
 
 def draw(ds: Dataset, what: Drawing) -> bytes:

@@ -16,7 +16,11 @@ The two paths differ only where Conquest's viewers differ from PS3.18: at ``/wad
 ``region`` is ``left,top,right,bottom`` and ``frameNumber`` counts from 1; at
 ``/api/dicom/wadouri`` (Conquest's newweb viewers) ``region`` is ``xstart,xend,ystart,yend``,
 ``frameNumber`` counts from 0 and a negative one draws the series as a strip, and the size
-defaults to 1600. ``anonymize`` needs the Lua/converter capability and gets 501;
+defaults to 1600. ``anonymize`` runs Conquest's anonymizer on the object read from disk
+(before it is drawn, dumped or sent; ``yes`` → ``anonymize_script.cq``,
+other values → ``lua/anonymize_script.lua(value)``, :func:`.wadoimage.anonymize`): when
+that script is not installed nothing is served (500), an object it refuses is 403; the
+series strip is not anonymized (Conquest draws it before its anonymizer runs).
 ``presentationUID`` (a presentation state) is refused at ``/wado``, ignored as Conquest
 does at ``/api/dicom/wadouri``; ``annotation`` and ``charset`` are not applied.
 """
@@ -33,7 +37,7 @@ from starlette.responses import Response
 from .. import codec
 from ..codec import syntaxes as ts
 from ..codec.pixels import transfer_syntax
-from ..store.dump import dump_file
+from ..store.dump import dump, dump_file
 from . import retrieve, wadoimage
 from .context import WebContext
 from .errors import HTTPProblem, not_acceptable, warning
@@ -147,11 +151,12 @@ def drawing(params: dict[str, str], kind: str, ds: Dataset, dialect: Dialect) ->
     return wadoimage.Drawing(kind, size, level, window, frame, quality, _region(params, dialect)), warnings
 
 
-def dicom_answer(ctx: WebContext, located: retrieve.Located, syntax: str) -> bytes:
-    """The Part 10 file of ``application/dicom`` in the asked syntax."""
+def dicom_answer(ctx: WebContext, located: retrieve.Located, syntax: str, ds: Dataset | None = None) -> bytes:
+    """The Part 10 file of ``application/dicom`` in the asked syntax; ``ds``: the object as
+    changed in memory (anonymized) instead of the stored file."""
     if syntax.lower() in NKI_CODES:
         from ..store.formats import Encoded, part10_bytes
-        ds = retrieve.load_dataset(located)
+        ds = ds if ds is not None else retrieve.load_dataset(located)
         try:
             ds = codec.recompress(ds, syntax.lower(), counters=codec.NULL)
         except codec.CodecError as exc:
@@ -159,16 +164,38 @@ def dicom_answer(ctx: WebContext, located: retrieve.Located, syntax: str) -> byt
         for elem in [e for e in ds if e.VR == "SQ"]:
             del ds[elem.tag]                    # as wadorequest does (SimplifyDicom)
         out = Encoded.from_dataset(ds, transfer_syntax(ds))
-        return part10_bytes(out, located.item.sop_class, located.item.sop_uid)
+        return part10_bytes(out, str(ds.get("SOPClassUID", located.item.sop_class)),
+                            str(ds.get("SOPInstanceUID", located.item.sop_uid)))
     syntax = syntax or ts.EXPLICIT_LE
     if ts.syntax(syntax) is None:
         raise HTTPProblem(400, f"transferSyntax '{syntax}' is not a transfer syntax UID this server knows"
                                f" (or Conquest's n0..n4)")
+    if ds is not None:
+        return _dataset_bytes(ctx, ds, syntax)
     stored = retrieve.stored_syntax(located.path)
     target = retrieve.choose(stored, [syntax])
     if target is None:
         raise not_acceptable(retrieve.refusal(stored, [syntax], "the object"))
     return retrieve.instance_bytes(located, target, ctx.lossy_quality)
+
+
+def _dataset_bytes(ctx: WebContext, ds: Dataset, syntax: str) -> bytes:
+    """An object changed in memory as a Part 10 file in ``syntax`` (transcoded by the codec)."""
+    from ..store.formats import Encoded, part10_bytes
+    try:
+        ds = codec.transcode(ds, syntax, quality=ctx.lossy_quality, counters=codec.NULL)
+    except codec.CodecError as exc:
+        raise not_acceptable(f"the object cannot be sent as {ts.name(syntax)}: {exc}")
+    out = Encoded.from_dataset(ds, transfer_syntax(ds))
+    return part10_bytes(out, str(ds.get("SOPClassUID", "")), str(ds.get("SOPInstanceUID", "")))
+
+
+def _anonymized(ctx: WebContext, located: retrieve.Located, value: str) -> Dataset:
+    """The stored object (NKI expanded) through the anonymizer ``value`` asks for."""
+    try:
+        return wadoimage.anonymize(retrieve.load_dataset(located), value, ctx.config, ctx.logs)
+    except wadoimage.WadoError as exc:
+        raise HTTPProblem(exc.status, str(exc))
 
 
 def _strip(ctx: WebContext, located: retrieve.Located, what: wadoimage.Drawing) -> bytes:
@@ -187,19 +214,23 @@ def wado_object(ctx: WebContext, params: dict[str, str], dialect: Dialect = STAN
     study, series, sop = params.get("studyUID", ""), params.get("seriesUID", ""), params.get("objectUID", "")
     if not sop:
         raise HTTPProblem(400, "WADO-URI needs objectUID (and studyUID, seriesUID)")
-    if params.get("anonymize", ""):
-        raise HTTPProblem(501, "anonymize needs the Lua/converter capability, which this dgate does not have yet")
     located = retrieve.locate_instances(ctx, study, series, sop)[0]
     types = [t.strip().lower() for t in (params.get("contentType") or "image/jpeg").split(",") if t.strip()]
+    value = params.get("anonymize", "").strip()
+    anonymized: Dataset | None = None
     for ctype in types:
         kind = ctype.split(";")[0].strip()
+        if value and anonymized is None and (kind in DICOM_TYPES or kind in TEXT_TYPES or kind in wadoimage.KINDS):
+            anonymized = _anonymized(ctx, located, value)
         if kind in DICOM_TYPES:
-            return WadoAnswer("application/dicom", dicom_answer(ctx, located, params.get("transferSyntax", "")),
-                              "file.dcm")
+            return WadoAnswer("application/dicom",
+                              dicom_answer(ctx, located, params.get("transferSyntax", ""), anonymized), "file.dcm")
         if kind in TEXT_TYPES:
-            return WadoAnswer(kind, dump_file(located.path, ctx.config.dictionary).encode("latin-1", "replace"))
+            text = dump(anonymized, ctx.config.dictionary) if anonymized is not None else \
+                dump_file(located.path, ctx.config.dictionary)
+            return WadoAnswer(kind, text.encode("latin-1", "replace"))
         if kind in wadoimage.KINDS:
-            ds = retrieve.load_dataset(located)
+            ds = anonymized if anonymized is not None else retrieve.load_dataset(located)
             if "PixelData" not in ds:
                 continue
             what, warnings = drawing(params, wadoimage.KINDS[kind], ds, dialect)
