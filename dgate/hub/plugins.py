@@ -10,6 +10,7 @@ import importlib
 MODULES: list[str] = [
     "dgate.store.mirror",          # mirror.copy service, mirror queue task, after-store hook
     "dgate.store.dropped",         # incoming-folder task
+    "dgate.luabind.plugin",        # Lua services and lua: file names in every process
 ]
 
 
