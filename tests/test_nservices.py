@@ -211,3 +211,67 @@ def test_mpps_steps(site, tmp_path):
     assert svc.handle(req(N_SET, mp.MPPS, "../../../etc/passwd", status_set("COMPLETED"))).status == 0x0112
     got = svc.handle(req(N_GET, mp.MPPS_RETRIEVE, "1.2.3.55.1"))
     assert got.dataset.PerformedProcedureStepStatus == "COMPLETED" and got.dataset.PerformedProcedureStepEndDate
+
+
+def test_printserver_seam_of_the_server(site, tmp_path):
+    """PRINTSERVER gives each association its printserver hook (a DicomServer in this
+    process): a hook that returns False leaves the built-in line, True replaces saving."""
+    import socket
+    import threading
+
+    from pynetdicom import AE
+
+    from dgate.log import Logs
+    from dgate.net import nservices
+    from dgate.net.server import DicomServer
+
+    events: list[tuple[str, str]] = []
+
+    def per_association(session):
+        def hook(name, ds, request):
+            events.append((session.calling.strip(), name))
+            return name.endswith(".dcm")
+        return hook
+
+    logs = Logs()
+    lines: list[str] = []
+
+    class Sink:
+        network = False
+
+        def write(self, text):
+            lines.extend(text.splitlines())
+
+        def close(self):
+            pass
+
+    logs.operator.send_to(Sink())
+    server = DicomServer(site.config, logs, "DGATE", 0)
+    listener = socket.create_server(("127.0.0.1", 0))
+    thread = threading.Thread(target=lambda: server.serve(*listener.accept(), 1), daemon=True)
+    thread.start()
+    nservices.PRINTSERVER.set(per_association)
+    try:
+        ae = AE("PRINTER1")
+        ae.add_requested_context(ps.GRAYSCALE_META)
+        assoc = ae.associate("127.0.0.1", listener.getsockname()[1], ae_title="DGATE")
+        session = Dataset()
+        session.NumberOfCopies = "1"
+        uid = "1.2.3.88.1"
+        assert assoc.send_n_create(session, ps.FILM_SESSION, uid, meta_uid=ps.GRAYSCALE_META)[0].Status == 0
+        status, box = assoc.send_n_create(film_box("STANDARD\\1,1", session=uid), ps.FILM_BOX, "1.2.3.88.2",
+                                          meta_uid=ps.GRAYSCALE_META)
+        assert status.Status == 0
+        target = str(box.ReferencedImageBoxSequence[0].ReferencedSOPInstanceUID)
+        image = printable(pydicom.dcmread(get_testdata_file("MR_small.dcm")))
+        assert assoc.send_n_set(image_box(image), ps.GRAY_IMAGE_BOX, target, meta_uid=ps.GRAYSCALE_META)[0].Status == 0
+        assoc.release()
+        thread.join(10)
+    finally:
+        nservices.PRINTSERVER.set(None)
+        listener.close()
+        server.pool.close_all()
+    saved = str(tmp_path / "data" / "printer_files" / f"{target}.dcm")
+    assert events == [("PRINTER1", "creatingbasicfilmsession"), ("PRINTER1", "createbasicfilmbox"),
+                      ("PRINTER1", saved)]
+    assert "Creating Basic Film Session" in lines and not Path(saved).exists()
