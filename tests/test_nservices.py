@@ -1,27 +1,18 @@
 """Print, storage commitment and MPPS services (dgate.services) on real data sets, a real
-database and real files; over the network through tests/nservice_peer.py with dcmtk's
-dcmprscu/dcmprscp and pynetdicom SCUs."""
+database and real files. Over the network, against a running dgate: test_nservices_net.py."""
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import pydicom
 import pytest
 from dbhelpers import make_db, make_ds
-from netpeers import free_port, wait_for_port
-from nservice_peer import NServicePeer
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pynetdicom import AE
 
-from dgate.config.acrnema import Address
 from dgate.hl7 import import_text
-from dgate.net.commitment_scu import request_commitment
-from dgate.net.print_scu import PrintFailed, dicomprint, printable
+from dgate.net.print_scu import printable
 from dgate.services import commitment as sc
 from dgate.services import mpps as mp
 from dgate.services import print_scp as ps
@@ -222,131 +213,65 @@ def test_mpps_steps(site, tmp_path):
     assert got.dataset.PerformedProcedureStepStatus == "COMPLETED" and got.dataset.PerformedProcedureStepEndDate
 
 
-# -- over the network ------------------------------------------------------------------------
-class Lines:
-    network = False
+def test_printserver_seam_of_the_server(site, tmp_path):
+    """PRINTSERVER gives each association its printserver hook (a DicomServer in this
+    process): a hook that returns False leaves the built-in line, True replaces saving."""
+    import socket
+    import threading
 
-    def __init__(self):
-        self.lines: list[str] = []
+    from pynetdicom import AE
 
-    def write(self, text: str) -> None:
-        self.lines.extend(text.splitlines())
-
-    def close(self) -> None:
-        pass
-
-
-@pytest.fixture
-def peer(site):
     from dgate.log import Logs
-    port = free_port()
+    from dgate.net import nservices
+    from dgate.net.server import DicomServer
+
+    events: list[tuple[str, str]] = []
+
+    def per_association(session):
+        def hook(name, ds, request):
+            events.append((session.calling.strip(), name))
+            return name.endswith(".dcm")
+        return hook
+
     logs = Logs()
-    lines = Lines()
-    logs.operator.send_to(lines)
-    p = NServicePeer(lambda: AssociationServices(site.config, lambda: site.__class__(site.config), logs,
-                                                 own_ae="DGATE"), port).start()
-    p.lines = lines.lines
-    wait_for_port(port)
-    yield p
-    p.stop()
+    lines: list[str] = []
 
+    class Sink:
+        network = False
 
-def test_print_scu_to_our_print_scp(peer, tmp_path):
-    images = [pydicom.dcmread(get_testdata_file(n)) for n in ("CT_small.dcm", "MR_small.dcm", "SC_rgb.dcm")]
-    films = dicomprint("MODALITY", Address("DGATE", "127.0.0.1", peer.port, "un"), images, "",
-                       "ImageDisplayFormat=STANDARD\\1,2\nFilmOrientation=LANDSCAPE")
-    assert films == 2
-    assert len(list((tmp_path / "data" / "printer_files").glob("*.dcm"))) == 3
-    with pytest.raises(PrintFailed):
-        dicomprint("MODALITY", None, images)
+        def write(self, text):
+            lines.extend(text.splitlines())
 
+        def close(self):
+            pass
 
-def _prscp_config(folder: Path, local_port: int, remote_port: int) -> Path:
-    cfg = folder / "print.cfg"
-    (folder / "db").mkdir(exist_ok=True)
-    (folder / "spool").mkdir(exist_ok=True)
-    common = ("DisplayFormat=1,1\\1,2\\2,2\\2,3\nFilmSizeID = 8INX10IN\\14INX17IN\n"
-              "MagnificationType = REPLICATE\\BILINEAR\\CUBIC\\NONE\nMediumType = PAPER\\CLEAR FILM\\BLUE FILM\n"
-              "FilmDestination = MAGAZINE\\PROCESSOR\nBorderDensity = BLACK\\WHITE\nEmptyImageDensity = BLACK\\WHITE\n"
-              "MaxDensity = 320\nMinDensity = 20\nSupports12Bit = true\nSupportsPresentationLUT = false\n"
-              "MaxPDU = 32768\n")
-    cfg.write_text(f"[[GENERAL]]\n[DATABASE]\nDirectory = {folder}/db\n[PRINT]\nDirectory = {folder}/spool\n"
-                   "DetailedLog = false\nBinaryLog = false\n[[COMMUNICATION]]\n"
-                   f"[DCMPRSCP]\nAetitle = DCMPRSCP\nDescription = dcmtk\nHostname = localhost\nPort = {local_port}\n"
-                   f"Type = LOCALPRINTER\n{common}"
-                   f"[DGATE]\nAetitle = DGATE\nDescription = dgate\nHostname = localhost\nPort = {remote_port}\n"
-                   f"Type = PRINTER\n{common}")
-    return cfg
-
-
-@pytest.mark.skipif(shutil.which("dcmprscp") is None, reason="dcmtk print tools missing")
-def test_print_scu_to_dcmprscp_and_dcmprscu_to_our_scp(peer, tmp_path):
-    folder = tmp_path / "dcmtk"
-    folder.mkdir()
-    dcmtk_port = free_port()
-    cfg = _prscp_config(folder, dcmtk_port, peer.port)
-    scp = subprocess.Popen(["dcmprscp", "-c", str(cfg), "-p", "DCMPRSCP"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    logs.operator.send_to(Sink())
+    server = DicomServer(site.config, logs, "DGATE", 0)
+    listener = socket.create_server(("127.0.0.1", 0))
+    thread = threading.Thread(target=lambda: server.serve(*listener.accept(), 1), daemon=True)
+    thread.start()
+    nservices.PRINTSERVER.set(per_association)
     try:
-        wait_for_port(dcmtk_port)
-        images = [pydicom.dcmread(get_testdata_file(n)) for n in ("CT_small.dcm", "JPEG2000.dcm")]
-        assert dicomprint("DGATE", Address("DCMPRSCP", "127.0.0.1", dcmtk_port, "un"), images) == 1
-        for _ in range(50):
-            if list((folder / "db").glob("SP_*.dcm")):
-                break
-            time.sleep(0.1)
+        ae = AE("PRINTER1")
+        ae.add_requested_context(ps.GRAYSCALE_META)
+        assoc = ae.associate("127.0.0.1", listener.getsockname()[1], ae_title="DGATE")
+        session = Dataset()
+        session.NumberOfCopies = "1"
+        uid = "1.2.3.88.1"
+        assert assoc.send_n_create(session, ps.FILM_SESSION, uid, meta_uid=ps.GRAYSCALE_META)[0].Status == 0
+        status, box = assoc.send_n_create(film_box("STANDARD\\1,1", session=uid), ps.FILM_BOX, "1.2.3.88.2",
+                                          meta_uid=ps.GRAYSCALE_META)
+        assert status.Status == 0
+        target = str(box.ReferencedImageBoxSequence[0].ReferencedSOPInstanceUID)
+        image = printable(pydicom.dcmread(get_testdata_file("MR_small.dcm")))
+        assert assoc.send_n_set(image_box(image), ps.GRAY_IMAGE_BOX, target, meta_uid=ps.GRAYSCALE_META)[0].Status == 0
+        assoc.release()
+        thread.join(10)
     finally:
-        scp.terminate()
-        scp.wait(10)
-    stored_prints = sorted((folder / "db").glob("SP_*.dcm"))
-    assert len(stored_prints) == 1 and len(list((folder / "db").glob("HG_*.dcm"))) == 2
-    result = subprocess.run(["dcmprscu", "-c", str(cfg), "-p", "DGATE", str(stored_prints[0])],
-                            capture_output=True, text=True, timeout=60, cwd=folder)
-    assert result.returncode == 0, result.stdout + result.stderr
-    printed = sorted((tmp_path / "data" / "printer_files").glob("*.dcm"))
-    assert len(printed) == 2
-    # the operator lines 1.5.0e writes for the same dcmprscu job (2 images on STANDARD\\1,2)
-    film = [line for line in peer.lines if "Film Box with" in line][0].split("Film# ")[1]
-    assert [line.split(": ")[0] for line in peer.lines] == [
-        "getting Printer", "Creating Basic Film Session",
-        f"Creating Basic Film Box with 2 Image boxes - PORTRAIT - Film# {film}", "Print file", "Print file",
-        "Printing Basic Film Box", "Deleting Basic Film Box", "Deleting Basic Film Session"]
-    assert printed[0].name.endswith(f".{int(film) - 1}.1.2.0.dcm")
-    assert {pydicom.dcmread(p).Rows for p in printed} == {128, 1024}
-
-
-def test_commitment_scu_same_and_new_association(peer, site):
-    address = Address("DGATE", "127.0.0.1", peer.port, "un")
-    outcome = request_commitment("MODALITY", address, [(CT, "1.2.3.7.1.0"), (CT, "1.2.3.404")], timeout=20)
-    assert outcome.committed == ["1.2.3.7.1.0"] and outcome.failed == {"1.2.3.404": 0x0112}
-    assert peer.sent_reports[-1][0] == "same"
-    # the requester releases at once: the report comes on a new association to its own SCP
-    own_port = free_port()
-    own = NServicePeer(lambda: services(site), own_port, ae_title="MODALITY").start()
-    wait_for_port(own_port)
-    peer.peers["MODALITY"] = Address("MODALITY", "127.0.0.1", own_port, "un")
-    try:
-        later = request_commitment("MODALITY", address, [(CT, "1.2.3.7.1.2")], timeout=20,
-                                   same_association_wait=0)
-    finally:
-        own.stop()
-    assert later.ok and later.committed == ["1.2.3.7.1.2"]
-    assert peer.sent_reports[-1] == ("new", 0)
-
-
-def test_mpps_with_pynetdicom(peer, tmp_path):
-    ae = AE("MODALITY")
-    ae.add_requested_context(mp.MPPS)
-    assoc = ae.associate("127.0.0.1", peer.port, ae_title="DGATE")
-    assert assoc.is_established
-    status, _ = assoc.send_n_create(mpps_create(), mp.MPPS, "1.2.3.66.1")
-    assert status.Status == 0
-    status, _ = assoc.send_n_set(status_set("DISCONTINUED"), mp.MPPS, "1.2.3.66.1")
-    assert status.Status == 0
-    status, _ = assoc.send_n_set(status_set("COMPLETED"), mp.MPPS, "1.2.3.66.1")
-    assert status.Status == 0x0110
-    status, _ = assoc.send_n_set(status_set("COMPLETED"), mp.MPPS, "1.2.3.66.404")
-    assert status.Status == 0x0112
-    assoc.release()
-    stored = pydicom.dcmread(tmp_path / "data" / "mpps" / "1.2.3.66.1.dcm")
-    assert stored.PerformedProcedureStepStatus == "DISCONTINUED"
+        nservices.PRINTSERVER.set(None)
+        listener.close()
+        server.pool.close_all()
+    saved = str(tmp_path / "data" / "printer_files" / f"{target}.dcm")
+    assert events == [("PRINTER1", "creatingbasicfilmsession"), ("PRINTER1", "createbasicfilmbox"),
+                      ("PRINTER1", saved)]
+    assert "Creating Basic Film Session" in lines and not Path(saved).exists()

@@ -137,3 +137,52 @@ def test_loadhl7_then_findscu_and_pynetdicom(server, tmp_path):
     assoc.release()
     assert [str(d.AccessionNumber) for d in found] == ["WL2"]
     assert raws == [ORIGINAL_WL2]
+
+
+def test_worklist_converter_seam_of_the_server(wldb):
+    """The C-FIND handler passes WORKLIST_CONVERTERS' hooks to find_worklist: rc 2 from the
+    query hook refuses with 0xC011, from the result hook drops that response (a DicomServer
+    in this process, so the hooks can be set)."""
+    import socket
+    import threading
+
+    from dgate.log import Logs
+    from dgate.net import hooks
+    from dgate.net.server import DicomServer
+
+    seen: list[str] = []
+
+    def converters(ctx):
+        assert ctx.model == "Modality Work List" and ctx.session.calling.strip() == "WLTEST"
+        refuse = seen == ["refuse"]
+        return (lambda ident: 2 if refuse else 1,
+                lambda ds: seen.append(str(ds.AccessionNumber)) or (2 if ds.AccessionNumber == "WL1" else 1))
+
+    server = DicomServer(wldb.config, Logs(), "CONQUESTSRV1", 0)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve():
+        sock, peer = listener.accept()
+        server.serve(sock, peer, 1)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    hooks.WORKLIST_CONVERTERS.set(converters)
+    try:
+        ae = AE("WLTEST")
+        ae.add_requested_context(ModalityWorklistInformationFind)
+        assoc = ae.associate("127.0.0.1", port, ae_title="CONQUESTSRV1")
+        found = [ident for status, ident in assoc.send_c_find(query(), ModalityWorklistInformationFind)
+                 if status.Status == 0xFF00]
+        assert [str(i.AccessionNumber) for i in found] == ["WL2"]
+        assert sorted(seen) == ["WL1", "WL2"]
+        seen[:] = ["refuse"]
+        answers = [status.Status for status, _ in assoc.send_c_find(query(), ModalityWorklistInformationFind)]
+        assert answers == [0xC011]
+        assoc.release()
+        thread.join(10)
+    finally:
+        hooks.WORKLIST_CONVERTERS.set(None)
+        listener.close()
+        server.pool.close_all()

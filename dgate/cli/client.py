@@ -19,7 +19,7 @@ import sys
 from ..net.control_client import DEFAULT_TEXT, ControlError, send_command
 
 # Every command prefix the server understands (conquest-protocol.md §5.10, plus the
-# client-side ``addlocalfile`` and ``dolua``); tests/test_client.py keeps it in step with
+# client-side ``addlocalfile`` and ``dolua``, and our ``requestcommitment``); tests/test_client.py keeps it in step with
 # the server's command table.
 SERVER_COMMANDS = frozenset("""
 addimagefile addlocalfile addrecord anonymize attachanytopatient attachanytoseries attachanytostudy
@@ -37,7 +37,7 @@ mk_binary_dic modifier modifyimage modifypatid modifyseries modifystudy move mov
 movedatatodevice movepatient moveseries moveseriestodevice movestudies movestudy packdbf
 patientfinder prefetch preparebunchforburning put_amap queue_status put_application put_localae put_param
 put_remoteae put_sop put_transfer query query2 quit read_amap read_ini regen regendevice regendir
-regenfile renamedevice restoremagflags safequit selectlruforarchival selectseriestomove
+regenfile renamedevice requestcommitment restoremagflags safequit selectlruforarchival selectseriestomove
 seriesfinder serieslister status_string studyfinder submit submit2 testcompress testimages
 testmode todbf uncompress verifymirrordisk wadoparse wadorequest write_amap
 """.split())

@@ -9,7 +9,7 @@ An unknown command does nothing and gets an empty reply, as in the original.
 Modules register their handlers with :func:`command`:
 :mod:`.config_cmds`, :mod:`.status_cmds`, :mod:`.db_cmds`, :mod:`.lister_cmds`, :mod:`.move_cmds`,
 :mod:`.hl7_cmds`, :mod:`.dbf_cmds`, :mod:`.image_cmds`, :mod:`.web_cmds`, :mod:`.lua_cmds`,
-:mod:`.convert_cmds`, :mod:`.archive_cmds`.
+:mod:`.convert_cmds`, :mod:`.archive_cmds`, :mod:`.commitment_cmds`.
 """
 from __future__ import annotations
 
@@ -62,6 +62,7 @@ def dispatch(ctx: CommandContext, text: str) -> bytes | None:
 def _load() -> None:
     from . import (  # noqa: F401
         archive_cmds,
+        commitment_cmds,
         config_cmds,
         convert_cmds,
         db_cmds,

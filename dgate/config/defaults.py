@@ -51,6 +51,21 @@ QUERY_RETRIEVE = (
     ("PatientStudyOnlyRetrieveNKI", "1.2.826.0.1.3680043.2.135.1066.5.1.4.1.2.3.2"),
 )
 
+# the print classes as 1.5.0e's list has them (meta classes and their members), then the
+# services beyond the original: storage commitment and MPPS (dgate.net.nservices)
+N_SERVICES = (
+    ("BasicGrayscalePrintManagementMeta", "1.2.840.10008.5.1.1.9"),
+    ("BasicColorPrintManagementMeta", "1.2.840.10008.5.1.1.18"),
+    ("BasicFilmSession", "1.2.840.10008.5.1.1.1"),
+    ("BasicFilmBox", "1.2.840.10008.5.1.1.2"),
+    ("BasicGrayscaleImageBox", "1.2.840.10008.5.1.1.4"),
+    ("BasicColorImageBox", "1.2.840.10008.5.1.1.4.1"),
+    ("BasicPrinter", "1.2.840.10008.5.1.1.16"),
+    ("StorageCommitmentPushModel", "1.2.840.10008.1.20.1"),
+    ("ModalityPerformedProcedureStep", "1.2.840.10008.3.1.2.3.3"),
+    ("ModalityPerformedProcedureStepRetrieve", "1.2.840.10008.3.1.2.3.5"),
+)
+
 
 def storage_sop_classes() -> list[tuple[str, str]]:
     """(keyword, UID) of every storage SOP class known to pydicom or pynetdicom."""
@@ -84,6 +99,7 @@ def render_default_soplist() -> str:
     ]
     out += [f"{name:<42} {uid:<44} sop" for name, uid in storage_sop_classes()]
     out += [f"{name:<42} {uid:<44} sop" for name, uid in QUERY_RETRIEVE]
+    out += [f"{name:<42} {uid:<44} sop" for name, uid in N_SERVICES]
     out.append("#")
     out.append("# Transfer syntaxes, in the order they are preferred when a peer offers several.")
     for name, uid, extra in TRANSFER_SYNTAXES:

@@ -8,8 +8,9 @@ the sender may retry). Bytes outside a frame are ignored; a frame larger than
 :data:`MAX_FRAME`, a connection idle for ``idle_timeout`` seconds and connections beyond
 ``max_clients`` are closed.
 
-:class:`MLLPListener` is a background task with ``start``/``stop`` (for the hub process);
-``HL7Port`` in dicom.ini turns it on (0, the default, leaves it off).
+:class:`MLLPListener` is a background task with ``start``/``stop``; the hub runs it (hub task
+``hl7-listener``, registered here) when ``HL7Port`` in dicom.ini is set (0, the default,
+leaves it off).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from ..config import Configuration
 from ..db import Database, DatabaseError, open_database
 from ..log import Logs
 from ..log import logs as process_logs
+from ..runtime import TaskContext, register_task
 from .importer import import_text
 from .parser import HL7Error
 
@@ -79,7 +81,7 @@ class MLLPListener:
     def port(self) -> int:
         return self._sock.getsockname()[1] if self._sock else self.requested[1]
 
-    def start(self) -> MLLPListener:
+    def start(self) -> None:
         """Bind and accept in a background thread (port 0 picks a free port)."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -91,7 +93,6 @@ class MLLPListener:
         self._thread = threading.Thread(target=self._accept, name="hl7-mllp", daemon=True)
         self._thread.start()
         self.logs.operator.printf(f"HL7 listener on port {self.port}\n")
-        return self
 
     def stop(self) -> None:
         self._stopping.set()
@@ -108,7 +109,8 @@ class MLLPListener:
                     pass
 
     def __enter__(self) -> MLLPListener:
-        return self.start()
+        self.start()
+        return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
@@ -206,6 +208,14 @@ def listener_from_config(config: Configuration, logs: Logs | None = None) -> MLL
     if port <= 0:
         return None
     return MLLPListener(port, lambda: open_database(config, logs), logs)
+
+
+def _listener_task(ctx: TaskContext) -> MLLPListener | None:
+    """Hub task: the one HL7 listener of the server."""
+    return listener_from_config(ctx.config, ctx.logs)
+
+
+register_task("hl7-listener", _listener_task)
 
 
 def send(host: str, port: int, message: str, timeout: float = 10.0) -> str:

@@ -11,6 +11,8 @@ MODULES: list[str] = [
     "dgate.store.mirror",          # mirror.copy service, mirror queue task, after-store hook
     "dgate.store.dropped",         # incoming-folder task
     "dgate.luabind.plugin",        # Lua services and lua: file names in every process
+    "dgate.net.nservices",         # print, storage commitment, MPPS handlers; commitment.report/wait services
+    "dgate.hl7.mllp",              # HL7 listener task (HL7Port)
 ]
 
 

@@ -206,14 +206,28 @@ class Association:
         self._start = start + length
         return kind, self._view[start:start + length]
 
-    def data_waiting(self) -> bool:
+    def data_waiting(self, wait: float = 0.0) -> bool:
         if self._end > self._start:
             return True
         try:
-            ready, _, _ = select.select([self.sock], [], [], 0)
+            ready, _, _ = select.select([self.sock], [], [], wait)
         except (OSError, ValueError):
             return False
         return bool(ready)
+
+    def release_requested(self, wait: float = 0.0) -> bool:
+        """Whether the next PDU from the peer (waiting for one at most ``wait`` seconds) is an
+        A-RELEASE-RQ (left for :meth:`receive` to answer), or the connection is closed."""
+        if self._pending:
+            return False
+        if self._end == self._start:
+            if not self.data_waiting(wait):
+                return False
+            try:
+                self._fill(1)
+            except (Closed, TimeoutError):
+                return True
+        return self._buf[self._start] == pdu.RELEASE_RQ
 
     def receive(self, sink_factory: SinkFactory | None = None, timeout: float | None = -1.0) -> Message | None:
         """The next message; None after the peer released (A-RELEASE-RP is sent here).

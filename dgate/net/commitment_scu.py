@@ -1,10 +1,13 @@
 """Storage commitment SCU: ask another archive to commit to instances we sent it
 (PS3.4 J; e.g. after forwarding), and send our own N-EVENT-REPORTs on a new association.
 
-:func:`request_commitment` sends the N-ACTION and waits for the N-EVENT-REPORT, first on
-the same association, then (after releasing it) for one the archive sends to our own
-server on a new association: the DIMSE layer hands those to
-:data:`dgate.services.commitment.results`, which this waits on.
+:func:`request_commitment` sends the N-ACTION and waits for the N-EVENT-REPORT on the same
+association and, at the same time, for one the archive sends to our own server on a new
+association: the server hands those to the hub (:data:`dgate.services.commitment.results`),
+where this waits for them from whichever process it runs in (hub, worker; a stand-alone
+process only sees reports on the same association). Used by the server command
+``requestcommitment:`` (:mod:`dgate.commands.commitment_cmds`), which Lua scripts reach with
+``servercommand``.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from ..uids import gen_uid
 
 STORAGE_COMMITMENT = commitment.STORAGE_COMMITMENT
 COMMITMENT_INSTANCE = commitment.COMMITMENT_INSTANCE
+POLL = 0.2          # seconds between looks at the two ways a report can come
 
 
 class CommitmentFailed(Exception):
@@ -92,19 +96,27 @@ def request_commitment(own_ae: str, address: Address, references: Iterable[tuple
                          evt_handlers=[(evt.EVT_CONN_OPEN, _nodelay), (evt.EVT_N_EVENT_REPORT, on_report)])
     if not assoc.is_established:
         raise CommitmentFailed(f"could not associate with {address.ae} at {address.host}:{address.port}")
-    deadline = time.monotonic() + timeout
+    start = time.monotonic()
+    deadline = start + timeout
+    same_deadline = start + min(same_association_wait if same_association_wait is not None else timeout, timeout)
+    later = None
     try:
         status, _ = assoc.send_n_action(action, 1, STORAGE_COMMITMENT, COMMITMENT_INSTANCE)
         code = getattr(status, "Status", None)
         if code != 0x0000:
             raise CommitmentFailed(f"N-ACTION answered {'nothing' if code is None else f'0x{code:04X}'}")
-        arrived.wait(min(same_association_wait if same_association_wait is not None else timeout, timeout))
+        # the report comes on this association or on a new one to our server: watch both
+        while later is None and time.monotonic() < same_deadline and assoc.is_established:
+            if arrived.wait(min(POLL, max(0.0, same_deadline - time.monotonic()))):
+                break
+            later = commitment.results.wait(transaction, 0.0 if arrived.is_set() else POLL)
     finally:
         if assoc.is_established:
             assoc.release()
     if "report" in got:
         return _outcome(transaction, got["report"])
-    later = commitment.results.wait(transaction, max(0.0, deadline - time.monotonic()))
+    if later is None:
+        later = commitment.results.wait(transaction, max(0.0, deadline - time.monotonic()))
     if later is None:
         raise CommitmentFailed(f"no storage commitment report for {transaction} within {timeout:.0f} s")
     return _outcome(transaction, later[1])

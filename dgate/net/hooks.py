@@ -27,6 +27,10 @@ Settable functions (one each, ``.set(fn)``; None restores the default):
   :func:`dgate.net.storescu.choose_syntax`.
 * ``RETRIEVE_PAYLOAD``: ``fn(obj, target_ts, ctx) -> Iterable[bytes] | None``, the data set
   bytes to send (NKI expansion, recompression); None: :func:`dgate.net.storescu.payload`.
+* ``WORKLIST_CONVERTERS``: ``fn(ctx) -> (query_hook, result_hook)`` for a modality worklist
+  C-FIND (WorkListQueryConverter0, ModalityWorkListQueryResultConverter0), each ``hook(ds)
+  -> int`` or None; rc 2 refuses the query (0xC011) / drops that response
+  (:meth:`dgate.db.Database.find_worklist`). None: no worklist converters.
 
 ``ctx`` is a :class:`dgate.net.services.QueryContext` or ``RetrieveContext``.
 """
@@ -91,3 +95,4 @@ RETRIEVE_QUERY = HookList("retrieve query")
 RETRIEVE_OBJECT = HookList("retrieve object")
 RETRIEVE_SYNTAX = Settable("retrieve syntax")
 RETRIEVE_PAYLOAD = Settable("retrieve payload")
+WORKLIST_CONVERTERS = Settable("worklist converters")

@@ -2,7 +2,8 @@
 
 The identifier goes through the :data:`~dgate.net.hooks.FIND_QUERY` hooks
 (QueryConverter0, Lua), the database answers (:meth:`dgate.db.Database.find`,
-:meth:`~dgate.db.Database.find_worklist`), each record through
+:meth:`~dgate.db.Database.find_worklist` with the worklist converters of
+:data:`~dgate.net.hooks.WORKLIST_CONVERTERS`), each record through
 :data:`~dgate.net.hooks.FIND_RESULT`; records are sent as pending responses, checking
 for C-CANCEL between them. Log line as dgate: ``C-Find (StudyRoot) located N records``.
 """
@@ -14,6 +15,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 
 from ..db import DatabaseError
+from ..db.worklist import WorklistRefused
 from ..log import printable
 from ..runtime import counters
 from ..store.formats import BadObject
@@ -64,7 +66,14 @@ def find(session: AssociationInfo, msg: Message) -> None:
         return
     try:
         db = session.database()
-        results: list[Dataset] = db.find_worklist(identifier) if level is None else db.find(level, identifier)
+        if level is None:
+            query_hook, result_hook = hooks.WORKLIST_CONVERTERS(ctx) or (None, None)
+            results: list[Dataset] = db.find_worklist(identifier, query_hook, result_hook)
+        else:
+            results = db.find(level, identifier)
+    except WorklistRefused as exc:
+        session.respond(msg, exc.status)
+        return
     except DatabaseError as exc:
         logs.operator.printf(f"***C-Find ({model}) failed: {exc}\n")
         session.database_failed()

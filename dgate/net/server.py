@@ -174,6 +174,8 @@ class DicomServer:
                     self._close_data(msg)
                     return
                 self._dispatch(info, msg)
+                if assoc.released:          # the peer released while a handler waited for it
+                    return
         except Aborted as exc:
             op.printf(f"***Association {info.number} from {info.who()}: {exc} by the peer{self._partial(info)}\n")
         except Closed as exc:

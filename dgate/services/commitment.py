@@ -12,22 +12,27 @@ processing failure (in the database but the file is missing or unreadable), 0x01
 class/instance conflict (stored under another SOP class).
 
 :class:`CommitmentResults` takes the N-EVENT-REPORTs another archive sends us when we
-asked it (the SCU side, :mod:`dgate.net.commitment_scu`) on a new association.
+asked it (the SCU side, :mod:`dgate.net.commitment_scu`) on a new association. The reports
+are kept in the hub (hub services ``commitment.report`` and ``commitment.wait``), so a
+request made in any process of the server gets the report whichever worker received it.
 """
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from typing import Callable
 
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian
 
 from ..config.keys import Settings
 from ..db import Database, DatabaseError
 from ..log import Logs
 from ..log import logs as process_logs
+from ..runtime import ServiceError, call, register_service
 from ..store.devices import locate
-from ..store.formats import BadObject, read_file
+from ..store.formats import BadObject, Encoded, read_file
 from .nmessages import (
     CLASS_INSTANCE_CONFLICT,
     INVALID_OBJECT_INSTANCE,
@@ -47,6 +52,7 @@ from .nmessages import (
 STORAGE_COMMITMENT = "1.2.840.10008.1.20.1"
 COMMITMENT_INSTANCE = "1.2.840.10008.1.20.1.1"
 MAX_REFERENCES = 100000
+MAX_UNCLAIMED = 1000           # reports nobody waits for (late or duplicate) kept at most
 
 
 def _ref(sop_class: str, sop_uid: str, reason: int | None = None) -> Dataset:
@@ -149,10 +155,10 @@ class CommitmentService:
 
 
 class CommitmentResults:
-    """Storage commitment results other archives report to us, by Transaction UID."""
+    """Storage commitment results other archives report to us, by Transaction UID (in the hub)."""
 
     def __init__(self) -> None:
-        self._results: dict[str, tuple[int, Dataset]] = {}
+        self._results: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
         self._cond = threading.Condition()
 
     def receive(self, request: NRequest) -> NResponse:
@@ -163,15 +169,35 @@ class CommitmentResults:
         transaction = str(ds.get("TransactionUID", "") or "").strip()
         if not transaction:
             return failure(MISSING_ATTRIBUTE, "no Transaction UID", request)
-        with self._cond:
-            self._results[transaction] = (request.type_id, ds)
-            self._cond.notify_all()
+        try:
+            call("commitment.report", transaction, request.type_id, Encoded.from_dataset(ds, EXPLICIT).raw)
+        except ServiceError as exc:
+            return failure(PROCESSING_FAILURE, f"report not taken: {exc}", request)
         return NResponse(SUCCESS, None, STORAGE_COMMITMENT, COMMITMENT_INSTANCE, type_id=request.type_id)
 
-    def wait(self, transaction: str, timeout: float) -> tuple[int, Dataset] | None:
+    def put(self, transaction: str, event_type: int, raw: bytes) -> None:
+        """Hub side of :meth:`receive`."""
+        with self._cond:
+            self._results[transaction] = (event_type, raw)
+            while len(self._results) > MAX_UNCLAIMED:
+                self._results.popitem(last=False)
+            self._cond.notify_all()
+
+    def take(self, transaction: str, timeout: float) -> tuple[int, bytes] | None:
+        """Hub side of :meth:`wait`: the report's event type and data set bytes."""
         with self._cond:
             self._cond.wait_for(lambda: transaction in self._results, timeout)
             return self._results.pop(transaction, None)
 
+    def wait(self, transaction: str, timeout: float) -> tuple[int, Dataset] | None:
+        """The report for ``transaction`` (None after ``timeout`` seconds), from any process."""
+        got = call("commitment.wait", transaction, timeout)
+        if got is None:
+            return None
+        return got[0], Encoded(got[1], EXPLICIT).dataset()
 
-results = CommitmentResults()    # process-wide: the DIMSE layer routes incoming reports here
+
+EXPLICIT = str(ExplicitVRLittleEndian)
+results = CommitmentResults()    # the hub's copy is the one that holds reports
+register_service("commitment.report", results.put)
+register_service("commitment.wait", results.take)

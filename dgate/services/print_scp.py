@@ -8,7 +8,7 @@ Format, with UIDs ``<film box uid>.<film# - 1>.<rows>.<cols>.<index>``; each ima
 saves the image (the item of the Basic Grayscale/Color Image Sequence) as an explicit VR
 Part 10 file ``<MAG0>printer_files/<image box uid>.dcm``. A ``printserver`` hook (the
 ``[lua] printserver`` script) replaces the logging and saving: it gets the event name or,
-for an image box, the target file name.
+for an image box, the target file name, and returns False when it did not handle the event.
 
 Beyond the original, which accepts anything: the objects of an association are
 tracked, so an N-SET/N-ACTION/N-DELETE on an instance that was not created is answered
@@ -23,6 +23,7 @@ import itertools
 import os
 import re
 import threading
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -65,7 +66,7 @@ FILM_SIZES = frozenset("8INX10IN 8_5INX11IN 10INX12IN 10INX14IN 11INX14IN 11INX1
 IMAGE_SEQUENCE = {GRAY_IMAGE_BOX: 0x20200110, COLOR_IMAGE_BOX: 0x20200111}
 MAX_IMAGE_SIDE = 32768
 IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.2.135.1066.101"   # as the original (net/control.py)
-PrintHook = Callable[[str, Dataset, NRequest], None]
+PrintHook = Callable[[str, Dataset, NRequest], bool | None]
 _film_counter = itertools.count(1)
 _film_lock = threading.Lock()
 
@@ -134,10 +135,13 @@ class PrintService:
             return failure(UNRECOGNISED_OPERATION, "operation not supported by this print SCP", request)
         return handler(self, request)
 
+    def _hooked(self, name: str, ds: Dataset, request: NRequest) -> bool:
+        """Give the event to the ``printserver`` hook; False when there is none or it
+        returned False (no ``[lua] printserver`` script): then the built-in action runs."""
+        return self.hook is not None and self.hook(name, ds, request) is not False
+
     def _event(self, name: str, message: str, ds: Dataset, request: NRequest) -> None:
-        if self.hook is not None:
-            self.hook(name, ds, request)
-        else:
+        if not self._hooked(name, ds, request):
             self.logs.operator.printf(message + "\n")
 
     # -- printer ------------------------------------------------------------------------
@@ -227,8 +231,7 @@ class PrintService:
         boxes = []
         for i in range(count):
             suffix = f".{(film - 1) % 1000}.{rows}.{cols}.{i}"
-            base = uid[:min(51, 64 - len(suffix))].rstrip(".")
-            boxes.append(base + suffix)
+            boxes.append(_box_base(uid, suffix) + suffix)
         response = Dataset()
         for elem in ds:
             response.add(elem)
@@ -288,9 +291,7 @@ class PrintService:
         if problem:
             return failure(INVALID_ATTRIBUTE_VALUE, problem, request)
         target = self.folder / f"{uid}.dcm"
-        if self.hook is not None:
-            self.hook(str(target), ds, request)
-        else:
+        if not self._hooked(str(target), ds, request):
             try:
                 self._save(image, uid, request.sop_class, target)
             except OSError as exc:
@@ -315,6 +316,15 @@ class PrintService:
         out.save_as(tmp, enforce_file_format=True)
         os.replace(tmp, target)
         self.saved.append(target)
+
+
+def _box_base(film_box_uid: str, suffix: str) -> str:
+    """The film box UID, or, when it is too long to take the suffix within 64 characters
+    (long UIDPrefix), a name-based ``2.25.`` UID made from it: cutting it would give
+    every film box of a second the same image box UIDs (and file names)."""
+    if len(film_box_uid) + len(suffix) <= 64:
+        return film_box_uid
+    return f"2.25.{uuid.uuid5(uuid.NAMESPACE_OID, film_box_uid).int}"[:64 - len(suffix)]
 
 
 def _image_problem(image: Dataset, color: bool) -> str:

@@ -4,13 +4,16 @@
 ``add_image_file`` loads a file (Part 10 or ``.v2``), checks it holds PatientID and the
 three instance UIDs, optionally gives it a new patient ID (new study/series/instance
 UIDs through UIDMODS, as ``ModifyPATIDofDDO``), applies ``DroppedFileCompression`` and
-stores it through the ingest pipeline with the own AE as calling and called AE.
+stores it through the ingest pipeline with the own AE as calling and called AE. A
+``*.hl7`` file goes into the modality worklist instead (:func:`dgate.hl7.add_hl7_file`,
+as 1.5.0e's ``AddImageFile``).
 
 :class:`FolderWatcher` polls ``<MAG0>/incoming`` (only if it exists) and ``WatchFolder``
 every second: names containing ``.partial`` are skipped, ``._*`` files deleted, other
 files added and then deleted; emptied sub-folders are removed. A file that cannot be
 added is retried every 5 s up to 30 times and then moved to
-``<MAG0>/printer_files/rejected/`` (the original deletes it; we keep it).
+``<MAG0>/printer_files/rejected/`` (the original deletes it; we keep it); a malformed HL7
+file (:class:`SetAside`: retrying cannot help) is moved there at once.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import time
 from pathlib import Path
 
 from ..db import Database, DatabaseError, open_database
+from ..hl7 import HL7Error, add_hl7_file
 from ..runtime import TaskContext, register_task
 from .formats import BadObject, Encoded, read_file
 from .ingest import Ingest, IngestContext, Stored, StoreFailed
@@ -33,17 +37,28 @@ RETRY_SECONDS = 5
 MAX_TRIES = 30
 
 
+class SetAside(StoreFailed):
+    """The file can never be added (a malformed HL7 file): do not retry it."""
+
+
 def add_image_file(path: str | os.PathLike, ingest: Ingest, db: Database, own_ae: str,
                    new_patient_id: str = "") -> Stored | None:
-    """Store one dropped file; raises :class:`StoreFailed` with the reason. A ``*.hl7``
-    file goes into the worklist (:func:`dgate.hl7.add_hl7_file`; None is returned)."""
+    """Store one dropped file; raises :class:`StoreFailed` with the reason.
+
+    A ``*.hl7`` file is loaded into the worklist (None is returned): :class:`SetAside` when
+    it is malformed (nothing written), :class:`StoreFailed` when it cannot be read or the
+    database refused (worth a retry).
+    """
     path = Path(path)
     if path.suffix.lower() == ".hl7":
-        from ..hl7 import HL7Error, add_hl7_file
         try:
             add_hl7_file(path, db, ingest.logs)
-        except (HL7Error, OSError, DatabaseError) as exc:
-            raise StoreFailed(f"***[AddImageFile] {path} -FAILED: HL7 import ({exc})") from exc
+        except HL7Error as exc:
+            raise SetAside(f"***[AddImageFile] HL7 file -FAILED: {exc}") from exc
+        except DatabaseError as exc:
+            raise StoreFailed(f"***[AddImageFile] {path} -FAILED: worklist insert ({exc})", database=True) from exc
+        except OSError as exc:
+            raise StoreFailed(f"***[AddImageFile] {path} -FAILED: {exc}") from exc
         return None
     try:
         encoded = read_file(path)
@@ -132,7 +147,12 @@ class FolderWatcher(threading.Thread):
                     continue
                 try:
                     add_image_file(path, self.ingest, self._database(), self.own_ae)
+                except SetAside as exc:
+                    self._failed(path, tries + 1, str(exc), final=True)
+                    continue
                 except StoreFailed as exc:
+                    if exc.database:
+                        self._reset_db()
                     self._failed(path, tries + 1, str(exc))
                     continue
                 self.failures.pop(path, None)
@@ -146,8 +166,8 @@ class FolderWatcher(threading.Thread):
                     pass
         return added
 
-    def _failed(self, path: Path, tries: int, why: str) -> None:
-        if tries < MAX_TRIES:
+    def _failed(self, path: Path, tries: int, why: str, final: bool = False) -> None:
+        if tries < MAX_TRIES and not final:
             self.failures[path] = (tries, time.time())
             if tries == 1:
                 self.ingest.logs.operator.printf(f"{why}; will retry\n")
@@ -157,8 +177,8 @@ class FolderWatcher(threading.Thread):
         target = Path(mag0) / "printer_files" / "rejected" / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(path), target)
-        self.ingest.logs.operator.printf(f"***Incoming file {path} rejected after {tries} tries ({why}); "
-                                         f"moved to {target}\n")
+        after = f" after {tries} tries" if tries > 1 else ""
+        self.ingest.logs.operator.printf(f"***Incoming file {path} rejected{after} ({why}); moved to {target}\n")
 
 
 def incoming_folders(settings, logs) -> list[Path]:
