@@ -27,6 +27,9 @@ Settable functions (one each, ``.set(fn)``; None restores the default):
   :func:`dgate.net.storescu.choose_syntax`.
 * ``RETRIEVE_PAYLOAD``: ``fn(obj, target_ts, ctx) -> Iterable[bytes] | None``, the data set
   bytes to send (NKI expansion, recompression); None: :func:`dgate.net.storescu.payload`.
+* ``FIND_MERGE``: ``fn(level, identifier, local: list[Dataset], ctx) -> list[Dataset] | None``, the
+  answers of a (non-worklist) C-FIND with those of other sources merged in (virtual servers);
+  None: the local answers.
 * ``WORKLIST_CONVERTERS``: ``fn(ctx) -> (query_hook, result_hook)`` for a modality worklist
   C-FIND (WorkListQueryConverter0, ModalityWorkListQueryResultConverter0), each ``hook(ds)
   -> int`` or None; rc 2 refuses the query (0xC011) / drops that response
@@ -96,3 +99,4 @@ RETRIEVE_OBJECT = HookList("retrieve object")
 RETRIEVE_SYNTAX = Settable("retrieve syntax")
 RETRIEVE_PAYLOAD = Settable("retrieve payload")
 WORKLIST_CONVERTERS = Settable("worklist converters")
+FIND_MERGE = Settable("C-FIND merge")

@@ -1,0 +1,243 @@
+"""Converters and routing in a running dgate (hub + workers) with real peers: dcmtk storescp,
+storescu, findscu, movescu and a second dgate (conquest-lua-web.md §8.7–§8.10)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from convhelpers import ct, mr
+from netpeers import DCMTK, DgateProcess, dcmtk, free_port, have_dcmtk, start_server, wait_for_port
+
+pytestmark = pytest.mark.skipif(not have_dcmtk(), reason="dcmtk not installed")
+
+
+class StoreSCP:
+    """dcmtk storescp writing every object it receives into ``folder``."""
+
+    def __init__(self, folder: Path, ae: str, port: int | None = None):
+        self.folder, self.ae = folder, ae
+        folder.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        env = dict(os.environ, TCP_NODELAY="1")
+        self.proc = subprocess.Popen([str(DCMTK / "storescp"), "-aet", ae, "-od", str(folder), "-uf",
+                                      str(self.port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port)
+
+    def files(self) -> list[Path]:
+        return sorted(p for p in self.folder.iterdir() if p.is_file())
+
+    def wait_for(self, n: int, timeout: float = 20) -> list[Path]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.files()) < n:
+            time.sleep(0.1)
+        return self.files()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def _amap(folder: Path, *rows: tuple[str, int]) -> None:
+    lines = [f"{ae:<17} 127.0.0.1 {port:<10} un\n" for ae, port in rows]
+    (folder / "acrnema.map").write_text("".join(lines))
+
+
+def _objects(tmp: Path, n: int, make=ct, series: str | None = None) -> list[str]:
+    out = []
+    for i in range(n):
+        ds = make()
+        ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.{i + 1}"
+        if series:
+            ds.SeriesInstanceUID = series
+        path = tmp / f"{make.__name__}{i}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        out.append(str(path))
+    return out
+
+
+def _server(folder: Path, port: int, ae: str, peers: tuple[tuple[str, int], ...] = (), **params: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    start_server(folder, start=False, MyACRNema=ae, **params)
+    _amap(folder, *peers)
+
+
+def _store(port: int, files: list[str], called: str = "CONQUESTSRV1") -> subprocess.CompletedProcess:
+    return dcmtk("storescu", "-aet", "SENDER", "-aec", called, "127.0.0.1", str(port), *files)
+
+
+def _stored_sops(folder: Path) -> set[str]:
+    import pydicom
+    found = set()
+    for path in (folder / "data").rglob("*.dcm"):
+        found.add(str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID))
+    return found
+
+
+def test_import_converter_forwards_and_verdicts_set_the_status(tmp_path):
+    """ImportConverter0 forwards each incoming object to storescp (one association per
+    study); reject answers a failure status and stores nothing, destroy answers success."""
+    from pynetdicom import AE
+    from pynetdicom.sop_class import CTImageStorage, MRImageStorage  # type: ignore[attr-defined]
+    dest = StoreSCP(tmp_path / "dest", "DEST")
+    port = free_port()
+    _server(tmp_path / "a", port, "SRVA", (("DEST", dest.port),),
+            ImportConverters="3", ImportConverter0="forward to DEST",
+            ImportConverter1='ifequal "%V0010,0010","REJECT ME"; reject',
+            ImportConverter2='ifequal "%V0010,0010","DESTROY ME"; destroy')
+    server = DgateProcess(tmp_path / "a", port)
+    try:
+        files = _objects(tmp_path, 3)
+        r = _store(port, files)
+        assert r.returncode == 0, r.stderr
+        received = dest.wait_for(3)
+        assert len(received) == 3
+        assert len(_stored_sops(tmp_path / "a")) == 3
+        out = server.output()
+        assert "Importconverter0.0" in out or "ImportConverter0.0" in out
+        ae = AE(ae_title="SENDER")
+        ae.add_requested_context(CTImageStorage)
+        ae.add_requested_context(MRImageStorage)
+        assoc = ae.associate("127.0.0.1", port, ae_title="CONQUESTSRV1")
+        assert assoc.is_established
+        rejected, destroyed = mr(), mr()
+        rejected.PatientName, rejected.SOPInstanceUID = "REJECT ME", rejected.SOPInstanceUID + ".91"
+        destroyed.PatientName, destroyed.SOPInstanceUID = "DESTROY ME", destroyed.SOPInstanceUID + ".92"
+        assert assoc.send_c_store(rejected).Status == 0x0110        # StorageFailedErrorCode
+        assert assoc.send_c_store(destroyed).Status == 0x0000
+        assoc.release()
+        sops = _stored_sops(tmp_path / "a")
+        assert rejected.SOPInstanceUID not in sops and destroyed.SOPInstanceUID not in sops
+        assert len(dest.wait_for(5)) == 5                          # forwarded before the verdicts
+    finally:
+        server.stop()
+        dest.stop()
+
+
+def test_forward_chain_a_b_c(tmp_path):
+    """A (ImportConverter0 forward to B) → B, a second dgate (forward to C) → C, storescp."""
+    c = StoreSCP(tmp_path / "c", "SRVC")
+    port_a, port_b = free_port(), free_port()
+    _server(tmp_path / "b", port_b, "SRVB", (("SRVC", c.port),), ImportConverter0="forward to SRVC")
+    _server(tmp_path / "a", port_a, "SRVA", (("SRVB", port_b),), ImportConverter0="forward to SRVB")
+    b = DgateProcess(tmp_path / "b", port_b)
+    a = DgateProcess(tmp_path / "a", port_a)
+    try:
+        files = _objects(tmp_path, 4)
+        assert _store(port_a, files).returncode == 0
+        assert len(c.wait_for(4)) == 4
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(_stored_sops(tmp_path / "b")) < 4:
+            time.sleep(0.1)
+        assert len(_stored_sops(tmp_path / "b")) == 4
+        assert len(_stored_sops(tmp_path / "a")) == 4
+    finally:
+        a.stop()
+        b.stop()
+        c.stop()
+
+
+def _kill_server(server: DgateProcess) -> None:
+    """kill -9 of the hub and its workers."""
+    import psutil
+    try:
+        children = psutil.Process(server.proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        children = []
+    server.proc.send_signal(signal.SIGKILL)
+    for child in children:
+        try:
+            child.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    server.proc.wait(10)
+
+
+def test_export_queue_survives_kill_9_and_sends_nothing_twice(tmp_path):
+    """ExportConverter0 to a destination that is down; the server is killed with -9; after
+    both are back every object arrives once; a clean restart sends nothing again."""
+    dest_port, port = free_port(), free_port()
+    _server(tmp_path / "a", port, "SRVA", (("DEST", dest_port),), ExportConverters="1",
+            ExportConverter0="forward to DEST", FailHoldOff="1", RetryDelay="1")
+    server = DgateProcess(tmp_path / "a", port)
+    try:
+        files = _objects(tmp_path, 5)
+        assert _store(port, files).returncode == 0
+        time.sleep(2.0)                          # tries fail (destination down), entries kept
+        assert "Forward failed to connect" in server.output()
+    finally:
+        _kill_server(server)
+    journals = list((tmp_path / "a").glob("ExportQueue*_0.jsonl"))
+    assert journals, "no export queue journal"
+    dest = StoreSCP(tmp_path / "dest", "DEST", dest_port)
+    try:
+        server = DgateProcess(tmp_path / "a", port)
+        try:
+            assert len(dest.wait_for(5, 30)) == 5
+            time.sleep(1.0)
+        finally:
+            server.stop()
+        assert server.proc.returncode is not None
+        server = DgateProcess(tmp_path / "a", port)
+        try:
+            time.sleep(3.0)
+            assert len(dest.files()) == 5, server.output()       # nothing sent twice
+        finally:
+            server.stop()
+    finally:
+        dest.stop()
+
+
+def _findscu(port: int, *keys: str, level: str = "STUDY") -> subprocess.CompletedProcess:
+    args = ["-S", "-aet", "FINDER", "-aec", "CONQUESTSRV1", "-k", f"QueryRetrieveLevel={level}"]
+    for key in keys:
+        args += [key] if key.startswith("-") else ["-k", key]
+    return dcmtk("findscu", *args, "127.0.0.1", str(port))
+
+
+def test_query_converters_change_and_refuse_answers(tmp_path):
+    port = free_port()
+    _server(tmp_path / "a", port, "SRVA", QueryResultConverter0='set 0010,0010 to "CHANGED^NAME"',
+            QueryConverter0='ifequal "%V0010,0020","FORBIDDEN"; destroy')
+    server = DgateProcess(tmp_path / "a", port)
+    try:
+        assert _store(port, _objects(tmp_path, 1)).returncode == 0
+        r = _findscu(port, "PatientName", "PatientID", "StudyInstanceUID")
+        out = r.stdout + r.stderr
+        assert "CHANGED^NAME" in out, out
+        r = _findscu(port, "-v", "PatientName", "PatientID=FORBIDDEN")
+        out = r.stdout + r.stderr
+        assert "Failed: UnableToProcess" in out, out            # 0xC011 (dcmtk names Cxxx so)
+        assert "Pending" not in out
+    finally:
+        server.stop()
+
+
+def test_virtual_server_answers_and_caches_in_the_running_server(tmp_path):
+    """A (empty, VirtualServerFor0 = SRVB) answers a C-FIND with B's study and serves a
+    C-MOVE of it by fetching it from B first; afterwards A holds it."""
+    dest = StoreSCP(tmp_path / "dest", "DEST")
+    port_a, port_b = free_port(), free_port()
+    _server(tmp_path / "b", port_b, "SRVB", (("SRVA", port_a),))
+    _server(tmp_path / "a", port_a, "SRVA", (("SRVB", port_b), ("DEST", dest.port)), VirtualServerFor0="SRVB")
+    b = DgateProcess(tmp_path / "b", port_b)
+    a = DgateProcess(tmp_path / "a", port_a)
+    try:
+        files = _objects(tmp_path, 2)
+        assert _store(port_b, files).returncode == 0
+        study = str(ct().StudyInstanceUID)
+        r = _findscu(port_a, "PatientID", "StudyInstanceUID")
+        assert study in r.stdout + r.stderr, r.stdout + r.stderr
+        assert _stored_sops(tmp_path / "a") == set()
+        r = dcmtk("movescu", "-S", "-aet", "MOVER", "-aec", "CONQUESTSRV1", "-aem", "DEST",
+                  "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}", "127.0.0.1", str(port_a))
+        assert r.returncode == 0, r.stderr
+        assert len(dest.wait_for(2)) == 2
+        assert len(_stored_sops(tmp_path / "a")) == 2                    # cached
+    finally:
+        a.stop()
+        b.stop()
+        dest.stop()
