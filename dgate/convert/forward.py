@@ -91,6 +91,15 @@ def proposed_syntaxes(code: str, ds: Dataset) -> list[str]:
     return codec_proposed(code, transfer_syntax(ds))
 
 
+def _goes_as_it_is(ds: Dataset, accepted: list[str], code: str) -> bool:
+    """An uncompressed object for an ``un``/``as``/``is`` destination that accepted an
+    uncompressed syntax: no codec work, it is written in the accepted syntax as it is sent."""
+    from ..codec.pixels import has_nki
+    from ..store.formats import UNCOMPRESSED
+    return (code or "un")[:2].lower() in ("un", "as", "is") and transfer_syntax(ds) in UNCOMPRESSED \
+        and any(ts in UNCOMPRESSED for ts in accepted) and not has_nki(ds)
+
+
 class SendFailed(Exception):
     """The object could not be sent on an open association (the link is dropped)."""
 
@@ -368,7 +377,7 @@ class Forwarder:
                         link.close(release)
                     return False, False
                 try:
-                    payload = for_peer(work, accepted, code, ctx)
+                    payload = work if _goes_as_it_is(work, accepted, code) else for_peer(work, accepted, code, ctx)
                 except Exception as exc:   # CodecError, or a peer that accepted nothing usable
                     ctx.logs.operator.printf(f"*** {label}: Forward failed to compress DICOM image for "
                                              f"{spec.destination} ({exc})\n")
