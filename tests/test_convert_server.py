@@ -241,3 +241,56 @@ def test_virtual_server_answers_and_caches_in_the_running_server(tmp_path):
         a.stop()
         b.stop()
         dest.stop()
+
+
+def test_clonedb_and_modifypatid_as_server_commands(tmp_path):
+    """``clonedb:SRVB`` copies B's patients into A; ``modifypatid:NEW,file`` then moves one
+    stored file to another patient (old row and file gone, nothing else changed)."""
+    from conftest import run_dgate
+
+    from dgate.config import Configuration
+    from dgate.db import open_database
+    from dgate.log import Logs
+    port_a, port_b = free_port(), free_port()
+    _server(tmp_path / "b", port_b, "SRVB", (("SRVA", port_a),))
+    _server(tmp_path / "a", port_a, "SRVA", (("SRVB", port_b),))
+    b = DgateProcess(tmp_path / "b", port_b)
+    a = DgateProcess(tmp_path / "a", port_a)
+    try:
+        assert _store(port_b, _objects(tmp_path, 2) + _objects(tmp_path, 1, make=mr)).returncode == 0
+        r = run_dgate([f"-p{port_a}", "--clonedb:SRVB"], tmp_path / "a")
+        assert r.returncode == 0, r.stderr
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(_stored_sops(tmp_path / "a")) < 3:
+            time.sleep(0.1)
+        assert _stored_sops(tmp_path / "a") == _stored_sops(tmp_path / "b")
+        assert "Cloned 2 patient(s) from SRVB" in a.output()
+        db = open_database(Configuration.open(tmp_path / "a"), Logs())
+        ct_sop = str(ct().SOPInstanceUID) + ".1"
+        ct_row = db.get_file(ct_sop)
+        assert ct_row is not None
+        r = run_dgate([f"-p{port_a}", f"--modifypatid:NEWPAT,{tmp_path / 'a' / 'data' / ct_row.object_file}"],
+                      tmp_path / "a")
+        assert r.returncode == 0, r.stderr
+        time.sleep(1.0)            # its study holds another image of the patient: refused, nothing lost
+        assert [f.patient_id for f in db.files_of(ct_sop)] == [str(ct().PatientID)]
+        assert "not changed" in a.output()
+        assert len(_stored_sops(tmp_path / "a")) == 3
+        sop = str(mr().SOPInstanceUID) + ".1"
+        row = db.get_file(sop)
+        assert row is not None and row.patient_id == str(mr().PatientID)
+        path = tmp_path / "a" / "data" / row.object_file
+        r = run_dgate([f"-p{port_a}", f"--modifypatid:NEWPAT,{path}"], tmp_path / "a")
+        assert r.returncode == 0, r.stderr
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (db.get_file(sop) or row).patient_id != "NEWPAT":
+            time.sleep(0.1)
+        moved = db.get_file(sop)
+        assert moved is not None and moved.patient_id == "NEWPAT"
+        assert [f.patient_id for f in db.files_of(sop)] == ["NEWPAT"]
+        assert not path.exists() or moved.object_file == row.object_file
+        assert len(_stored_sops(tmp_path / "a")) == 3
+        db.close()
+    finally:
+        a.stop()
+        b.stop()

@@ -46,6 +46,13 @@ def set_lua_namer(namer: LuaNamer | None) -> None:
 
 
 def next_counter() -> int:
+    """The ``%counter`` of a new file name: process-wide, and shared by hub and workers of a
+    multi-process server (two processes storing in the same second must not pick one name)."""
+    from ..runtime.shm import NAME_COUNTER_AT
+    from ..uids import shared_segment
+    segment = shared_segment()
+    if segment is not None:
+        return segment.fetch_add(NAME_COUNTER_AT) & 0xFFFF
     with _counter_lock:
         return next(_counter) & 0xFFFF
 
