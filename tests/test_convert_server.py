@@ -294,3 +294,58 @@ def test_clonedb_and_modifypatid_as_server_commands(tmp_path):
     finally:
         a.stop()
         b.stop()
+
+
+def _lua_section(folder: Path, text: str) -> None:
+    with open(folder / "dicom.ini", "a") as f:
+        f.write("\n[lua]\n" + text + "\n")
+
+
+def test_lua_import_converter_keeps_its_state_for_the_association(tmp_path):
+    """A ``[lua] ImportConverter0`` runs in one Lua state per association: a global counts
+    the images of each association (the Lua plug-in's state when it made one, else ours)."""
+    import pydicom
+    port = free_port()
+    _server(tmp_path / "a", port, "SRVA")
+    _lua_section(tmp_path / "a", "ImportConverter0 = n = (n or 0) + 1; Data.PatientName = 'IMAGE' .. n")
+    server = DgateProcess(tmp_path / "a", port)
+    try:
+        assert _store(port, _objects(tmp_path, 3)).returncode == 0
+        assert _store(port, _objects(tmp_path, 1, make=mr)).returncode == 0       # a new association
+        names = sorted(str(pydicom.dcmread(p, stop_before_pixels=True).PatientName)
+                       for p in (tmp_path / "a" / "data").rglob("*.dcm"))
+        assert names == ["IMAGE1", "IMAGE1", "IMAGE2", "IMAGE3"], server.output()
+    finally:
+        server.stop()
+
+
+def test_retrieve_converters_refuse_a_move_and_change_what_is_sent(tmp_path):
+    """RetrieveConverter0 (``%s`` = destination) refuses a C-MOVE with 0xC013;
+    RetrieveResultConverter0 changes each object sent, not the stored one."""
+    import pydicom
+    dest = StoreSCP(tmp_path / "dest", "DEST")
+    port = free_port()
+    _server(tmp_path / "a", port, "SRVA", (("DEST", dest.port), ("OTHER", dest.port)),
+            RetrieveConverter0='ifequal "%s","OTHER"; destroy',
+            RetrieveResultConverter0='set 0010,0010 to "AS^SENT"')
+    server = DgateProcess(tmp_path / "a", port)
+    try:
+        assert _store(port, _objects(tmp_path, 2)).returncode == 0
+        study = str(ct().StudyInstanceUID)
+
+        def move(to: str) -> subprocess.CompletedProcess:
+            return dcmtk("movescu", "-v", "-S", "-aet", "MOVER", "-aec", "CONQUESTSRV1", "-aem", to, "-k",
+                         "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}", "127.0.0.1", str(port))
+        r = move("OTHER")
+        assert "c013" in (r.stdout + r.stderr).lower() or "UnableToProcess" in r.stdout + r.stderr, r.stdout + r.stderr
+        assert dest.files() == []
+        r = move("DEST")
+        assert r.returncode == 0, r.stderr
+        sent = dest.wait_for(2)
+        assert len(sent) == 2
+        assert {str(pydicom.dcmread(p, stop_before_pixels=True).PatientName) for p in sent} == {"AS^SENT"}
+        stored = [pydicom.dcmread(p, stop_before_pixels=True) for p in (tmp_path / "a" / "data").rglob("*.dcm")]
+        assert {str(d.PatientName) for d in stored} == {str(ct().PatientName)}
+    finally:
+        server.stop()
+        dest.stop()
