@@ -349,3 +349,25 @@ def test_retrieve_converters_refuse_a_move_and_change_what_is_sent(tmp_path):
     finally:
         server.stop()
         dest.stop()
+
+
+def test_delayed_forward_from_a_worker_and_export_filters(tmp_path):
+    """``forward study to DEST after 1`` in an import converter (run in a worker) is queued in
+    the hub and sends the study once; ExportModality1 = MR lets only the MR through."""
+    dest, mr_dest = StoreSCP(tmp_path / "dest", "DEST"), StoreSCP(tmp_path / "mrdest", "MRDEST")
+    port = free_port()
+    _server(tmp_path / "a", port, "SRVA", (("DEST", dest.port), ("MRDEST", mr_dest.port)),
+            ImportConverter0='ifequal "%m","CT"; forward study to DEST after 1',
+            ExportConverters="2", ExportConverter1="forward to MRDEST", ExportModality1="MR")
+    server = DgateProcess(tmp_path / "a", port)
+    try:
+        assert _store(port, _objects(tmp_path, 3) + _objects(tmp_path, 1, make=mr)).returncode == 0
+        assert len(dest.wait_for(3)) == 3
+        assert len(mr_dest.wait_for(1)) == 1
+        time.sleep(2.0)
+        assert len(dest.files()) == 3 and len(mr_dest.files()) == 1, server.output()
+        assert "queued forward study" in server.output()
+    finally:
+        server.stop()
+        dest.stop()
+        mr_dest.stop()
