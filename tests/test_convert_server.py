@@ -371,3 +371,35 @@ def test_delayed_forward_from_a_worker_and_export_filters(tmp_path):
         server.stop()
         dest.stop()
         mr_dest.stop()
+
+
+def test_worklist_converters_in_the_running_server(tmp_path):
+    """ModalityWorkListQueryResultConverter0 changes each worklist answer (HL7 orders loaded
+    with --loadhl7:); WorkListQueryConverter0 destroy refuses a query (0xC011)."""
+    import pydicom
+    from conftest import run_dgate
+    port = free_port()
+    _server(tmp_path / "a", port, "SRVA",
+            ModalityWorkListQueryResultConverter0='set 0010,0010 to "WORK^LISTED"',
+            WorkListQueryConverter0='ifequal "%V0008,0050","NOPE"; destroy')
+    server = DgateProcess(tmp_path / "a", port)
+    try:
+        hl7 = tmp_path / "a" / "orders.hl7"
+        hl7.write_text("MSH|^~\\&|HIS|H|DGATE|D|20240101120000||ORM^O01|WL1|P|2.3|\r"
+                       "PID|1||x|P1|Order^Pat||19700101|F|\r"
+                       "OBR|1||WL1|55^CT HEAD|||20240102083000|||||||||Dr^Who|||||CT|\r")
+        assert run_dgate([f"-p{port}", f"--loadhl7:{hl7}"], tmp_path / "a").returncode == 0
+        out = tmp_path / "rsp"
+        out.mkdir()
+        r = dcmtk("findscu", "-W", "-aec", "CONQUESTSRV1", "-k", "PatientName=", "-k", "AccessionNumber=WL*",
+                  "-X", "-od", str(out), "127.0.0.1", str(port))
+        assert r.returncode == 0, r.stderr
+        files = sorted(out.iterdir())
+        assert len(files) == 1, r.stdout + r.stderr
+        ds = pydicom.dcmread(files[0])
+        assert ds.AccessionNumber == "WL1" and ds.PatientName == "WORK^LISTED"
+        r = dcmtk("findscu", "-v", "-W", "-aec", "CONQUESTSRV1", "-k", "PatientName=", "-k", "AccessionNumber=NOPE",
+                  "127.0.0.1", str(port))
+        assert "Failed: UnableToProcess" in r.stdout + r.stderr, r.stdout + r.stderr
+    finally:
+        server.stop()
