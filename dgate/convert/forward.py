@@ -139,7 +139,6 @@ class LeanAssociation:
         response as a Dataset with ``Status``."""
         from ..net.association import Aborted, Closed, ProtocolError
         from ..net.dimse import C_STORE_RQ, PRIORITY, request_fields
-        from ..store.formats import Encoded
         if not self.is_established:
             raise RuntimeError("association closed")
         sop_class = str(ds.get("SOPClassUID", ""))
@@ -147,12 +146,12 @@ class LeanAssociation:
         if found is None:
             raise ValueError("no accepted presentation context for this object")
         pc_id, ts = found
-        raw = Encoded.from_dataset(ds, ts).raw
+        data = _encode(ds, ts)
         try:
             message_id = self.assoc.message_id()
             fields = request_fields(C_STORE_RQ, message_id, sop_class, True, {PRIORITY: 0},
                                     instance=str(ds.get("SOPInstanceUID", "")))
-            self.assoc.send_message(pc_id, fields, [raw])
+            self.assoc.send_message(pc_id, fields, data)
             status = self.assoc.wait_response(message_id, self.timeout).command.status
         except (OSError, Closed, Aborted, ProtocolError, TimeoutError) as exc:
             self.is_established = False
@@ -171,6 +170,22 @@ class LeanAssociation:
         if self.is_established:
             self.is_established = False
             self.assoc.abort()
+
+
+def _encode(ds: Dataset, ts: str) -> list:
+    """The data set bytes of ``ds`` in ``ts``; Explicit → Implicit VR LE by the lean header
+    rewrite of :func:`dgate.store.scan.to_implicit` (no element conversion by pydicom)."""
+    from ..store.formats import Encoded
+    from ..store.scan import StructureError, scan, to_implicit
+    own = transfer_syntax(ds)
+    if own == EXPLICIT and ts == IMPLICIT:
+        raw = Encoded.from_dataset(ds, own).raw
+        try:
+            scan(raw, own)
+            return list(to_implicit(raw))
+        except StructureError:
+            pass
+    return [Encoded.from_dataset(ds, ts).raw]
 
 
 VERIFICATION = "1.2.840.10008.1.1"
