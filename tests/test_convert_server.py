@@ -403,3 +403,37 @@ def test_worklist_converters_in_the_running_server(tmp_path):
         assert "Failed: UnableToProcess" in r.stdout + r.stderr, r.stdout + r.stderr
     finally:
         server.stop()
+
+
+def test_export_forward_uses_the_destination_compression_of_acrnema_map(tmp_path):
+    """ExportConverter0 = forward to PEER, PEER's acrnema.map column ``jk``: the peer gets
+    JPEG 2000 lossless, the stored file stays as received."""
+    import numpy as np
+    import pydicom
+    received = tmp_path / "received"
+    received.mkdir()
+    peer_port, port = free_port(), free_port()
+    scp = subprocess.Popen([str(DCMTK / "storescp"), "+xv", "-aet", "PEER", "-od", str(received), str(peer_port)],
+                           env=dict(os.environ, TCP_NODELAY="1"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(peer_port)
+        _server(tmp_path / "a", port, "SRVA", ExportConverters="1", ExportConverter0="forward to PEER")
+        (tmp_path / "a" / "acrnema.map").write_text(f"PEER              127.0.0.1 {peer_port:<10} jk\n")
+        server = DgateProcess(tmp_path / "a", port)
+        try:
+            assert _store(port, _objects(tmp_path, 1)).returncode == 0
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not list(received.iterdir()):
+                time.sleep(0.1)
+            files = sorted(received.iterdir())
+            assert len(files) == 1, server.output()
+            got = pydicom.dcmread(files[0])
+            assert got.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.90"
+            assert np.array_equal(got.pixel_array, ct().pixel_array)
+            stored = next((tmp_path / "a" / "data").rglob("*.dcm"))
+            assert pydicom.dcmread(stored).file_meta.TransferSyntaxUID == ct().file_meta.TransferSyntaxUID
+        finally:
+            server.stop()
+    finally:
+        scp.terminate()
+        scp.wait(10)

@@ -67,6 +67,20 @@ class ProcessRouting:
         self.forwarder = Forwarder(config, logs)
         self.forwarder.start()
         self.services = Services(forwarder=self.forwarder, delayed=_DelayedProxy())
+        self._compression_lua = None
+        from ..codec import set_compression_converter
+        set_compression_converter(self.compression_converter)
+
+    def compression_converter(self, ds, n: int):
+        """Compression code ``s<n>`` in this worker: CompressionConverterN on ``ds`` (as
+        :meth:`.routing.Routing.compression_converter`)."""
+        ctx = self.context(family="Compression", number=n, lua_state=self._compression_lua)
+        try:
+            self.converters.run_compression(n, ds, ctx)
+        finally:
+            self._compression_lua = ctx.lua_state
+            ctx.close()
+        return None
 
     def context(self, **fields) -> ConvertContext:
         fields.setdefault("own_ae", self.own_ae)
@@ -160,7 +174,9 @@ def _session_context(session, family: str, **fields) -> tuple[Any, ConvertContex
 
 
 def _association_start(info) -> None:
-    sync(info.server.config)
+    server = info.server
+    sync(server.config)
+    routing_for(server.config, server.logs, server.port, server.ae_title)   # s0…s9 in this process
 
 
 # -- import ------------------------------------------------------------------------------------
