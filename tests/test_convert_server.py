@@ -244,8 +244,8 @@ def test_virtual_server_answers_and_caches_in_the_running_server(tmp_path):
 
 
 def test_clonedb_and_modifypatid_as_server_commands(tmp_path):
-    """``clonedb:SRVB`` copies B's patients into A; ``modifypatid:NEW,file`` then moves one
-    stored file to another patient (old row and file gone, nothing else changed)."""
+    """``clonedb:SRVB`` copies B's patients into A; ``modifypatid:NEW,file`` then moves the
+    two images of a study to another patient, into one new study (old rows and files gone)."""
     from conftest import run_dgate
 
     from dgate.config import Configuration
@@ -266,29 +266,22 @@ def test_clonedb_and_modifypatid_as_server_commands(tmp_path):
         assert _stored_sops(tmp_path / "a") == _stored_sops(tmp_path / "b")
         assert "Cloned 2 patient(s) from SRVB" in a.output()
         db = open_database(Configuration.open(tmp_path / "a"), Logs())
-        ct_sop = str(ct().SOPInstanceUID) + ".1"
-        ct_row = db.get_file(ct_sop)
-        assert ct_row is not None
-        r = run_dgate([f"-p{port_a}", f"--modifypatid:NEWPAT,{tmp_path / 'a' / 'data' / ct_row.object_file}"],
-                      tmp_path / "a")
-        assert r.returncode == 0, r.stderr
-        time.sleep(1.0)            # its study holds another image of the patient: refused, nothing lost
-        assert [f.patient_id for f in db.files_of(ct_sop)] == [str(ct().PatientID)]
-        assert "not changed" in a.output()
-        assert len(_stored_sops(tmp_path / "a")) == 3
-        sop = str(mr().SOPInstanceUID) + ".1"
-        row = db.get_file(sop)
-        assert row is not None and row.patient_id == str(mr().PatientID)
-        path = tmp_path / "a" / "data" / row.object_file
-        r = run_dgate([f"-p{port_a}", f"--modifypatid:NEWPAT,{path}"], tmp_path / "a")
-        assert r.returncode == 0, r.stderr
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and (db.get_file(sop) or row).patient_id != "NEWPAT":
-            time.sleep(0.1)
-        moved = db.get_file(sop)
-        assert moved is not None and moved.patient_id == "NEWPAT"
-        assert [f.patient_id for f in db.files_of(sop)] == ["NEWPAT"]
-        assert not path.exists() or moved.object_file == row.object_file
+        study = str(ct().StudyInstanceUID)
+        rows = [db.get_file(str(ct().SOPInstanceUID) + f".{i}") for i in (1, 2)]
+        assert all(r is not None and r.patient_id == str(ct().PatientID) for r in rows)
+        for row in rows:                  # both images of the study, one by one
+            path = tmp_path / "a" / "data" / row.object_file
+            r = run_dgate([f"-p{port_a}", f"--modifypatid:NEWPAT,{path}"], tmp_path / "a")
+            assert r.returncode == 0, r.stderr
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and db.get_file(row.sop_uid) is not None:
+                time.sleep(0.1)
+            assert db.get_file(row.sop_uid) is None and not path.exists()
+        import pydicom
+        moved = [pydicom.dcmread(p, stop_before_pixels=True) for p in (tmp_path / "a" / "data" / "NEWPAT").glob("*")]
+        assert len(moved) == 2 and {str(d.PatientID) for d in moved} == {"NEWPAT"}
+        assert len({str(d.StudyInstanceUID) for d in moved}) == 1           # one new study for the old one
+        assert str(moved[0].StudyInstanceUID) != study
         assert len(_stored_sops(tmp_path / "a")) == 3
         db.close()
     finally:

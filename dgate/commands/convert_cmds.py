@@ -294,17 +294,17 @@ def clone(ctx: CommandContext, ae: str) -> int:
 
 @command("modifypatid")
 def modifypatid_cmd(ctx: CommandContext, args: str) -> str | None:
-    """``modifypatid:patid,file``: the stored file gets patient ID ``patid`` (``ModifyPATIDofImageFile``,
-    changed in place: the old row and file go once the changed object is stored)."""
+    """``modifypatid:patid,file``: the stored file moves to patient ``patid`` (``ModifyPATIDofImageFile``
+    with ``ModifyPATIDofDDO``): new study, series and SOP instance UIDs through UIDMODS (the same
+    new study for every image of the old one), stored, then the original row and file removed."""
     patid, name = _parts(args, 2)
     modify_patient_id(ctx, patid.strip(), name.strip())
     return None
 
 
 def modify_patient_id(ctx: CommandContext, patid: str, name: str) -> bool:
-    """True when ``name`` is now stored for ``patid``. Nothing is lost on failure: the original
-    row is put back when the changed object cannot be stored (e.g. the index refuses a study
-    that would then belong to two patients: change every image of it)."""
+    """True when the object of ``name`` is now stored for ``patid``; on failure nothing is
+    removed."""
     from ..db import DatabaseError
     from ..store.formats import Encoded, read_file
     from ..store.ingest import Ingest, StoreFailed
@@ -319,31 +319,31 @@ def modify_patient_id(ctx: CommandContext, patid: str, name: str) -> bool:
         ctx.logs.operator.printf(f"*** modifypatid: cannot read {name} ({exc})\n")
         return False
     sop, old = str(ds.get("SOPInstanceUID", "")), str(ds.get("PatientID", "")).rstrip()
-    if old == patid:
-        return True
     db = ctx.db()
-    ingest = Ingest(ctx.config, ctx.logs)
     try:
         row = db.get_file(sop, old or None)
-        if row is not None:
-            db.delete_image(sop, row.patient_id or old)
+        for keyword, kind in (("StudyInstanceUID", "StudyUID"), ("SeriesInstanceUID", "SeriesUID"),
+                              ("SOPInstanceUID", "SOPInstanceUID")):
+            if keyword in ds:
+                setattr(ds, keyword, db.change_uid(str(getattr(ds, keyword)), kind))
     except DatabaseError as exc:
         ctx.logs.operator.printf(f"*** modifypatid: database: {exc}\n")
         return False
     ds.PatientID = patid
+    if getattr(ds, "file_meta", None) is not None:
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     try:
-        stored = ingest.store(Encoded.from_dataset(ds, original.transfer_syntax), db, "modifypatid", "modifypatid")
+        stored = Ingest(ctx.config, ctx.logs).store(Encoded.from_dataset(ds, original.transfer_syntax), db,
+                                                    "modifypatid", "modifypatid")
     except StoreFailed as exc:
         ctx.logs.operator.printf(f"*** modifypatid: {name} not changed ({exc})\n")
-        if row is not None:
-            try:
-                back = ingest.store(original, db, "modifypatid", "modifypatid")
-            except StoreFailed:
-                return False            # the file stays where it is (regen: finds it again)
-            if back.relative.replace("\\", "/") != row.object_file.replace("\\", "/"):
-                remove_stored_file(ctx.settings, row.object_file, row.device)
         return False
-    if row is not None and stored.relative.replace("\\", "/") != row.object_file.replace("\\", "/"):
-        remove_stored_file(ctx.settings, row.object_file, row.device)
-    ctx.logs.operator.printf(f"modifypatid: {name} now for patient {patid}: {stored.path}\n")
+    if row is not None:
+        try:
+            db.delete_image(sop, row.patient_id or old)
+        except DatabaseError as exc:
+            ctx.logs.operator.printf(f"*** modifypatid: the original of {name} stays indexed ({exc})\n")
+        else:
+            remove_stored_file(ctx.settings, row.object_file, row.device)
+    ctx.logs.operator.printf(f"Modified patient ID to: {patid}: {stored.path}\n")
     return True

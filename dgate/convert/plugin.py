@@ -49,6 +49,7 @@ SPECIAL = ("Query", "QueryResult", "Retrieve", "RetrieveResult", "WorkListQuery"
 _lock = threading.Lock()
 _hub_routing: Any = None
 _local: dict[tuple[str, int], "ProcessRouting"] = {}
+_pending: list[tuple[str, Any]] = []        # hub: work that came before the routing task started
 
 
 class _DelayedProxy:
@@ -93,12 +94,16 @@ def routing_for(config, logs, port: int | None = None, own_ae: str = ""):
     single-process server, a :class:`ProcessRouting` in a worker."""
     port = int(port if port is not None else config.settings.int("TCPPort"))
     own_ae = own_ae or config.settings.str("MyACRNema")
-    if runtime_role() != "worker":
+    role = runtime_role()
+    if role != "worker":
         hub = _hub_routing
         if hub is not None and hub.config is config:
             return hub
-        from .routing import for_config
-        return for_config(config, logs, port, own_ae)
+        if role not in ("hub", "single"):
+            from .routing import for_config
+            return for_config(config, logs, port, own_ae)
+        # a hub before its routing task started (incoming folder): its delayed operations and
+        # exports wait in _pending for the task
     key = (str(config.base_dir), port)
     with _lock:
         found = _local.get(key)
@@ -286,8 +291,11 @@ def _after_store(stored: Stored, ictx: IngestContext) -> None:
     record = dict(file=str(stored.path), modality=modality or "", station=station or "", sop=stored.sop_instance,
                   patient_id=stored.patient_id, calling=ictx.calling, called=ictx.called, device=stored.device,
                   object_file=stored.relative)
-    if runtime_role() == "worker":
+    role = runtime_role()
+    if role == "worker":
         call("convert.export", record)
+    elif role in ("hub", "single"):
+        _export_service(record)
     else:
         routing_for(config, ingest.logs).enqueue_export(record)
 
@@ -302,16 +310,22 @@ def _header_values(path: str) -> tuple[str, str]:
 
 
 def _export_service(record: dict) -> int:
-    routing = _hub_routing
-    if routing is None:
-        raise RuntimeError("no export queues in this server")
+    """Hub service ``convert.export``: one stored object into the ExportConverterN queues."""
+    with _lock:
+        routing = _hub_routing
+        if routing is None:
+            _pending.append(("export", record))
+            return 0
     return routing.enqueue_export(record)
 
 
 def _delayed_service(op) -> bool:
-    routing = _hub_routing
-    if routing is None:
-        raise RuntimeError("no delayed-operation queue in this server")
+    """Hub service ``convert.delayed``: a delayed operation into the hub's queue."""
+    with _lock:
+        routing = _hub_routing
+        if routing is None:
+            _pending.append(("delayed", op))
+            return True
     return bool(routing.enqueue_delayed(op))
 
 
@@ -422,7 +436,15 @@ def _routing_task(tctx: TaskContext):
     global _hub_routing
     from .routing import for_config
     routing = for_config(tctx.config, tctx.logs, tctx.port, tctx.own_ae)
-    _hub_routing = routing
+    with _lock:
+        _hub_routing = routing
+        pending = list(_pending)
+        _pending.clear()
+    for kind, item in pending:
+        if kind == "export":
+            routing.enqueue_export(item)
+        else:
+            routing.enqueue_delayed(item)
     if tctx.hub is not None:
         tctx.hub.routing = routing
     sync(tctx.config)
