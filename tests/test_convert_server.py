@@ -430,3 +430,25 @@ def test_export_forward_uses_the_destination_compression_of_acrnema_map(tmp_path
     finally:
         scp.terminate()
         scp.wait(10)
+
+
+def test_incoming_folder_objects_go_through_import_and_export_converters(tmp_path):
+    """Files dropped into <MAG0>/incoming are stored by the hub: ImportConverter0 and the
+    export queue run there as for C-STORE."""
+    import shutil
+    imp, exp = StoreSCP(tmp_path / "imp", "IMP"), StoreSCP(tmp_path / "exp", "EXP")
+    port = free_port()
+    _server(tmp_path / "a", port, "SRVA", (("IMP", imp.port), ("EXP", exp.port)),
+            ImportConverter0="forward to IMP", ExportConverters="1", ExportConverter0="forward to EXP")
+    (tmp_path / "a" / "data" / "incoming").mkdir(parents=True, exist_ok=True)
+    server = DgateProcess(tmp_path / "a", port)
+    try:
+        for path in _objects(tmp_path, 2):
+            shutil.copy(path, tmp_path / "a" / "data" / "incoming" / Path(path).name)
+        assert len(imp.wait_for(2)) == 2, server.output()
+        assert len(exp.wait_for(2)) == 2, server.output()
+        assert len(_stored_sops(tmp_path / "a")) == 2
+    finally:
+        server.stop()
+        imp.stop()
+        exp.stop()
