@@ -452,3 +452,23 @@ def test_incoming_folder_objects_go_through_import_and_export_converters(tmp_pat
         server.stop()
         imp.stop()
         exp.stop()
+
+
+def test_lua_export_converter_runs_in_the_hub(tmp_path):
+    """A ``[lua] ExportConverter0`` runs for every stored object, on the object read back from
+    its file, in the hub (here: appends the SOP UID to a file in the server folder)."""
+    port = free_port()
+    _server(tmp_path / "a", port, "SRVA", ExportConverters="1")
+    _lua_section(tmp_path / "a", "ExportConverter0 = local f = io.open('exported.txt', 'a'); "
+                                 "f:write(Data.SOPInstanceUID .. '\\n'); f:close()")
+    server = DgateProcess(tmp_path / "a", port)
+    try:
+        assert _store(port, _objects(tmp_path, 3)).returncode == 0
+        out = tmp_path / "a" / "exported.txt"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and (not out.exists() or len(out.read_text().split()) < 3):
+            time.sleep(0.1)
+        assert sorted(out.read_text().split()) == sorted(f"{ct().SOPInstanceUID}.{i}" for i in (1, 2, 3)), \
+            server.output()
+    finally:
+        server.stop()
