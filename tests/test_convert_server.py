@@ -77,9 +77,11 @@ def _stored_sops(folder: Path) -> set[str]:
     return found
 
 
-def test_import_converter_forwards_and_verdicts_set_the_status(tmp_path):
+@pytest.mark.parametrize("workers", ["2", "0"])
+def test_import_converter_forwards_and_verdicts_set_the_status(tmp_path, workers):
     """ImportConverter0 forwards each incoming object to storescp (one association per
-    study); reject answers a failure status and stores nothing, destroy answers success."""
+    study); reject answers a failure status and stores nothing, destroy answers success.
+    With workers and in a single-process server (ServerWorkers = 0)."""
     from pynetdicom import AE
     from pynetdicom.sop_class import CTImageStorage, MRImageStorage  # type: ignore[attr-defined]
     dest = StoreSCP(tmp_path / "dest", "DEST")
@@ -87,7 +89,7 @@ def test_import_converter_forwards_and_verdicts_set_the_status(tmp_path):
     _server(tmp_path / "a", port, "SRVA", (("DEST", dest.port),),
             ImportConverters="3", ImportConverter0="forward to DEST",
             ImportConverter1='ifequal "%V0010,0010","REJECT ME"; reject',
-            ImportConverter2='ifequal "%V0010,0010","DESTROY ME"; destroy')
+            ImportConverter2='ifequal "%V0010,0010","DESTROY ME"; destroy', ServerWorkers=workers)
     server = DgateProcess(tmp_path / "a", port)
     try:
         files = _objects(tmp_path, 3)
