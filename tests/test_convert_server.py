@@ -362,6 +362,9 @@ def test_delayed_forward_from_a_worker_and_export_filters(tmp_path):
         time.sleep(2.0)
         assert len(dest.files()) == 3 and len(mr_dest.files()) == 1, server.output()
         assert "queued forward study" in server.output()
+        from conftest import run_dgate
+        r = run_dgate([f"-p{port}", "--queue_status:"], tmp_path / "a")
+        assert "ExportConverter1 queue: 0 queued" in r.stdout and "1 done" in r.stdout, r.stdout + r.stderr
     finally:
         server.stop()
         dest.stop()
