@@ -177,9 +177,13 @@ def _encode(ds: Dataset, ts: str) -> list:
     rewrite of :func:`dgate.store.scan.to_implicit` (no element conversion by pydicom)."""
     from ..store.formats import Encoded
     from ..store.scan import StructureError, scan, to_implicit
+    from .pristine import source_bytes
     own = transfer_syntax(ds)
+    source = source_bytes(ds)             # read from a file and not changed: its bytes as they are
+    if source is not None and source[1] == own == ts:
+        return [source[0]]
     if own == EXPLICIT and ts == IMPLICIT:
-        raw = Encoded.from_dataset(ds, own).raw
+        raw = source[0] if source is not None and source[1] == own else Encoded.from_dataset(ds, own).raw
         try:
             scan(raw, own)
             return list(to_implicit(raw))

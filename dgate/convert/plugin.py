@@ -40,6 +40,7 @@ from ..store.ingest import AFTER_STORE, IMPORT_STEPS, IngestContext, Stored, Ver
 from .context import ConvertContext, Services
 from .forward import Forwarder
 from .keys import Converters
+from .pristine import _ts, snapshot, unchanged
 from .rc import RC
 
 FETCH_MESSAGE_ID = 0xFBAD
@@ -227,49 +228,6 @@ def _import_step(ds: Dataset, ictx: IngestContext) -> Verdict | None:
     if verdict.rc == RC.RETRY:
         return Verdict.RETRY
     return None
-
-
-def _ts(ds: Dataset) -> str:
-    meta = getattr(ds, "file_meta", None)
-    return str(getattr(meta, "TransferSyntaxUID", "") or "") if meta is not None else ""
-
-
-def snapshot(ds: Dataset) -> dict:
-    """What :func:`unchanged` compares with: each element, and a copy of the value of those
-    already parsed (a converter may change those in place)."""
-    import copy
-
-    from pydicom.dataelem import RawDataElement
-    return {tag: (elem, None if isinstance(elem, RawDataElement) or elem.VR == "SQ" else copy.deepcopy(elem.value))
-            for tag, elem in ds._dict.items()}
-
-
-def unchanged(ds: Dataset, before: dict, ts_before: str) -> bool:
-    """The converters left ``ds`` as it was decoded (``before``: :func:`snapshot`), so the
-    received bytes can be stored as they are. An element only read by a converter (parsed from
-    its raw form) counts as unchanged when its value is still the parsed raw value; a parsed
-    sequence counts as changed."""
-    from pydicom.dataelem import RawDataElement, convert_raw_data_element
-    now = ds._dict
-    if _ts(ds) != ts_before or now.keys() != before.keys():
-        return False
-    for tag, (old, value) in before.items():
-        new = now[tag]
-        if not isinstance(old, RawDataElement):
-            if new is not old or old.VR == "SQ" or new.value != value:
-                return False
-            continue
-        if new is old:
-            continue
-        if isinstance(new, RawDataElement) or new.VR == "SQ":
-            return False
-        try:
-            parsed = convert_raw_data_element(old, encoding=ds._character_set, ds=ds)
-        except Exception:
-            return False
-        if parsed.VR != new.VR or parsed.value != new.value:
-            return False
-    return True
 
 
 # -- export ------------------------------------------------------------------------------------
