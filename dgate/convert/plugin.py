@@ -40,7 +40,7 @@ from ..store.ingest import AFTER_STORE, IMPORT_STEPS, IngestContext, Stored, Ver
 from .context import ConvertContext, Services
 from .forward import Forwarder
 from .keys import Converters
-from .pristine import _ts, snapshot, unchanged
+from .pristine import _ts, remember_source, snapshot, unchanged
 from .rc import RC
 
 FETCH_MESSAGE_ID = 0xFBAD
@@ -209,6 +209,9 @@ def _import_step(ds: Dataset, ictx: IngestContext) -> Verdict | None:
                           modality=ictx.extra["modality"], station=ictx.extra["station"],
                           sop=str(ds.get("SOPInstanceUID", "") or ""), command=command_dataset(command),
                           filename=ictx.filename or None, **extra)
+    encoded = ictx.extra.get("encoded")
+    if encoded is not None:                 # forwards send the received bytes while ds is unchanged
+        remember_source(ds, encoded.raw, encoded.transfer_syntax)
     before, ts_before = snapshot(ds), _ts(ds)
     try:
         verdict = routing.converters.run_import(ds, ctx)
