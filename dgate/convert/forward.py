@@ -298,6 +298,21 @@ class Forwarder:
             with link.lock:
                 link.close(release)
 
+    def close_import_links(self) -> int:
+        """Close the idle import links (the last association of the server ended); the number closed."""
+        release = self.config.settings.int("ForwardAssociationRelease") != 0
+        closed = 0
+        with self._lock:
+            links = [link for link in self.links.values() if not link.export]
+        for link in links:
+            if link.connected and not link.active and link.lock.acquire(blocking=False):
+                try:
+                    link.close(release)
+                    closed += 1
+                finally:
+                    link.lock.release()
+        return closed
+
     def close_idle(self, now: float | None = None) -> int:
         """Close links idle past their delay; the number closed."""
         now = now if now is not None else time.time()

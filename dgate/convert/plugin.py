@@ -185,6 +185,14 @@ def _association_start(info) -> None:
     routing_for(server.config, server.logs, server.port, server.ae_title)   # s0…s9 in this process
 
 
+def _association_end(info) -> None:
+    """The last association of this process ended: its import forward links are closed (as
+    1.5.0e does when its last association ends; otherwise after ForwardAssociationCloseDelay)."""
+    server = info.server
+    if server.open_count() <= 1:                      # this one is still counted
+        routing_for(server.config, server.logs, server.port, server.ae_title).forwarder.close_import_links()
+
+
 # -- import ------------------------------------------------------------------------------------
 def _import_step(ds: Dataset, ictx: IngestContext) -> Verdict | None:
     """ImportConverterN on an incoming object (``SaveToDisk``)."""
@@ -417,6 +425,7 @@ register_service("convert.export", _export_service)
 register_service("convert.delayed", _delayed_service)
 AFTER_STORE.register("convert.export", _after_store, order=60)
 hooks.ASSOCIATION_START.register("convert.sync", _association_start, order=5)
+hooks.ASSOCIATION_END.register("convert.close_links", _association_end)
 hooks.FIND_QUERY.register("convert.query", _find_query)
 hooks.FIND_RESULT.register("convert.query_result", _find_result)
 hooks.FIND_MERGE.set(_find_merge)
