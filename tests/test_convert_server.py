@@ -477,3 +477,30 @@ def test_lua_export_converter_runs_in_the_hub(tmp_path):
             server.output()
     finally:
         server.stop()
+
+
+def test_fc_and_fk_change_the_patient_id_of_a_file(tmp_path):
+    """``dgate -fcPATID,file`` moves a stored file to another patient (original gone);
+    ``-fk`` makes a copy for the other patient and keeps the original."""
+    from conftest import run_dgate
+
+    from dgate.config import Configuration
+    from dgate.db import open_database
+    from dgate.log import Logs
+    folder = tmp_path / "a"
+    _server(folder, free_port(), "SRVA")
+    ct_file, mr_file = _objects(tmp_path, 1)[0], _objects(tmp_path, 1, make=mr)[0]
+    for path in (ct_file, mr_file):
+        assert run_dgate([f"-fa{path}"], folder).returncode == 0
+    db = open_database(Configuration.open(folder), Logs())
+    ct_row, mr_row = db.get_file(str(ct().SOPInstanceUID) + ".1"), db.get_file(str(mr().SOPInstanceUID) + ".1")
+    r = run_dgate([f"-fcNEWPAT,{folder / 'data' / ct_row.object_file}"], folder)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert db.get_file(ct_row.sop_uid) is None and not (folder / "data" / ct_row.object_file).exists()
+    time.sleep(1.1)        # new UIDs are <prefix>.7.<second>.<process counter>, as 1.5.0e makes them
+    r = run_dgate([f"-fkCOPYPAT,{folder / 'data' / mr_row.object_file}"], folder)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert db.get_file(mr_row.sop_uid) is not None and (folder / "data" / mr_row.object_file).exists()
+    assert len(list((folder / "data" / "NEWPAT").glob("*.dcm"))) == 1
+    assert len(list((folder / "data" / "COPYPAT").glob("*.dcm"))) == 1
+    db.close()

@@ -302,9 +302,9 @@ def modifypatid_cmd(ctx: CommandContext, args: str) -> str | None:
     return None
 
 
-def modify_patient_id(ctx: CommandContext, patid: str, name: str) -> bool:
+def modify_patient_id(ctx: CommandContext, patid: str, name: str, keep: bool = False) -> bool:
     """True when the object of ``name`` is now stored for ``patid``; on failure nothing is
-    removed."""
+    removed. ``keep`` (``-fk``): the original stays too."""
     from ..db import DatabaseError
     from ..store.formats import Encoded, read_file
     from ..store.ingest import Ingest, StoreFailed
@@ -338,7 +338,7 @@ def modify_patient_id(ctx: CommandContext, patid: str, name: str) -> bool:
     except StoreFailed as exc:
         ctx.logs.operator.printf(f"*** modifypatid: {name} not changed ({exc})\n")
         return False
-    if row is not None:
+    if row is not None and not keep:
         try:
             db.delete_image(sop, row.patient_id or old)
         except DatabaseError as exc:
