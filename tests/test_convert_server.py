@@ -504,3 +504,32 @@ def test_fc_and_fk_change_the_patient_id_of_a_file(tmp_path):
     assert len(list((folder / "data" / "NEWPAT").glob("*.dcm"))) == 1
     assert len(list((folder / "data" / "COPYPAT").glob("*.dcm"))) == 1
     db.close()
+
+
+@pytest.mark.parametrize("driver", ["sqlite", "postgres"])
+def test_export_filter_sql_in_the_running_server(tmp_path, driver):
+    """ExportFilter0 (an SQL condition on the index, bound to the object's SOP UID) lets only
+    the MR through, on SQLite and on PostgreSQL (names are cut to TruncateFieldNames, 10, as in
+    1.5.0e: a table-qualified name would break the condition)."""
+    from dbdrivers import ensure_database
+    extra = {}
+    if driver != "sqlite":
+        for line in ensure_database(driver).splitlines():
+            key, _, value = line.partition("=")
+            extra[key.strip()] = value.strip()
+    dest = StoreSCP(tmp_path / "dest", "DEST")
+    port = free_port()
+    _server(tmp_path / "a", port, "SRVA", (("DEST", dest.port),), ExportConverters="1",
+            ExportConverter0="forward to DEST", ExportFilter0="Modality = 'MR'", **extra)
+    server = DgateProcess(tmp_path / "a", port)
+    try:
+        assert _store(port, _objects(tmp_path, 2) + _objects(tmp_path, 1, make=mr)).returncode == 0
+        received = dest.wait_for(1)
+        time.sleep(1.5)
+        import pydicom
+        assert [str(pydicom.dcmread(p, stop_before_pixels=True).Modality) for p in dest.files()] == ["MR"], \
+            server.output()
+    finally:
+        server.stop()
+        dest.stop()
+    assert received
