@@ -169,6 +169,18 @@ def command_dataset(command) -> Dataset | None:
         return None
 
 
+def _request(hctx) -> Dataset | None:
+    """The request of a query/retrieve hook context as a Dataset, parsed once per request."""
+    found = getattr(hctx, "_convert_command", None)
+    if found is None:
+        found = command_dataset(hctx.command)
+        try:
+            hctx._convert_command = found
+        except AttributeError:
+            pass
+    return found
+
+
 def _session_context(session, family: str, **fields) -> tuple[Any, ConvertContext]:
     server = session.server
     routing = routing_for(server.config, server.logs, server.port, server.ae_title)
@@ -305,7 +317,7 @@ def _find_query(identifier: Dataset, qctx) -> bool | None:
     config = qctx.session.server.config
     if not configured(config, "QueryConverter0"):
         return None
-    routing, ctx = _session_context(qctx.session, "Query", command=command_dataset(qctx.command))
+    routing, ctx = _session_context(qctx.session, "Query", command=_request(qctx))
     try:
         verdict = routing.converters.run_query(identifier, ctx)
     finally:
@@ -319,7 +331,7 @@ def _find_result(result: Dataset, qctx) -> bool | None:
     config = qctx.session.server.config
     if not configured(config, "QueryResultConverter0"):
         return None
-    routing, ctx = _session_context(qctx.session, "QueryResult", command=command_dataset(qctx.command))
+    routing, ctx = _session_context(qctx.session, "QueryResult", command=_request(qctx))
     try:
         verdict = routing.converters.run_query_result(result, ctx)
     finally:
@@ -345,16 +357,17 @@ def _worklist_converters(qctx):
     result_on = configured(config, "ModalityWorkListQueryResultConverter0")
     if not (query_on or result_on):
         return None
-    routing, _ = _session_context(session, "WorkListQuery")
+    server = session.server
+    routing = routing_for(server.config, server.logs, server.port, server.ae_title)
 
     def query_hook(ds: Dataset) -> int | None:
-        _, ctx = _session_context(session, "WorkListQuery", command=command_dataset(qctx.command))
+        _, ctx = _session_context(session, "WorkListQuery", command=_request(qctx))
         verdict = routing.converters.run_worklist_query(ds, ctx)
         _keep_lua_state(session, ctx)
         return verdict.rc if verdict.ran else None
 
     def result_hook(ds: Dataset) -> int | None:
-        _, ctx = _session_context(session, "ModalityWorkListQueryResult", command=command_dataset(qctx.command))
+        _, ctx = _session_context(session, "ModalityWorkListQueryResult", command=_request(qctx))
         verdict = routing.converters.run_worklist_result(ds, ctx)
         _keep_lua_state(session, ctx)
         return verdict.rc if verdict.ran else None
@@ -368,7 +381,7 @@ def _retrieve_query(identifier: Dataset, rctx) -> bool | None:
     config = server.config
     destination = rctx.command.text(MOVE_DESTINATION) if hasattr(rctx.command, "text") else ""
     if configured(config, "RetrieveConverter0"):
-        routing, ctx = _session_context(session, "Retrieve", command=command_dataset(rctx.command),
+        routing, ctx = _session_context(session, "Retrieve", command=_request(rctx),
                                         move_destination=destination)
         try:
             verdict = routing.converters.run_retrieve(identifier, ctx)
@@ -391,7 +404,7 @@ def _retrieve_result(ds: Dataset, rctx) -> bool | None:
     if not configured(session.server.config, "RetrieveResultConverter0"):
         return None
     destination = rctx.destination or (rctx.command.text(MOVE_DESTINATION) if hasattr(rctx.command, "text") else "")
-    routing, ctx = _session_context(session, "RetrieveResult", command=command_dataset(rctx.command),
+    routing, ctx = _session_context(session, "RetrieveResult", command=_request(rctx),
                                     move_destination=destination)
     try:
         verdict = routing.converters.run_retrieve_result(ds, ctx)
