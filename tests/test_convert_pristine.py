@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from convhelpers import ct
 
-from dgate.convert.pristine import _ts, remember_source, snapshot, source_bytes, unchanged
+from dgate.convert.pristine import remember_source, snapshot, source_bytes, syntax_of, unchanged
 from dgate.store.formats import Encoded
 
 EXPLICIT = "1.2.840.10008.1.2.1"
@@ -17,7 +17,7 @@ def _decoded():
 
 def test_reading_elements_is_not_a_change():
     _, ds = _decoded()
-    before, ts = snapshot(ds), _ts(ds)
+    before, ts = snapshot(ds), syntax_of(ds)
     _ = ds.PatientName, ds.get("StudyInstanceUID"), ds.Modality, ds.SOPClassUID
     assert unchanged(ds, before, ts)
 
@@ -28,7 +28,7 @@ def test_set_delete_add_and_in_place_changes_are_changes():
                    lambda d: setattr(d["PatientID"], "value", "OTHER"),
                    lambda d: setattr(d.file_meta, "TransferSyntaxUID", "1.2.840.10008.1.2")):
         _, ds = _decoded()
-        before, ts = snapshot(ds), _ts(ds)
+        before, ts = snapshot(ds), syntax_of(ds)
         change(ds)
         assert not unchanged(ds, before, ts)
 
@@ -36,7 +36,7 @@ def test_set_delete_add_and_in_place_changes_are_changes():
 def test_an_element_parsed_before_the_snapshot_and_changed_in_place_is_a_change():
     _, ds = _decoded()
     _ = ds.PatientName
-    before, ts = snapshot(ds), _ts(ds)
+    before, ts = snapshot(ds), syntax_of(ds)
     ds["PatientName"].value = "CHANGED"
     assert not unchanged(ds, before, ts)
 

@@ -40,12 +40,10 @@ from ..store.ingest import AFTER_STORE, IMPORT_STEPS, IngestContext, Stored, Ver
 from .context import ConvertContext, Services
 from .forward import Forwarder
 from .keys import Converters
-from .pristine import _ts, remember_source, snapshot, unchanged
+from .pristine import remember_source, snapshot, syntax_of, unchanged
 from .rc import RC
 
 FETCH_MESSAGE_ID = 0xFBAD
-SPECIAL = ("Query", "QueryResult", "Retrieve", "RetrieveResult", "WorkListQuery",
-           "ModalityWorkListQueryResult")
 
 _lock = threading.Lock()
 _hub_routing: Any = None
@@ -232,7 +230,7 @@ def _import_step(ds: Dataset, ictx: IngestContext) -> Verdict | None:
     encoded = ictx.extra.get("encoded")
     if encoded is not None:                 # forwards send the received bytes while ds is unchanged
         remember_source(ds, encoded.raw, encoded.transfer_syntax)
-    before, ts_before = snapshot(ds), _ts(ds)
+    before, ts_before = snapshot(ds), syntax_of(ds)
     try:
         verdict = routing.converters.run_import(ds, ctx)
     finally:

@@ -12,7 +12,7 @@ from pydicom.dataset import Dataset
 _SOURCE = "_dgate_source"
 
 
-def _ts(ds: Dataset) -> str:
+def syntax_of(ds: Dataset) -> str:
     meta = getattr(ds, "file_meta", None)
     return str(getattr(meta, "TransferSyntaxUID", "") or "") if meta is not None else ""
 
@@ -34,7 +34,7 @@ def unchanged(ds: Dataset, before: dict, ts_before: str) -> bool:
     sequence counts as changed."""
     from pydicom.dataelem import RawDataElement, convert_raw_data_element
     now = ds._dict
-    if _ts(ds) != ts_before or now.keys() != before.keys():
+    if syntax_of(ds) != ts_before or now.keys() != before.keys():
         return False
     for tag, (old, value) in before.items():
         new = now[tag]
@@ -57,7 +57,7 @@ def unchanged(ds: Dataset, before: dict, ts_before: str) -> bool:
 
 def remember_source(ds: Dataset, raw: bytes, transfer_syntax: str) -> Dataset:
     """Keep the data set bytes ``ds`` was decoded from (in ``transfer_syntax``)."""
-    object.__setattr__(ds, _SOURCE, (raw, transfer_syntax, snapshot(ds), _ts(ds)))
+    object.__setattr__(ds, _SOURCE, (raw, transfer_syntax, snapshot(ds), syntax_of(ds)))
     return ds
 
 
