@@ -228,7 +228,7 @@ def _import_step(ds: Dataset, ictx: IngestContext) -> Verdict | None:
                           sop=str(ds.get("SOPInstanceUID", "") or ""), command=command_dataset(command),
                           filename=ictx.filename or None, **extra)
     encoded = ictx.extra.get("encoded")
-    if encoded is not None:                 # forwards send the received bytes while ds is unchanged
+    if encoded is not None and not ictx.changed:    # forwards send the received bytes while ds is unchanged
         remember_source(ds, encoded.raw, encoded.transfer_syntax)
     before, ts_before = snapshot(ds), syntax_of(ds)
     try:
