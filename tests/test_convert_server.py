@@ -239,6 +239,8 @@ def test_virtual_server_answers_and_caches_in_the_running_server(tmp_path):
         assert r.returncode == 0, r.stderr
         assert len(dest.wait_for(2)) == 2
         assert len(_stored_sops(tmp_path / "a")) == 2                    # cached
+        r = _findscu(port_a, "PatientID", "StudyInstanceUID")
+        assert (r.stdout + r.stderr).count(study) == 1, r.stdout + r.stderr   # local and remote: one answer
     finally:
         a.stop()
         b.stop()
