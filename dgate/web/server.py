@@ -7,6 +7,7 @@ threads (Starlette's thread pool), so neither the event loop nor the DICOM serve
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -42,8 +43,26 @@ class WebHandle:
 def _uvicorn(ctx: WebContext, port: int, address: str) -> uvicorn.Server:
     app = build_app(ctx)
     cfg = uvicorn.Config(app, host=address, port=port, log_level="warning", access_log=False,
-                         timeout_keep_alive=30, lifespan="off", server_header=False)
+                         timeout_keep_alive=30, lifespan="off", server_header=False,
+                         timeout_graceful_shutdown=5)
     return uvicorn.Server(cfg)
+
+
+def bind(address: str, port: int) -> socket.socket:
+    """The listening HTTP socket: SO_REUSEADDR (a restart does not wait for TIME_WAIT),
+    TCP_NODELAY inherited by accepted connections; raises OSError when the port is taken."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((address, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
 
 
 def make_context(config: Configuration, logs: Logs, own_ae: str = "", dicom_port: int = 0,
@@ -70,14 +89,20 @@ def start_web(config: Configuration, logs: Logs, own_ae: str = "", dicom_port: i
     if not port:
         return None
     ctx.web.port = port
-    server = _uvicorn(ctx, port, address or ctx.web.address)
+    address = address or ctx.web.address
+    try:
+        sock = bind(address, port)
+    except OSError as exc:
+        ctx.close()
+        raise OSError(f"the web server cannot listen on {address}:{port}: {exc.strerror or exc}") from exc
+    server = _uvicorn(ctx, port, address)
     failure: list[BaseException] = []
 
     def run() -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(server.serve())
+            loop.run_until_complete(server.serve(sockets=[sock]))
         except BaseException as exc:     # SystemExit from a failed bind, among others
             failure.append(exc)
         finally:
@@ -91,9 +116,11 @@ def start_web(config: Configuration, logs: Logs, own_ae: str = "", dicom_port: i
     if not server.started:
         server.should_exit = True
         thread.join(2)
-        raise OSError(f"the web server could not listen on {address or ctx.web.address}:{port}"
+        sock.close()
+        ctx.close()
+        raise OSError(f"the web server could not start on {address}:{port}"
                       + (f" ({failure[0]!r})" if failure else ""))
-    logs.operator.printf(f"Web server listening on {address or ctx.web.address}:{port}\n")
+    logs.operator.printf(f"Web server listening on {address}:{port}\n")
     return WebHandle(server, thread, ctx, port)
 
 
