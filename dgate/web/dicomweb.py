@@ -208,6 +208,7 @@ async def stow_rs(request: Request) -> Response:
     handle, _size = await spool_body(request, ctx.web.max_upload)
     study = request.path_params.get("study", "")
     base = base_url(request)
+    peer = request.client.host if request.client else ""
 
     def work():
         try:
@@ -216,7 +217,7 @@ async def stow_rs(request: Request) -> Response:
             except (MultipartError, ValueError) as exc:
                 raise HTTPProblem(400, f"malformed multipart body: {exc}")
             try:
-                return stow.store_parts(ctx, parts, study, kind)
+                return stow.store_parts(ctx, parts, study, kind, peer)
             finally:
                 buf.close()
         finally:

@@ -1,0 +1,245 @@
+"""The web server inside a running ``dgate -v`` (hub task ``web-server``): one process
+serves DICOM and HTTP. dcmtk stores and finds over DICOM, dicomweb-client and plain HTTP
+use the web side; STOW goes through the same ingest pipeline (compression, mirror copy,
+per-instance refusals with their reasons); hostile requests get 4xx and lose nothing; a
+slow HTTP client does not hold up the DICOM side; the port is released at stop."""
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from dicomweb_client.api import DICOMwebClient
+from netpeers import DgateProcess, dcmtk, free_port, have_dcmtk, start_server, wait_for_port
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
+from test_web_dicomweb import multipart
+from webhelpers import need
+
+CT = Path(get_testdata_file("CT_small.dcm"))
+MR = Path(get_testdata_file("MR_small.dcm"))
+J2K = Path(get_testdata_file("JPEG2000.dcm"))
+
+
+class Integrated:
+    """A dgate folder and its running server with ``WebPort`` set."""
+
+    def __init__(self, folder: Path, **params: str):
+        self.folder = folder
+        self.web_port = free_port()
+        start_server(folder, start=False, WebPort=str(self.web_port), MIRRORDevice0=str(folder / "mirror"),
+                     **params)
+        self.proc = DgateProcess(folder)
+        self.port = self.proc.port
+        wait_for_port(self.web_port)
+        self.url = f"http://127.0.0.1:{self.web_port}"
+        self.client = DICOMwebClient(self.url + "/dicom-web")
+
+    def count_images(self) -> int:
+        from dgate.config import Configuration
+        from dgate.db import open_database
+        with open_database(Configuration.open(self.folder)) as db:
+            return int(db.sql(f"SELECT COUNT(1) FROM {db.schema.image.name}")[0][0])
+
+    def stored_files(self) -> list[Path]:
+        return sorted((self.folder / "data").rglob("*.dcm"))
+
+    def echo(self) -> float:
+        started = time.monotonic()
+        r = dcmtk("echoscu", "-to", "5", "127.0.0.1", str(self.port), timeout=20)
+        assert r.returncode == 0, r.stderr
+        return time.monotonic() - started
+
+    def stop(self) -> None:
+        self.proc.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    need(have_dcmtk(), "dcmtk is not installed")
+    s = Integrated(tmp_path_factory.mktemp("integrated"), IncomingCompression="un", WebMaxUpload="2")
+    r = dcmtk("storescu", "-aec", "CONQUESTSRV1", "127.0.0.1", str(s.port), str(CT))
+    assert r.returncode == 0, r.stderr
+    yield s
+    s.stop()
+
+
+def test_dgate_serves_http_with_dicom(server):
+    assert "Web server listening on 127.0.0.1:%d" % server.web_port in server.proc.output()
+    assert requests.get(server.url + "/api/dicom", timeout=10).text.startswith("Conquest DICOM api")
+    ct = dcmread(CT, stop_before_pixels=True)
+    found = server.client.search_for_studies(search_filters={"PatientID": ct.PatientID})
+    assert [f["0020000D"]["Value"][0] for f in found] == [ct.StudyInstanceUID]
+    back = server.client.retrieve_instance(ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID)
+    assert back.SOPInstanceUID == ct.SOPInstanceUID
+    # the status page asks the DICOM side (display_status:) of the same server
+    status = requests.get(server.url + "/api/dgate/status", timeout=20).json()
+    assert status["dicom_server_running"], status
+
+
+def test_stow_goes_through_the_ingest_pipeline(server):
+    j2k = dcmread(J2K)
+    assert j2k.file_meta.TransferSyntaxUID.is_compressed
+    server.client.store_instances([j2k])
+    # C-FIND on the DICOM side sees what STOW stored
+    r = dcmtk("findscu", "-S", "-aec", "CONQUESTSRV1", "-k", "QueryRetrieveLevel=IMAGE",
+              "-k", f"StudyInstanceUID={j2k.StudyInstanceUID}", "-k", "SOPInstanceUID",
+              "127.0.0.1", str(server.port))
+    assert j2k.SOPInstanceUID in r.stdout + r.stderr, r.stderr
+    # IncomingCompression=un applied to the STOW object as to a C-STORE one
+    stored = [p for p in server.stored_files() if dcmread(p, stop_before_pixels=True).SOPInstanceUID
+              == j2k.SOPInstanceUID]
+    assert len(stored) == 1
+    assert dcmread(stored[0], stop_before_pixels=True).file_meta.TransferSyntaxUID in (
+        "1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
+    # and the after-store hooks ran: the hub's mirror queue copied it
+    mirror = server.folder / "mirror" / stored[0].relative_to(server.folder / "data")
+    deadline = time.monotonic() + 10
+    while not mirror.is_file() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert mirror.is_file()
+    assert f"Written file: {stored[0]}" in server.proc.output()
+
+
+def test_stow_reports_each_refusal_with_its_reason(server):
+    before = server.count_images()
+    ct = dcmread(CT)
+    ct.PatientID = "SOMEONE-ELSE"           # the same SOP instance for another patient: refused
+    import io
+    clash = io.BytesIO()
+    ct.save_as(clash, enforce_file_format=True)
+    mr = MR.read_bytes()
+    body, boundary = multipart([("application/dicom", clash.getvalue()), ("application/dicom", mr),
+                                ("application/dicom", b"DICM but not really" * 20)])
+    r = requests.post(server.url + "/dicom-web/studies", data=body, timeout=30,
+                      headers={"Content-Type": f"multipart/related; type=application/dicom; boundary={boundary}"})
+    assert r.status_code == 202, r.text
+    answer = r.json()
+    failed = answer["00081198"]["Value"]
+    assert len(failed) == 2 and len(answer["00081199"]["Value"]) == 1
+    assert failed[0]["00081155"]["Value"] == [ct.SOPInstanceUID]
+    assert failed[0]["00090010"]["Value"] == ["DGATE STOW"]
+    assert "already stored for patient" in failed[0]["00091001"]["Value"][0]
+    assert failed[1]["00081197"]["Value"] == [0xC000] and failed[1]["00091001"]["Value"][0]
+    assert "already stored" in r.headers["Warning"]
+    assert server.count_images() == before + 1
+
+
+@pytest.mark.parametrize("path", ["/ui/../dicom.ini", "/ui/%2e%2e/dicom.ini", "/ui/..%2fdicom.ini",
+                                  "/ui/%2e%2e%2f%2e%2e%2fetc/passwd", "/app/ohif/../../dicom.ini",
+                                  "/ui//etc/passwd", "/ui/%00", "/api/dicom/rs/studies/..%2F..%2F/metadata"])
+def test_path_traversal_gets_4xx(server, path):
+    with socket.create_connection(("127.0.0.1", server.web_port), timeout=10) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    status = int(reply.split(b" ", 2)[1])
+    assert 400 <= status < 500, reply[:300]
+    assert b"[sscscp]" not in reply and b"root:" not in reply
+
+
+def test_hostile_bodies_get_4xx_and_lose_nothing(server):
+    before, files = server.count_images(), server.stored_files()
+    url = server.url + "/dicom-web/studies"
+    data = CT.read_bytes()
+    cases = [
+        (b"--xyz\r\nContent-Type: application/dicom\r\n\r\n" + data, "multipart/related; boundary=xyz", 400),
+        (data, "multipart/related; type=application/dicom", 400),                       # no boundary
+        (data, "application/dicom", 415),
+        (b"--b\r\nno header end" + data, "multipart/related; boundary=b", 400),
+        (b"x" * 100, "multipart/related; boundary=" + "b" * 300, 400),
+        (b"", "multipart/related; boundary=b", 400),
+        (multipart([("application/dicom", b"\0" * (3 << 20))])[0],
+         "multipart/related; boundary=b0undary42", 413),                               # WebMaxUpload=2
+    ]
+    for body, ctype, status in cases:
+        r = requests.post(url, data=body, headers={"Content-Type": ctype}, timeout=30)
+        assert r.status_code == status, (ctype, r.status_code, r.text)
+        assert r.headers["content-type"].startswith(("application/json", "text/plain")), r.headers
+
+    def endless():
+        for _ in range(60):
+            yield b"\0" * 100000
+    r = requests.post(url, data=endless(), headers={"Content-Type": "multipart/related; boundary=a"}, timeout=30)
+    assert r.status_code == 413
+    # a request line that is not HTTP
+    with socket.create_connection(("127.0.0.1", server.web_port), timeout=10) as sock:
+        sock.sendall(b"GARBAGE\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 400")
+    assert server.count_images() == before and server.stored_files() == files
+    assert server.echo() < 5
+
+
+def test_a_slow_http_client_does_not_hold_up_dicom(server):
+    socks = []
+    try:
+        for _ in range(20):            # clients that send half a request and wait
+            s = socket.create_connection(("127.0.0.1", server.web_port), timeout=10)
+            s.sendall(b"POST /dicom-web/studies HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n"
+                      b"Content-Type: multipart/related; boundary=b\r\n\r\n--b\r\n")
+            socks.append(s)
+        assert server.echo() < 3
+        r = dcmtk("storescu", "-aec", "CONQUESTSRV1", "127.0.0.1", str(server.port), str(MR))
+        assert r.returncode == 0, r.stderr
+        assert requests.get(server.url + "/dicom-web/studies", timeout=10).status_code == 200
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_port_taken_dicom_runs_on_and_stop_releases_the_port(tmp_path):
+    need(have_dcmtk(), "dcmtk is not installed")
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    taken = holder.getsockname()[1]
+    try:
+        folder = tmp_path / "taken"
+        folder.mkdir()
+        start_server(folder, start=False, WebPort=str(taken))
+        proc = DgateProcess(folder)
+        try:
+            r = dcmtk("echoscu", "127.0.0.1", str(proc.port))
+            assert r.returncode == 0
+            deadline = time.monotonic() + 10
+            while "web-server did not start" not in proc.output() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert f"web-server did not start: the web server cannot listen on 127.0.0.1:{taken}" in proc.output()
+        finally:
+            proc.stop()
+    finally:
+        holder.close()
+    # a stopped server frees its HTTP port at once: a new one binds it again (SO_REUSEADDR)
+    folder = tmp_path / "again"
+    folder.mkdir()
+    web = free_port()
+    start_server(folder, start=False, WebPort=str(web))
+    for _ in range(2):
+        proc = DgateProcess(folder)
+        try:
+            wait_for_port(web)
+            assert requests.get(f"http://127.0.0.1:{web}/dicom-web/studies", timeout=10).status_code == 200
+            # a keep-alive connection left open does not stop the server from stopping
+            keep = socket.create_connection(("127.0.0.1", web))
+            keep.sendall(b"GET /api/dicom HTTP/1.1\r\nHost: x\r\n\r\n")
+            keep.recv(1000)
+        finally:
+            started = time.monotonic()
+            proc.stop()
+            assert proc.proc.returncode is not None and time.monotonic() - started < 9
+            keep.close()
+        assert "Web server stopped" in proc.output()
+
+
+def test_no_web_server_when_webport_is_0(tmp_path):
+    need(have_dcmtk(), "dcmtk is not installed")
+    start_server(tmp_path, start=False)          # the tests' default: WebPort = 0
+    proc = DgateProcess(tmp_path)
+    try:
+        assert dcmtk("echoscu", "127.0.0.1", str(proc.port)).returncode == 0
+        assert "Web server" not in proc.output()
+    finally:
+        proc.stop()
