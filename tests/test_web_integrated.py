@@ -243,3 +243,55 @@ def test_no_web_server_when_webport_is_0(tmp_path):
         assert "Web server" not in proc.output()
     finally:
         proc.stop()
+
+
+def test_our_ui_lists_a_cstored_study_and_opens_its_image(server):
+    from browser import CANVAS_STATS, open_browser, wait_for
+    from selenium.webdriver.common.by import By
+    ct = dcmread(CT)
+    driver = open_browser()
+    try:
+        driver.get(server.url + "/")                   # / redirects to our UI
+        row = f'#study-table tr[data-study="{ct.StudyInstanceUID}"]'
+        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, row), what="the C-STOREd study in the list")
+        assert ct.PatientID in driver.find_element(By.CSS_SELECTOR, row).text
+        driver.find_element(By.CSS_SELECTOR, row).click()
+        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#series-table tbody tr"), what="series")
+        driver.find_element(By.CSS_SELECTOR, "#series-table tbody tr").click()
+        stats = wait_for(lambda: (s := driver.execute_script(CANVAS_STATS, "#v-canvas"))["lit"] > 1000 and s,
+                         what="rendered image")
+        assert (stats["width"], stats["height"]) == (ct.Columns, ct.Rows) and stats["distinct"] > 50
+    finally:
+        driver.quit()
+
+
+def test_ohif_on_the_integrated_server(server):
+    """OHIF installed into the running server's folder (``python3 -m dgate.web.ohif``) shows
+    the C-STOREd study and renders it; skipped when the @ohif/app tarball cannot be had."""
+    import os
+    import subprocess
+    import sys
+
+    from browser import CANVAS_STATS, open_browser, wait_for
+    from conftest import REPO
+    from selenium.webdriver.common.by import By
+    from test_web_ohif import ohif_tarball
+    tarball = ohif_tarball()
+    r = subprocess.run([sys.executable, "-m", "dgate.web.ohif", "-w", str(server.folder), "--tarball", str(tarball)],
+                       env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    ct = dcmread(CT, stop_before_pixels=True)
+    driver = open_browser()
+    try:
+        driver.get(server.url + "/app/ohif/")
+        wait_for(lambda: "CompressedSamples, CT1" in driver.find_element("tag name", "body").text, timeout=60,
+                 what="OHIF study list")
+        driver.find_element(By.XPATH, "//*[text()='CompressedSamples, CT1']").click()
+        wait_for(lambda: [b for b in driver.find_elements(By.TAG_NAME, "button") if b.text == "Basic Viewer"],
+                 what="mode button")[0].click()
+        wait_for(lambda: ct.StudyInstanceUID in driver.current_url, what="viewer of the study")
+        stats = wait_for(lambda: (s := driver.execute_script(CANVAS_STATS, "canvas"))["lit"] > 20000
+                         and s["distinct"] > 50 and s, timeout=90, what="rendered image in OHIF")
+        assert stats["width"] > 100
+    finally:
+        driver.quit()
