@@ -295,3 +295,26 @@ def test_ohif_on_the_integrated_server(server):
         assert stats["width"] > 100
     finally:
         driver.quit()
+
+
+def test_lua_pages_and_newweb_in_the_running_server(server):
+    """A page of webserver/htdocs talks to its own server (servercommand, dicomquery), and
+    newweb's requestType=WADO without a WADO.lua is our WADO-URI."""
+    root = server.folder / "webserver" / "htdocs" / "app" / "newweb"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "countstudies.lua").write_text(
+        'HTML("Content-type: text/plain")\nHTML("")\n'
+        'print(servercommand("get_param:MyACRNema"))\n'
+        'local q = DicomObject:new(); q.QueryRetrieveLevel = "STUDY"; q.StudyInstanceUID = ""; q.PatientID = ""\n'
+        'local r = dicomquery(servercommand("get_param:MyACRNema"), "STUDY", q)\n'
+        'for i = 0, #r - 1 do print(r[i].PatientID) end\n')
+    r = requests.get(server.url + "/app/newweb/dgate.exe?mode=countstudies", timeout=30)
+    assert r.status_code == 200, r.text
+    lines = r.text.split("\r\n")
+    assert lines[0] == "CONQUESTSRV1"
+    assert dcmread(CT, stop_before_pixels=True).PatientID in lines[1:]
+    ct = dcmread(CT, stop_before_pixels=True)
+    r = requests.get(server.url + "/app/newweb/dgate.exe", timeout=30, params={
+        "requestType": "WADO", "contentType": "image/jpeg", "studyUID": ct.StudyInstanceUID,
+        "seriesUID": ct.SeriesInstanceUID, "objectUID": ct.SOPInstanceUID})
+    assert r.status_code == 200 and r.content[:2] == b"\xff\xd8", r.content[:200]
