@@ -119,6 +119,7 @@ class Page:
         self.size = 0
         self.html_started = False
         self.state = lua_state(ctx)
+        self.state.services.html_out = self.write      # servercommand(cmd, 'cgi'/'cgibinary') output
         g = self.state.lua.globals()
         from ..luabind.handles import Handle
         g.Data = self.state.wrap(self.state.data)              # as LuaState.run sets them
