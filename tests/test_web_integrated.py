@@ -318,3 +318,25 @@ def test_lua_pages_and_newweb_in_the_running_server(server):
         "requestType": "WADO", "contentType": "image/jpeg", "studyUID": ct.StudyInstanceUID,
         "seriesUID": ct.SeriesInstanceUID, "objectUID": ct.SOPInstanceUID})
     assert r.status_code == 200 and r.content[:2] == b"\xff\xd8", r.content[:200]
+
+
+def test_hostile_headers_and_page_uploads(server):
+    root = server.folder / "webserver" / "htdocs"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "echo.lua").write_text('write("Content-type: text/plain\\n\\n", #(request.query._upload_ or ""))\n')
+    with socket.create_connection(("127.0.0.1", server.web_port), timeout=10) as sock:   # a 100 kB header
+        sock.sendall(b"GET /dicom-web/studies HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100000)
+        reply = sock.recv(200)
+    assert reply.startswith(b"HTTP/1.1 431"), reply
+    headers = {f"X-H{i}": "v" * 100 for i in range(200)}                       # 20 kB of headers: fine
+    assert requests.get(server.url + "/dicom-web/studies", headers=headers, timeout=10).status_code == 200
+    r = requests.post(server.url + "/echo.lua", data=b"x" * (3 << 20), timeout=30,
+                      headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 413                                    # WebMaxUpload = 2 MB
+    r = requests.post(server.url + "/echo.lua", data=b"--zz\r\nbroken", timeout=30,
+                      headers={"Content-Type": "multipart/form-data; boundary=zz"})
+    assert r.status_code == 400 and "malformed form upload" in r.text
+    r = requests.post(server.url + "/echo.lua", data=b"12345", timeout=30,
+                      headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 200 and r.text == "5"
+    assert server.echo() < 5

@@ -65,7 +65,9 @@ def _qido(level: str, **path):
         params = list(request.query_params.multi_items())
         q = qido.parse_query(level, params, keys)
         ctx = ctx_of(request)
-        objects, unsupported = await run_in_threadpool(qido.run_query, ctx.db(), q, base_url(request))
+        base = base_url(request)
+        # ctx.db() inside the worker thread: each thread has its own connection (never the loop's)
+        objects, unsupported = await run_in_threadpool(lambda: qido.run_query(ctx.db(), q, base))
         headers = {}
         if unsupported:
             headers["Warning"] = warning(f"The following attributes are not supported: {', '.join(unsupported)}")
