@@ -91,6 +91,8 @@ def test_newweb_cgi_emulation(web):
     r = requests.get(web.url + "/app/newweb/dgate.exe?mode=nosuchpage")
     assert r.status_code == 404 and "nosuchpage.lua" in r.text
     assert requests.get(web.url + "/app/newweb/dgate.exe").status_code == 404
+    r = requests.get(web.url + "/app/newweb/", allow_redirects=False)
+    assert r.status_code in (302, 307) and r.headers["location"] == "/app/newweb/dgate.exe?mode=start"
 
 
 @pytest.mark.parametrize("url", ["/app/newweb/dgate.exe?mode=../../secret", "/app/newweb/dgate.exe?mode=..%2Fsecret",

@@ -17,7 +17,8 @@ under ``<BaseDir>webserver/htdocs/`` for every URL no other route takes.
   ``CGI(name, default)`` (``CGI()`` = the upload), ``gpps(section, key, default)`` as
   Ladle emulates it, ``HTML(fmt, ...)`` (the first call writes ``HTTP/1.1 200 OK``), and the
   CGI globals (``mode``, ``query_string``, ``script_name='dgate.exe'``, ``extra='ladle=1'``,
-  ``version``, ``size=512``, ``iconsize=56``, ``graphic='jpg'``, ``series``/``study``/…).
+  ``version``, ``size=512``, ``iconsize=56``, ``graphic='jpg'``, ``series``/``study``/…);
+  ``/app/newweb/`` without a query (and without an index.html) goes to ``dgate.exe?mode=start``.
 * Other files are static, with Ladle's small content-type table; a missing file is
   ``404 Not found!``.
 
@@ -36,7 +37,7 @@ from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 
 from .context import WebContext
 from .errors import HTTPProblem
@@ -334,6 +335,8 @@ async def serve(request: Request) -> Response:
             if not root.is_dir():
                 raise HTTPProblem(404, "Not found!")
             target = safe_file(root, path)
+            if target is None and path.strip("/") == "app/newweb" and not request.url.query:
+                return RedirectResponse("/app/newweb/dgate.exe?mode=start")     # as ladle_routes.lua
             if target is None:
                 return Response("Not found!", status_code=404, media_type="text/plain")
             if target.suffix.lower() not in PAGE_SUFFIXES:
