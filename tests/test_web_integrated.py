@@ -340,3 +340,34 @@ def test_hostile_headers_and_page_uploads(server):
                       headers={"Content-Type": "application/octet-stream"})
     assert r.status_code == 200 and r.text == "5"
     assert server.echo() < 5
+
+
+def test_php_pages_through_php_cgi_and_servertask(server):
+    """A PHP page as Conquest's api/dicom PHP runs: php-cgi, and servertask --dolua: talking to
+    the server; a newweb-style dgate.php calling dgate -y (page mode)."""
+    import shutil
+    import sys
+    need(shutil.which("php-cgi") is not None, "php-cgi is not installed")
+    root = server.folder / "webserver" / "htdocs" / "php"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "api.php").write_text(
+        "<?php\nheader('X-Php: yes');\n"
+        "if (isset($_GET['missing'])) { http_response_code(404); echo 'Item not found!'; exit; }\n"
+        "echo 'q=' . $_GET['x'] . ' body=' . strlen(file_get_contents('php://input')) . \"\\n\";\n"
+        f"passthru('{sys.executable} -m servertask -p{server.port} -q127.0.0.1 "
+        "\"--dolua:print(servercommand([[get_param:MyACRNema]]))\"');\n")
+    (root / "dicom.ini").write_text(f"[sscscp]\nTCPPort = {server.port}\n\n[DefaultPage]\nsource = *.lua\n")
+    (root / "hello.lua").write_text('print("Content-type: text/plain\\n")\nprint("hello " .. CGI("who"))\n')
+    (root / "dgate.php").write_text(
+        "<?php\n$q = http_build_query($_GET);\n"
+        f"$out = shell_exec('{sys.executable} -m dgate -p{server.port} -q127.0.0.1 \"-y' . $q . '\"');\n"
+        "list($head, $body) = explode(\"\\n\\n\", $out, 2);\n"
+        "foreach (explode(\"\\n\", $head) as $h) header($h);\necho $body;\n")
+    r = requests.post(server.url + "/php/api.php?x=7", data=b"12345", timeout=60)
+    assert r.status_code == 200 and r.headers["x-php"] == "yes", r.text
+    assert r.text.startswith("q=7 body=5\n") and "CONQUESTSRV1" in r.text, r.text
+    r = requests.get(server.url + "/php/api.php?missing=1", timeout=60)
+    assert r.status_code == 404 and r.text == "Item not found!"
+    r = requests.get(server.url + "/php/dgate.php?mode=hello&who=world", timeout=60)
+    assert r.status_code == 200 and r.text.strip() == "hello world", r.text
+    assert r.headers["content-type"].startswith("text/plain")

@@ -19,6 +19,10 @@ under ``<BaseDir>webserver/htdocs/`` for every URL no other route takes.
   CGI globals (``mode``, ``query_string``, ``script_name='dgate.exe'``, ``extra='ladle=1'``,
   ``version``, ``size=512``, ``iconsize=56``, ``graphic='jpg'``, ``series``/``study``/…);
   ``/app/newweb/`` without a query (and without an index.html) goes to ``dgate.exe?mode=start``.
+* ``*.php`` files run through ``php-cgi`` as Apache's CGI handler runs them (Conquest's PHP
+  front-ends: ``api/dicom/*.php`` calling ``servertask``, newweb's ``dgate.php`` calling
+  ``dgate -y``): CGI environment, the body on stdin, the script's folder as working folder,
+  its ``Status:``/header block as the answer; 501 when php-cgi is not installed.
 * Other files are static, with Ladle's small content-type table; a missing file is
   ``404 Not found!``.
 
@@ -31,6 +35,7 @@ send any server command). Names from the URL never leave the web folder.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -219,7 +224,7 @@ def raw_response(data: bytes) -> Response:
     header block (``Status:`` honoured), or a bare body (``text/html``)."""
     status, headers, body = 200, {}, data
     head_end = -1
-    for sep in (b"\r\n\r\n", b"\n\n"):
+    for sep in (b"\r\n\r\n", b"\n\n", b"\n\r\n"):
         found = data.find(sep, 0, 8192)
         if found >= 0 and (head_end < 0 or found < head_end):
             head_end, sep_len = found, len(sep)
@@ -328,7 +333,8 @@ async def serve(request: Request) -> Response:
     path = request.path_params.get("path", "")
     for _hop in range(5):
         segments = path.split("/")
-        cgi_at = next((i for i, s in enumerate(segments) if s == "dgate" or s.startswith("dgate.")), -1)
+        cgi_at = next((i for i, s in enumerate(segments)
+                       if s == "dgate" or (s.startswith("dgate.") and not s.endswith(".php"))), -1)
         if cgi_at >= 0:
             answer = await _cgi_page(request, ctx, root, "/".join(segments[:cgi_at]))
         else:
@@ -339,6 +345,8 @@ async def serve(request: Request) -> Response:
                 return RedirectResponse("/app/newweb/dgate.exe?mode=start")     # as ladle_routes.lua
             if target is None:
                 return Response("Not found!", status_code=404, media_type="text/plain")
+            if target.suffix.lower() == ".php":
+                return await _php(request, ctx, root, target)
             if target.suffix.lower() not in PAGE_SUFFIXES:
                 ctype = LADLE_TYPES.get(target.suffix.lower().lstrip("."), "application/octet-stream")
                 return FileResponse(target, media_type=ctype)
@@ -393,5 +401,51 @@ async def _run(request: Request, ctx: WebContext, root: Path, target: Path, cgi:
             ctx.logs.operator.printf(f"***web page {target.name}: {text}\n")
             return Response(f"error in page {target.name}: {text}\n", status_code=500, media_type="text/plain")
         return page.response()
+
+    return await run_in_threadpool(work)
+
+
+PHP_CGI = "php-cgi"
+PHP_TIMEOUT = 300
+
+
+async def _php(request: Request, ctx: WebContext, root: Path, target: Path) -> Response:
+    """One PHP file through php-cgi (module docstring); needs the full role like Lua pages."""
+    import shutil
+    import subprocess
+    _lua_role(request)
+    exe = shutil.which(PHP_CGI)
+    if exe is None:
+        raise HTTPProblem(501, "PHP pages need php-cgi, which is not installed")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > ctx.web.max_upload:
+            raise HTTPProblem(413, "the upload is larger than the limit (WebMaxUpload)")
+    client = request.client.host if request.client else ""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GATEWAY_INTERFACE": "CGI/1.1", "REDIRECT_STATUS": "200",
+           "SERVER_SOFTWARE": "dgate", "SERVER_NAME": request.url.hostname or "127.0.0.1",
+           "SERVER_PORT": str(request.url.port or ctx.web.port), "SERVER_PROTOCOL": "HTTP/1.1",
+           "REQUEST_METHOD": request.method, "REQUEST_URI": request.url.path + (f"?{request.url.query}"
+                                                                               if request.url.query else ""),
+           "QUERY_STRING": request.url.query, "SCRIPT_FILENAME": str(target), "SCRIPT_NAME": "/" +
+           str(target.relative_to(root.resolve())), "DOCUMENT_ROOT": str(root.resolve()), "REMOTE_ADDR": client,
+           "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": request.headers.get("content-type", ""),
+           "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "HOME": os.environ.get("HOME", "")}
+    for name, value in request.headers.items():
+        if name not in ("content-type", "content-length"):
+            env["HTTP_" + name.upper().replace("-", "_")] = value
+
+    def work() -> Response:
+        try:
+            done = subprocess.run([exe], input=body, env=env, cwd=target.parent, capture_output=True,
+                                  timeout=PHP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return Response(f"{target.name} ran longer than {PHP_TIMEOUT} s\n", status_code=504,
+                            media_type="text/plain")
+        if done.returncode != 0 and not done.stdout:
+            ctx.logs.operator.printf(f"***web page {target.name}: php-cgi failed: {done.stderr[-300:]!r}\n")
+            return Response(f"php-cgi failed on {target.name}\n", status_code=502, media_type="text/plain")
+        return raw_response(done.stdout)
 
     return await run_in_threadpool(work)
