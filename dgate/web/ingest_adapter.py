@@ -92,7 +92,7 @@ class PartObject:
 
 def locate_object(source, start: int, end: int) -> PartObject:
     """Meta header and UIDs of the object in ``source[start:end]``; raises BadObject."""
-    head = bytes(source[start:min(end, start + HEAD_PROBE)])  # type: ignore[index]
+    head = bytes(source[start:min(end, start + HEAD_PROBE)])
     offset, ts = _meta(head)
     begin = start + offset
     uids: dict[int, str] = {}
@@ -102,7 +102,7 @@ def locate_object(source, start: int, end: int) -> PartObject:
         except Unsupported:
             uids = {}
     if 0x00080018 not in uids or (0x0020000E not in uids and end - start > HEAD_PROBE):
-        whole = Encoded(bytes(source[begin:end]), ts)  # type: ignore[index]
+        whole = Encoded(bytes(source[begin:end]), ts)
         try:
             uids = object_uids(whole)
         except BadObject:
