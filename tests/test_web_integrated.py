@@ -371,3 +371,36 @@ def test_php_pages_through_php_cgi_and_servertask(server):
     r = requests.get(server.url + "/php/dgate.php?mode=hello&who=world", timeout=60)
     assert r.status_code == 200 and r.text.strip() == "hello world", r.text
     assert r.headers["content-type"].startswith("text/plain")
+
+
+def test_stow_of_an_object_beyond_the_spool_threshold(tmp_path):
+    """An object larger than the in-memory spool threshold (4 MB) goes through a spool file
+    and is stored byte for byte (data set as sent)."""
+    import io
+
+    import numpy as np
+    from pydicom.uid import generate_uid
+    from webhelpers import WebServer
+
+    from dgate.store.received import SPOOL_THRESHOLD
+    web = WebServer(tmp_path, WebMaxUpload="64")
+    try:
+        ds = dcmread(CT)
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.Rows = ds.Columns = 1600
+        ds.PixelData = (np.arange(1600 * 1600, dtype=np.uint16) % 4000).astype(np.int16).tobytes()
+        out = io.BytesIO()
+        ds.save_as(out, enforce_file_format=True)
+        assert len(out.getvalue()) > SPOOL_THRESHOLD
+        body, boundary = multipart([("application/dicom", out.getvalue())])
+        r = requests.post(web.url + "/dicom-web/studies", data=body, timeout=60,
+                          headers={"Content-Type": f"multipart/related; type=application/dicom; boundary={boundary}"})
+        assert r.status_code == 200, r.text
+        stored = [p for p in (web.folder / "data").rglob("*.dcm")
+                  if dcmread(p, stop_before_pixels=True).SOPInstanceUID == ds.SOPInstanceUID]
+        assert len(stored) == 1
+        assert dcmread(stored[0]).PixelData == ds.PixelData
+        assert not list((web.folder / "data").rglob("*.tmp"))          # no spool file left behind
+    finally:
+        web.stop()
