@@ -45,6 +45,13 @@ def web(tmp_path_factory):
 
 
 def test_static_files_and_not_found(web):
+    assert requests.get(web.url + "/", allow_redirects=False).headers["location"] == "/ui/"
+    index = web.folder / "webserver" / "htdocs" / "index.html"
+    index.write_text("<p>conquest</p>")
+    try:
+        assert requests.get(web.url + "/").text == "<p>conquest</p>"         # Ladle's index.html first
+    finally:
+        index.unlink()
     r = requests.get(web.url + "/hello.txt")
     assert r.status_code == 200 and r.text == "hello\n" and r.headers["content-type"].startswith("text/plain")
     assert requests.get(web.url + "/style.css").headers["content-type"].startswith("text/css")

@@ -64,10 +64,19 @@ async def api_info(request: Request) -> Response:
     return PlainTextResponse("Conquest DICOM api; dgate serves wado-rs, wado-uri, qido-rs and stow-rs here\n")
 
 
+async def root_page(request: Request) -> Response:
+    """``/``: Ladle's ``index.html`` of ``webserver/htdocs`` when there is one, else our UI."""
+    from starlette.responses import FileResponse
+    index = pages.webroot(request.app.state.ctx) / "index.html"
+    if index.is_file():
+        return FileResponse(index, media_type="text/html")
+    return RedirectResponse("/ui/")
+
+
 def build_app(ctx: WebContext) -> Starlette:
     rs = dicomweb.routes()
     routes = [
-        Route("/", lambda request: RedirectResponse("/ui/"), methods=["GET"]),
+        Route("/", root_page, methods=["GET"]),
         Mount("/dicom-web", routes=rs),
         Mount("/api/dicom/rs", routes=conquest.routes() + scripts.routes() + dicomweb.routes(conquest=True)),
         Route("/api/dicom/wadouri", wadouri.wado_uri, methods=["GET"]),
