@@ -359,3 +359,13 @@ with open_database(config) as db:
     assert not list((workdir / "data" / TEMP_DIR).glob("*.tmp"))
     again = store(config, logs, body(ct()))           # and the next store tidies up
     assert rows(workdir) == [(sop, "1CT1", again.relative)]
+
+
+def test_refused_rewrite_in_place_puts_the_old_file_back(setup, workdir):
+    config, logs, _ = setup
+    first = store(config, logs, body(ct()))
+    with pytest.raises(I.StoreFailed):
+        store(config, logs, body(ct(StudyInstanceUID="1.2.3.4.5.6")))     # inconsistent study link
+    assert rows(workdir) == [(ct().SOPInstanceUID, "1CT1", first.relative)]
+    assert pydicom.dcmread(first.path).StudyInstanceUID == ct().StudyInstanceUID
+    assert not list((workdir / "data" / TEMP_DIR).glob("*.tmp"))

@@ -427,7 +427,7 @@ class Ingest:
                     replaced, existing = existing, None
                 else:
                     name, rewritten = existing.object_file.replace("\\", "/"), True
-            backup = None
+            backup, created = None, False
             if existing is not None:
                 device = existing.device
                 root = Path(device_root(settings, device) or "")
@@ -435,17 +435,17 @@ class Ingest:
                 backup = self._write(item, sc, header, name, path, root, True)
             else:
                 device, root = self.choose_device(ctx.preferred_device)
-                name, path, backup = self._write_new(item, sc, header, name, root, ctx)
+                name, path, backup, created = self._write_new(item, sc, header, name, root, ctx)
             new_row = existing is None and replaced is None
             try:
                 db.add(values, name, device, just_add=new_row, filename_for_log=str(path), strict=new_row)
             except DuplicateKey:
                 # indexed meanwhile by another server on the same database: that row wins
-                self._undo(path, backup)
+                self._undo(path, backup, created)
                 raise StoreFailed(f"***Refused {self._who(ctx, sop)}: it was indexed meanwhile by another "
                                   "process")
             except DatabaseError as exc:
-                self._undo(path, backup)
+                self._undo(path, backup, created)
                 raise StoreFailed(f"***Error saving to SQL: {exc}", database=True) from exc
             if backup is not None:
                 backup.unlink(missing_ok=True)
@@ -463,21 +463,22 @@ class Ingest:
         return stored
 
     def _write_new(self, item: _Object, sc: Scan, header: Dataset, name: str, root: Path,
-                   ctx: IngestContext) -> tuple[str, Path, Path | None]:
+                   ctx: IngestContext) -> tuple[str, Path, Path | None, bool]:
         """Write a file under a name no file has: names are unique per SOP instance or
         carry a time stamp and counter, but another process (or server on this folder) may
         have taken this one meanwhile; then the next name is used. A name that comes out
         the same again (a fixed FileNameSyntax) is overwritten, as the original does, keeping
-        a backup to put back if the index refuses (it may be the file a rename replaces)."""
+        a backup to put back if the index refuses (it may be the file a rename replaces).
+        Returns the name, the path, that backup, and whether the file is new."""
         for _attempt in range(16):
             path = root / name
             try:
                 self._write(item, sc, header, name, path, root, False, exclusive=True)
-                return name, path, None
+                return name, path, None, True
             except FileExistsError:
                 again = self._name(header, ctx)
                 if again == name:
-                    return name, path, self._write(item, sc, header, name, path, root, True)
+                    return name, path, self._write(item, sc, header, name, path, root, True), False
                 name = again
         raise StoreFailed(f"***Failed to write file {root / name}: no free file name")
 
@@ -518,12 +519,13 @@ class Ingest:
             raise StoreFailed(f"***Failed to write file {path}: {exc}") from exc
 
     @staticmethod
-    def _undo(path: Path, backup: Path | None) -> None:
-        """Remove the file this store placed (or put back the one it replaced)."""
+    def _undo(path: Path, backup: Path | None, created: bool) -> None:
+        """Remove the file this store created, or put back the one it replaced (without a
+        backup the new content stays: the row may point at that name)."""
         try:
             if backup is not None:
                 os.replace(backup, path)
-            else:
+            elif created:
                 path.unlink(missing_ok=True)
         except OSError:
             pass
