@@ -176,8 +176,8 @@ def local_command(info: Any, text: str, upload: bytes | None, command: Any) -> t
 
 def _refused(info: Any, name: str) -> bool:
     """``RefusedServerCommands`` lists it: the hub refuses it and logs that."""
-    from ..commands.policy import refused
-    return name.lower() in refused(info.server.settings)
+    text = info.server.settings.str("RefusedServerCommands").replace(";", ",")
+    return name.lower() in {n.strip().lower() for n in text.split(",")}
 
 
 def _run_detached(lua: ServerLua, state: Any, chunk: str, cmd: Dataset) -> None:
