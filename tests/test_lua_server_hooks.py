@@ -269,3 +269,15 @@ def test_network_functions_in_every_server_state(server, tmp_path):
         amap.write_text(original_map)
         cmd(server, "--read_amap:")
     assert [p.name for p in dest_dir.iterdir()] == [f"CT.{ct.SOPInstanceUID}"]     # moved (3 times)
+
+
+def test_luastart_returns_at_once_and_endassociation_follows_its_chunk(server):
+    started = time.monotonic()
+    chunk = "started_in = seen sleep(1500) " + write_line(server.hooks, "'luastart done ' .. started_in")
+    cmd(server, "--luastart:" + chunk)
+    assert time.monotonic() - started < 1.4
+    assert wait_for_line(server, "luastart done CONQUESTSRV1")
+    assert wait_for_line(server, "end CONQUESTSRV1")
+    tail = server.hooks.read_text().splitlines()
+    done = tail.index("luastart done CONQUESTSRV1")
+    assert "end CONQUESTSRV1" in tail[done + 1:]           # the state's endassociation ran after the chunk

@@ -20,7 +20,8 @@ Per association (in the process and thread that serve it):
   ``command_line`` the event name or the image box file name, ``Data`` the request data.
 * ``LOCAL_COMMAND``: ``lua:`` and ``luastart:`` server commands run in the association's
   state in the serving process (fresh per command association, ``[lua] association`` has
-  run in it); ``luastart:`` answers at once and runs the chunk on a thread of its own.
+  run in it); ``luastart:`` answers at once and runs the chunk on a thread of its own
+  (``endassociation`` then runs after that chunk, in the same state).
   ``globallua:`` and every other command go to the hub.
 
 Process-wide (the hub): ``[lua] background`` about every second and ``nightly`` at 03:00 in
@@ -60,6 +61,38 @@ class ServerLua(AssociationLua):
         super().__init__(AssociationInfo(calling, called, int(session.number), connected_ip(session.address)),
                          session.server.config)
         self.session = session
+        self._detached = 0              # luastart: chunks still running on their own threads
+        self._end_pending = False
+        self._lock = threading.Lock()
+
+    def finish(self) -> None:
+        """The association ended: ``endassociation`` now, or, while a ``luastart:`` chunk
+        still runs in this state, on its thread after it (the state is busy until then)."""
+        with self._lock:
+            if self._detached:
+                self._end_pending = True
+                return
+        self.end()
+        self.close()
+
+    def detached(self, state: Any, chunk: str, cmd: Dataset) -> None:
+        """Run a ``luastart:`` chunk (on its own thread)."""
+        from . import naming
+        naming.current_association(self)
+        try:
+            state.run(chunk, self.context(), None, cmd)
+        finally:
+            with self._lock:
+                self._detached -= 1
+                pending = self._end_pending and not self._detached
+            if pending:
+                self.end()
+                self.close()
+
+    def start_detached(self, state: Any, chunk: str, cmd: Dataset) -> None:
+        with self._lock:
+            self._detached += 1
+        threading.Thread(target=self.detached, args=(state, chunk, cmd), name="luastart", daemon=True).start()
 
 
 def connected_ip(address: str) -> str:
@@ -123,10 +156,9 @@ def on_end(info: Any) -> None:
     naming.current_association(None)
     if lua is None:
         return
-    try:
-        if info.assoc.released:
-            lua.end()
-    finally:
+    if info.assoc.released:
+        lua.finish()
+    else:
         lua.close()
 
 
@@ -169,8 +201,7 @@ def local_command(info: Any, text: str, upload: bytes | None, command: Any) -> t
     cmd = command_dataset(command, state.dictionary)
     if name == "lua":
         return (lua_reply(state, args, lua.context(), cmd, info.logs),)
-    thread = threading.Thread(target=_run_detached, args=(lua, state, args, cmd), name="luastart", daemon=True)
-    thread.start()
+    lua.start_detached(state, args, cmd)
     return (None,)
 
 
@@ -178,12 +209,6 @@ def _refused(info: Any, name: str) -> bool:
     """``RefusedServerCommands`` lists it: the hub refuses it and logs that."""
     text = info.server.settings.str("RefusedServerCommands").replace(";", ",")
     return name.lower() in {n.strip().lower() for n in text.split(",")}
-
-
-def _run_detached(lua: ServerLua, state: Any, chunk: str, cmd: Dataset) -> None:
-    from . import naming
-    naming.current_association(lua)
-    state.run(chunk, lua.context(), None, cmd)
 
 
 RESPONSE_OVERRIDE = 0x99990403
