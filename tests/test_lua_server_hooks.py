@@ -210,10 +210,12 @@ def test_printserver_replaces_the_print_scp_actions(server):
 
 
 def test_single_process_server_runs_the_same_hooks(tmp_path):
+    """``-b``: the hooks in the hub process itself; errors in startup and background."""
     log = tmp_path / "single.txt"
     start_server(tmp_path, start=False)
     lua_section(tmp_path, {"association": write_line(log, "'association ' .. Association.Calling"),
-                           "endassociation": write_line(log, "'end ' .. Association.Calling")})
+                           "endassociation": write_line(log, "'end ' .. Association.Calling"),
+                           "startup": "started = 1 error('broken startup hook')", "background": "x = = 1"})
     proc = DgateProcess(tmp_path, args=["-b"])
     try:
         assert dcmtk("echoscu", "-aet", "SINGLE", "-aec", "CONQUESTSRV1", "127.0.0.1", str(proc.port)).returncode == 0
@@ -221,6 +223,11 @@ def test_single_process_server_runs_the_same_hooks(tmp_path):
         while time.monotonic() < deadline and "end SINGLE" not in (log.read_text() if log.exists() else ""):
             time.sleep(0.05)
         assert log.read_text().splitlines() == ["association SINGLE", "end SINGLE"]
+        time.sleep(1.2)
+        output = proc.output()
+        assert "*** lua syntax error [string \"x = = 1\"]" in output     # background, every second
+        # startup ran up to its error (logged before -v applies, as the original) and the server serves
+        assert cmd(proc, "--globallua:return started") == "1"
     finally:
         proc.stop()
 
