@@ -58,7 +58,8 @@ def server(tmp_path_factory):
         + " if Association.Calling == 'NOCMD' then destroy() end"
         " if Association.Calling == 'BADCMD' then error('broken command hook') end",
         "endassociation": write_line(log, "'end ' .. Association.Calling")
-        + " if Association.Calling == 'BADEND' then error('broken endassociation hook') end",
+        + " print('endassociation of', Association.Calling)"
+        " if Association.Calling == 'BADEND' then error('broken endassociation hook') end",
         "clienterror": write_line(log, "'clienterror ' .. Command.CommandField .. ' ' .. Association.Calling")
         + " error('broken clienterror hook')",
         "printserver": write_line(log, "'print ' .. command_line .. ' ' .. (Data.ImageDisplayFormat or '-')")
@@ -112,6 +113,8 @@ def test_association_command_and_end_hooks_fire_in_order(server):
     assert wait_for_line(server, "end ECHOER")
     assert lines(server, "ECHOER") == ["association ECHOER CONQUESTSRV1 127.0.0.1 number", "command 48 ECHOER",
                                        "end ECHOER"]
+    time.sleep(0.3)
+    assert "endassociation of\tECHOER" in server.output()          # print() goes to the server log
     assert lines(server, "STORER")[:2] == ["association STORER CONQUESTSRV1 127.0.0.1 number", "command 1 STORER"]
 
 
