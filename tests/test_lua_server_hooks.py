@@ -291,3 +291,24 @@ def test_luastart_returns_at_once_and_endassociation_follows_its_chunk(server):
     tail = server.hooks.read_text().splitlines()
     done = tail.index("luastart done CONQUESTSRV1")
     assert "end CONQUESTSRV1" in tail[done + 1:]           # the state's endassociation ran after the chunk
+
+
+def test_a_hook_that_never_ends_blocks_neither_others_nor_the_stop(tmp_path):
+    start_server(tmp_path, start=False)
+    lua_section(tmp_path, {"association": "if Association.Calling == 'FOREVER' then while true do end end"})
+    proc = DgateProcess(tmp_path)
+    stuck = subprocess.Popen(["/usr/bin/echoscu", "-aet", "FOREVER", "-aec", "CONQUESTSRV1", "127.0.0.1",
+                              str(proc.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        assert stuck.poll() is None
+        for n in range(4):                               # every worker, also the looping one
+            assert dcmtk("echoscu", "-aet", f"OTHER{n}", "127.0.0.1", str(proc.port), timeout=10).returncode == 0
+        assert cmd(proc, "--lua:return 'served'") == "served"
+        started = time.monotonic()
+        proc.proc.terminate()
+        assert proc.proc.wait(15) is not None
+        assert time.monotonic() - started < 12
+    finally:
+        stuck.kill()
+        proc.stop()
