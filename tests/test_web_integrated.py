@@ -404,3 +404,37 @@ def test_stow_of_an_object_beyond_the_spool_threshold(tmp_path):
         assert not list((web.folder / "data").rglob("*.tmp"))          # no spool file left behind
     finally:
         web.stop()
+
+
+def test_stow_runs_the_import_steps_with_their_verdicts(tmp_path):
+    """Import steps (converters) see STOW objects with source 'web' and the client's address;
+    a change they make is stored, a rejection is a failed instance with its reason."""
+    from webhelpers import WebServer
+
+    from dgate.store.ingest import IMPORT_STEPS, Verdict
+    seen = []
+
+    def step(ds, ctx):
+        seen.append((ctx.source, ctx.calling, ctx.peer))
+        if ds.Modality == "MR":
+            return Verdict.REJECT
+        ds.InstitutionName = "SET BY A STEP"
+        ctx.mark_changed()
+        return None
+
+    IMPORT_STEPS.register("test-stow", step)
+    web = WebServer(tmp_path)
+    try:
+        body, boundary = multipart([("application/dicom", CT.read_bytes()), ("application/dicom", MR.read_bytes())])
+        r = requests.post(web.url + "/dicom-web/studies", data=body, timeout=60,
+                          headers={"Content-Type": f"multipart/related; type=application/dicom; boundary={boundary}"})
+        assert r.status_code == 202, r.text
+        failed = r.json()["00081198"]["Value"]
+        assert failed[0]["00081155"]["Value"] == [dcmread(MR, stop_before_pixels=True).SOPInstanceUID]
+        assert "Rejected by an import step" in failed[0]["00091001"]["Value"][0]
+        assert seen == [("web", "WEB", "127.0.0.1")] * 2
+        (stored,) = (web.folder / "data").rglob("*.dcm")
+        assert dcmread(stored).InstitutionName == "SET BY A STEP"
+    finally:
+        IMPORT_STEPS.unregister("test-stow")
+        web.stop()
