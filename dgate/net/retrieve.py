@@ -47,6 +47,7 @@ DESTINATION_UNKNOWN = 0xA801
 UNABLE = 0xA702
 IDENTIFIER_MISMATCH = 0xA900
 REFUSED_BY_CONVERTER = 0xC013
+MOVE_SEARCH_FAILED = 0xC004     # Conquest: a C-MOVE whose identifier selects nothing ("move search failed")
 
 
 @dataclass
@@ -204,6 +205,10 @@ def move(session: AssociationInfo, msg: Message) -> None:
         return
     objects = _objects(session, rows, counts)
     counts.total = len(objects) + counts.failed
+    if not rows:
+        logs.operator.printf(f"***C-Move from {session.who()}: the identifier selects no stored object\n")
+        session.respond(msg, MOVE_SEARCH_FAILED, None, counts.final())
+        return
     if not objects:
         _finish(session, msg, counts)
         return
