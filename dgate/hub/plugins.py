@@ -13,6 +13,7 @@ MODULES: list[str] = [
     "dgate.luabind.plugin",        # Lua services and lua: file names in every process
     "dgate.net.nservices",         # print, storage commitment, MPPS handlers; commitment.report/wait services
     "dgate.hl7.mllp",              # HL7 listener task (HL7Port)
+    "dgate.codec.plugin",          # compression codes on ingest, acrnema.map column on retrieve, NKI transparency
 ]
 
 

@@ -143,11 +143,14 @@ def _objects(session: AssociationInfo, rows: list, counts: Counts) -> list[Objec
 
 def _changed_payload(obj: ObjectFile, target: str, ctx: RetrieveContext):
     """RETRIEVE_OBJECT hooks: decode, let them change the object, encode (None: skip it)."""
-    ds = Encoded(obj.read(), obj.transfer_syntax).dataset()
+    converted = hooks.RETRIEVE_PAYLOAD(obj, target, ctx)      # the codec's conversion (NKI expanded, ...)
+    if converted is not None:
+        ds, syntax = Encoded(b"".join(bytes(c) for c in converted), target).dataset(), target
+    else:
+        ds, syntax = Encoded(obj.read(), obj.transfer_syntax).dataset(), obj.transfer_syntax
     if not hooks.RETRIEVE_OBJECT.run(ctx.session.logs, ds, ctx):
         return None
-    if obj.transfer_syntax != target and obj.transfer_syntax not in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1",
-                                                                    "1.2.840.10008.1.2.2"):
+    if syntax != target and syntax not in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"):
         ds.decompress(generate_instance_uid=False)
     return [Encoded.from_dataset(ds, target).raw]
 
@@ -296,18 +299,20 @@ def get(session: AssociationInfo, msg: Message) -> None:
             session.respond(msg, 0xFE00, None, counts.pending())
             return
         syntaxes = offered(contexts, obj.sop_class)
-        target = choose_syntax(obj, syntaxes, "", False, ctx)
         status = -1
-        if target is None:
-            logs.operator.printf(f"***C-Get: no presentation context (SCP role) for {printable(obj.sop_class)}\n")
-        else:
-            try:
+        try:
+            target = choose_syntax(obj, syntaxes, "", False, ctx)
+            if target is None:
+                logs.operator.printf(f"***C-Get: no presentation context (SCP role) for {printable(obj.sop_class)}\n")
+            else:
                 data = _changed_payload(obj, target, ctx) if hooks.RETRIEVE_OBJECT else payload(obj, target, ctx)
                 status = 0 if data is None else send_object(assoc, syntaxes[target], obj, data)
                 if status == 0 and data is not None:
                     counters.add("sent")
-            except (BadObject, ValueError) as exc:
-                logs.operator.printf(f"***C-Get: cannot send {obj.path}: {printable(str(exc))}\n")
+        except (Closed, Aborted, ProtocolError, TimeoutError, OSError):
+            raise
+        except Exception as exc:  # decoding/transcoding errors of pydicom and the codecs
+            logs.operator.printf(f"***C-Get: cannot send {obj.path}: {printable(str(exc))}\n")
         counts.add(status, obj.sop_instance)
         session.respond(msg, 0xFF00, None, counts.pending())
     _finish(session, msg, counts)

@@ -46,6 +46,11 @@ def proposal(needs: Iterable[tuple[str, str]], code: str, as_stored: bool = Fals
         if len(contexts) < MAX_CONTEXTS:
             contexts.append(pdu.ProposedContext(2 * len(contexts) + 1, sop, syntaxes))
     for sop, syntaxes in by_class.items():
+        custom = hooks.RETRIEVE_PROPOSAL(sop, syntaxes, code, as_stored)
+        if custom is not None:
+            for ts in custom:
+                add(sop, [ts])
+            continue
         if uncompressed_first:
             add(sop, [IMPLICIT_LE])
             add(sop, [EXPLICIT_LE])

@@ -1,0 +1,247 @@
+"""Compression in the running server (``dgate`` subprocess: hub + workers) with real peers:
+IncomingCompression on C-STORE (conquest-storage.md §6.7), NKI in ``.v2`` files (§6.8)
+expanded for every reader, the acrnema.map compression column per C-MOVE destination as a
+dcmtk ``storescp`` receives it (the meta of its files names the transfer syntax), and damaged
+compressed streams (stored as received; sent as stored or the sub-operation fails)."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from conftest import run_dgate
+from netpeers import DgateProcess, dcmtk, free_port, have_dcmtk, start_server, wait_for_port
+from pydicom.data import get_testdata_file
+from pydicom.encaps import encapsulate, generate_frames
+from pynetdicom import AE
+
+pytestmark = pytest.mark.skipif(not have_dcmtk(), reason="dcmtk is not installed")
+
+IMPLICIT, EXPLICIT = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1"
+JPEG_LOSSLESS, JPEG_SV1 = "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"
+JPEGLS_LOSSLESS = "1.2.840.10008.1.2.4.80"
+J2K_LOSSLESS, J2K = "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"
+CT = get_testdata_file("CT_small.dcm")
+J2K_FILE = get_testdata_file("JPEG2000.dcm")          # 1.2.840.10008.1.2.4.91, MONOCHROME2 16 bit
+
+
+def _stored(folder: Path) -> list[Path]:
+    data = folder / "data"
+    return sorted(p for p in data.rglob("*") if p.is_file() and p.suffix.lower() in (".dcm", ".v2"))
+
+
+def _store(port: int, ds: pydicom.Dataset, called: str = "CONQUESTSRV1") -> int:
+    ae = AE("PYSCU")
+    ae.add_requested_context(ds.SOPClassUID, [str(ds.file_meta.TransferSyntaxUID)])
+    assoc = ae.associate("127.0.0.1", port, ae_title=called)
+    assert assoc.is_established
+    try:
+        return assoc.send_c_store(ds).Status
+    finally:
+        assoc.release()
+
+
+def _move(port: int, destination: str, study: str) -> list:
+    """C-MOVE a study; the last response's (status, completed, failed)."""
+    ae = AE("MOVER")
+    ae.add_requested_context("1.2.840.10008.5.1.4.1.2.2.2")
+    assoc = ae.associate("127.0.0.1", port, ae_title="CONQUESTSRV1")
+    ident = pydicom.Dataset()
+    ident.QueryRetrieveLevel = "STUDY"
+    ident.StudyInstanceUID = study
+    try:
+        last = [s for s, _ in assoc.send_c_move(ident, destination, "1.2.840.10008.5.1.4.1.2.2.2") if s][-1]
+    finally:
+        assoc.release()
+    return [last.Status, last.get("NumberOfCompletedSuboperations", 0), last.get("NumberOfFailedSuboperations", 0)]
+
+
+class StoreSCP:
+    """dcmtk storescp writing what it receives into a folder (``+xa``: every syntax it knows)."""
+
+    def __init__(self, folder: Path, ae: str, *options: str):
+        self.port = free_port()
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(["/usr/bin/storescp", "-od", str(folder), "-aet", ae, *options,
+                                      str(self.port)], env={"TCP_NODELAY": "1"})
+        wait_for_port(self.port)
+
+    def take(self) -> list[pydicom.Dataset]:
+        got = [pydicom.dcmread(p) for p in sorted(self.folder.iterdir())]
+        for p in self.folder.iterdir():
+            p.unlink()
+        return got
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(5)
+
+
+def _server(folder: Path, rows: list[tuple[str, int, str]] = (), **params: str) -> DgateProcess:
+    folder.mkdir(parents=True, exist_ok=True)
+    start_server(folder, start=False, **params)
+    amap = folder / "acrnema.map"
+    lines = "".join(f"{ae} 127.0.0.1 {port} {code}\n" for ae, port, code in rows)
+    # before the shipped wildcard rows (file order decides)
+    amap.write_text(amap.read_text().replace("CONQUESTSRV1", lines + "CONQUESTSRV1", 1))
+    return DgateProcess(folder)
+
+
+def _meta_ts(path: Path) -> str:
+    return str(pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID)
+
+
+@pytest.mark.parametrize("code,expected", [("j2", JPEG_LOSSLESS), ("un", EXPLICIT), ("jk", J2K_LOSSLESS)])
+def test_incoming_compression_end_to_end(tmp_path, code, expected):
+    proc = _server(tmp_path, IncomingCompression=code)
+    try:
+        assert dcmtk("storescu", "-aec", "CONQUESTSRV1", "127.0.0.1", str(proc.port), CT).returncode == 0
+        ds = pydicom.dcmread(J2K_FILE)
+        assert _store(proc.port, ds) == 0
+        files = {pydicom.dcmread(p).SOPInstanceUID: p for p in _stored(tmp_path)}
+        ct, j2k = pydicom.dcmread(CT), files[ds.SOPInstanceUID]
+        assert _meta_ts(files[ct.SOPInstanceUID]) == expected
+        assert np.array_equal(pydicom.dcmread(files[ct.SOPInstanceUID]).pixel_array, ct.pixel_array)
+        if code == "un":
+            assert _meta_ts(j2k) == EXPLICIT          # a JPEG 2000 input is stored decompressed
+            assert np.array_equal(pydicom.dcmread(j2k).pixel_array, ds.pixel_array)
+        else:
+            assert _meta_ts(j2k) == expected
+    finally:
+        proc.stop()
+
+
+def test_called_ae_suffix_overrides_incoming_compression(tmp_path):
+    proc = _server(tmp_path, IncomingCompression="un")
+    try:
+        assert dcmtk("storescu", "-aec", "CONQUESTSRV1~j1", "127.0.0.1", str(proc.port), CT).returncode == 0
+        (stored,) = _stored(tmp_path)
+        assert _meta_ts(stored) == JPEG_SV1
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    """A server holding CT_small (as received) and JPEG2000.dcm, with a destination per
+    column on one storescp accepting every syntax it knows, and a plain one."""
+    base = tmp_path_factory.mktemp("codecsrv")
+    scp = StoreSCP(base / "received", "ANY", "+xa")
+    plain = StoreSCP(base / "plain", "PLAIN")
+    rows = [("J2DEST", scp.port, "j2"), ("JKDEST", scp.port, "jk"), ("JSDEST", scp.port, "js"),
+            ("UNDEST", scp.port, "un"),
+            ("ASDEST", scp.port, "as"), ("ULDEST", scp.port, "ul"), ("W*", scp.port, "j1"),
+            ("PLAIN", plain.port, "j2"), ("PLAINUN", plain.port, "un")]
+    proc = _server(base / "server", rows, IncomingCompression="as", AllowWildcardMoveDestinations="1")
+    assert dcmtk("storescu", "127.0.0.1", str(proc.port), CT).returncode == 0
+    assert _store(proc.port, pydicom.dcmread(J2K_FILE)) == 0
+    yield proc, scp, plain
+    proc.stop()
+    scp.stop()
+    plain.stop()
+
+
+# storescp does not accept JPEG Lossless .57, the first syntax a j2 column proposes: it gets .70
+@pytest.mark.parametrize("destination,expected", [
+    ("J2DEST", JPEG_SV1), ("JKDEST", J2K_LOSSLESS), ("JSDEST", JPEGLS_LOSSLESS), ("UNDEST", IMPLICIT),
+    ("ASDEST", EXPLICIT),
+    ("ULDEST", EXPLICIT), ("WILDCARD", JPEG_SV1), ("PLAIN", IMPLICIT)])
+def test_acrnema_column_decides_what_the_destination_receives(archive, destination, expected):
+    proc, scp, plain = archive
+    ct = pydicom.dcmread(CT)
+    assert _move(proc.port, destination, ct.StudyInstanceUID) == [0, 1, 0]
+    (got,) = (plain if destination == "PLAIN" else scp).take()
+    assert str(got.file_meta.TransferSyntaxUID) == expected
+    assert got.SOPInstanceUID == ct.SOPInstanceUID
+    assert np.array_equal(got.pixel_array, ct.pixel_array)
+
+
+def test_stored_compressed_bytes_go_out_untouched_or_decompressed(archive):
+    proc, scp, plain = archive
+    original = pydicom.dcmread(J2K_FILE)
+    assert _move(proc.port, "ASDEST", original.StudyInstanceUID) == [0, 1, 0]
+    (got,) = scp.take()
+    assert str(got.file_meta.TransferSyntaxUID) == J2K and got.PixelData == original.PixelData
+    assert _move(proc.port, "UNDEST", original.StudyInstanceUID) == [0, 1, 0]
+    (got,) = scp.take()
+    assert str(got.file_meta.TransferSyntaxUID) == IMPLICIT
+    assert np.array_equal(got.pixel_array, original.pixel_array)
+
+
+def _corrupt_j2k() -> pydicom.Dataset:
+    ds = pydicom.dcmread(J2K_FILE)
+    frame = bytearray(next(generate_frames(ds.PixelData, number_of_frames=1)))
+    frame[len(frame) // 3:] = bytes(len(frame) - len(frame) // 3)          # the codestream breaks off
+    frame[2:40] = b"\xff" * 38                                           # and its main header is garbage
+    ds.PixelData = encapsulate([bytes(frame)])
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.2.135.1066.999.1"
+    ds.StudyInstanceUID = "1.2.826.0.1.3680043.2.135.1066.999.2"
+    return ds
+
+
+def test_corrupt_stream_is_stored_as_received_and_moved_as_stored_or_failed(tmp_path):
+    scp = StoreSCP(tmp_path / "received", "ANY", "+xa")
+    plain = StoreSCP(tmp_path / "plain", "PLAIN")
+    proc = _server(tmp_path / "server", [("J2DEST", scp.port, "j2"), ("PLAIN", plain.port, "un")],
+                   IncomingCompression="un")
+    try:
+        bad = _corrupt_j2k()
+        assert _store(proc.port, bad) == 0
+        (stored,) = _stored(tmp_path / "server")
+        assert _meta_ts(stored) == J2K and pydicom.dcmread(stored).PixelData == bad.PixelData
+        log = proc.output()
+        assert "***Could not apply compression 'un'" in log and bad.SOPInstanceUID in log
+        assert "stored as received" in log
+        # j2 column: the transcode fails, the destination also accepted the stored syntax
+        assert _move(proc.port, "J2DEST", bad.StudyInstanceUID) == [0, 1, 0]
+        (got,) = scp.take()
+        assert str(got.file_meta.TransferSyntaxUID) == J2K and got.PixelData == bad.PixelData
+        assert "sent as stored" in proc.output()
+        # a destination taking uncompressed data only: that sub-operation fails
+        status = _move(proc.port, "PLAIN", bad.StudyInstanceUID)
+        assert status[0] == 0xB000 and status[2] == 1
+        assert plain.take() == []
+        assert "***C-Move: cannot convert" in proc.output()
+    finally:
+        proc.stop()
+        scp.stop()
+        plain.stop()
+
+
+def test_nki_stored_in_v2_is_read_and_moved_as_ordinary_pixels(tmp_path):
+    scp = StoreSCP(tmp_path / "received", "ANY", "+xa")
+    proc = _server(tmp_path / "server", [("UNDEST", scp.port, "un"), ("J2DEST", scp.port, "j2")],
+                   IncomingCompression="n4", FileNameSyntax="3")
+    try:
+        ct = pydicom.dcmread(CT)
+        assert dcmtk("storescu", "127.0.0.1", str(proc.port), CT).returncode == 0
+        (stored,) = _stored(tmp_path / "server")
+        assert stored.suffix == ".v2"
+        raw = pydicom.dcmread(stored, force=True)
+        assert 0x7FDF0010 in raw and "PixelData" not in raw                   # NKI as Conquest stores it
+        for destination, expected in (("UNDEST", IMPLICIT), ("J2DEST", JPEG_SV1)):
+            assert _move(proc.port, destination, ct.StudyInstanceUID) == [0, 1, 0]
+            (got,) = scp.take()
+            assert str(got.file_meta.TransferSyntaxUID) == expected and 0x7FDF0010 not in got
+            assert np.array_equal(got.pixel_array, ct.pixel_array)
+        # readers see ordinary pixel data: dump_header shows (7fe0,0010)
+        dump = run_dgate([f"-p{proc.port}", f"--dump_header:{ct.PatientID}|{ct.SOPInstanceUID}"], tmp_path / "server")
+        assert "7fe0,0010" in dump.stdout.lower() and "7fdf,0010" not in dump.stdout.lower()
+    finally:
+        proc.stop()
+        scp.stop()
+
+
+def test_nki_into_dcm_file_is_expanded_unless_allowed(tmp_path):
+    proc = _server(tmp_path, IncomingCompression="n2")
+    try:
+        assert dcmtk("storescu", "127.0.0.1", str(proc.port), CT).returncode == 0
+        (stored,) = _stored(tmp_path)
+        ds = pydicom.dcmread(stored)
+        assert stored.suffix == ".dcm" and 0x7FDF0010 not in ds
+        assert np.array_equal(ds.pixel_array, pydicom.dcmread(CT).pixel_array)
+    finally:
+        proc.stop()
