@@ -5,7 +5,9 @@ dcmtk ``storescp`` receives it (the meta of its files names the transfer syntax)
 compressed streams (stored as received; sent as stored or the sub-operation fails)."""
 from __future__ import annotations
 
+import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,8 @@ J2K_FILE = get_testdata_file("JPEG2000.dcm")          # 1.2.840.10008.1.2.4.91, 
 
 def _stored(folder: Path) -> list[Path]:
     data = folder / "data"
-    return sorted(p for p in data.rglob("*") if p.is_file() and p.suffix.lower() in (".dcm", ".v2"))
+    return sorted(p for p in data.rglob("*") if p.is_file() and p.suffix.lower() in (".dcm", ".v2")
+                  and "incoming" not in p.relative_to(data).parts)
 
 
 def _store(port: int, ds: pydicom.Dataset, called: str = "CONQUESTSRV1") -> int:
@@ -243,5 +246,51 @@ def test_nki_into_dcm_file_is_expanded_unless_allowed(tmp_path):
         ds = pydicom.dcmread(stored)
         assert stored.suffix == ".dcm" and 0x7FDF0010 not in ds
         assert np.array_equal(ds.pixel_array, pydicom.dcmread(CT).pixel_array)
+    finally:
+        proc.stop()
+
+
+def test_archive_compression_applies_when_data_moves_to_another_device(tmp_path):
+    from convhelpers import folder
+
+    from dgate.db import open_database
+    from dgate.store.archive import Archiver
+    from dgate.store.devices import locate
+    from dgate.store.formats import read_file
+    from dgate.store.ingest import Ingest
+    mag1 = tmp_path / "mag1"
+    config, logs, sink = folder(tmp_path / "srv", MAGDevices="2", MAGDevice1=f"{mag1}/", ArchiveCompression="jk")
+    db = open_database(config, logs)
+    try:
+        ct = pydicom.dcmread(CT)
+        Ingest(config, logs).store(read_file(CT), db)
+        assert Archiver(db, config.settings, logs).move_data("MAG0", "MAG1")
+        found = db.get_file(str(ct.SOPInstanceUID))
+        path = locate(config.settings, found.device, found.object_file)
+        assert found.device == "MAG1" and path.is_relative_to(mag1)
+        moved = pydicom.dcmread(path)
+        assert str(moved.file_meta.TransferSyntaxUID) == J2K_LOSSLESS
+        assert np.array_equal(moved.pixel_array, ct.pixel_array)
+    finally:
+        db.close()
+
+
+def test_dropped_file_compression_for_addimagefile_and_the_incoming_folder(tmp_path):
+    start_server(tmp_path, start=False, DroppedFileCompression="js", IncomingCompression="un")
+    assert run_dgate([f"-fa{CT}"], tmp_path).returncode == 0
+    (stored,) = _stored(tmp_path)
+    assert _meta_ts(stored) == JPEGLS_LOSSLESS
+    stored.unlink()
+    (tmp_path / "data" / "incoming").mkdir()
+    proc = DgateProcess(tmp_path)
+    try:
+        ds = pydicom.dcmread(J2K_FILE)
+        shutil.copy(J2K_FILE, tmp_path / "data" / "incoming" / "j2k.dcm")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (tmp_path / "data" / "incoming" / "j2k.dcm").exists():
+            time.sleep(0.2)
+        (added,) = [p for p in _stored(tmp_path) if pydicom.dcmread(p).SOPInstanceUID == ds.SOPInstanceUID]
+        assert _meta_ts(added) == JPEGLS_LOSSLESS
+        assert not (tmp_path / "data" / "incoming" / "j2k.dcm").exists()
     finally:
         proc.stop()
