@@ -294,3 +294,25 @@ def test_dropped_file_compression_for_addimagefile_and_the_incoming_folder(tmp_p
         assert not (tmp_path / "data" / "incoming" / "j2k.dcm").exists()
     finally:
         proc.stop()
+
+
+def test_incoming_compression_of_an_object_spooled_to_disk(tmp_path):
+    """Objects beyond 4 MB arrive in a spool file (a memory view of its mapping): the codec
+    must see their pixel data there too."""
+    ds = pydicom.dcmread(CT)
+    frames = 40
+    pixels = np.tile(ds.pixel_array, (frames, 4, 4)).astype(np.int16)     # 40 x 512 x 512, 20 MB
+    ds.Rows, ds.Columns, ds.NumberOfFrames = 512, 512, frames
+    ds.PixelData = pixels.tobytes()
+    path = tmp_path / "big.dcm"
+    ds.save_as(path)
+    proc = _server(tmp_path / "server", IncomingCompression="j2")
+    try:
+        assert dcmtk("storescu", "127.0.0.1", str(proc.port), str(path)).returncode == 0
+        (stored,) = _stored(tmp_path / "server")
+        back = pydicom.dcmread(stored)
+        assert str(back.file_meta.TransferSyntaxUID) == JPEG_LOSSLESS
+        assert stored.stat().st_size < path.stat().st_size // 2
+        assert np.array_equal(back.pixel_array, pixels)
+    finally:
+        proc.stop()

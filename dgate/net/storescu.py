@@ -31,6 +31,7 @@ from .dimse import C_STORE_RQ, MOVE_ORIGINATOR_AE, MOVE_ORIGINATOR_ID, PRIORITY,
 from .negotiation import IMPLEMENTATION_UID, IMPLEMENTATION_VERSION
 
 MAX_CONTEXTS = 128
+SMALL = 4 << 20
 WARNINGS = {0x0001, 0xB000, 0xB006, 0xB007}
 
 
@@ -98,6 +99,8 @@ def payload(obj: ObjectFile, target: str, ctx: Any = None) -> Iterable[Any]:
     if target == stored:
         return obj.chunks()
     if stored == EXPLICIT_LE and target == IMPLICIT_LE and obj.size:
+        if obj.size <= SMALL:            # one joined buffer: far fewer PDV pieces to gather
+            return [b"".join(to_implicit(obj.read()))]
         with open(obj.path, "rb") as handle:
             mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         view = memoryview(mapping)[obj.offset:obj.offset + obj.size]

@@ -50,6 +50,7 @@ def read_object(path: str | os.PathLike) -> Dataset:
 
 NKI_PIXELS = 0x7FDF0010
 PIXEL_DATA = 0x7FE00010
+SMALL = 4 << 20
 
 
 def has_nki(obj) -> bool:
@@ -62,6 +63,12 @@ def has_nki(obj) -> bool:
         return False
     try:
         with open(obj.path, "rb") as handle:
+            if obj.size <= SMALL:         # a byte search is cheaper than the element walk
+                handle.seek(obj.offset)
+                data = handle.read(obj.size)
+                little = obj.transfer_syntax != "1.2.840.10008.1.2.2"
+                if (b"\xdf\x7f\x10\x00" if little else b"\x7f\xdf\x00\x10") not in data:
+                    return False
             mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         elements = scan(memoryview(mapping)[obj.offset:obj.offset + obj.size], obj.transfer_syntax).elements
     except (OSError, ValueError, StructureError):
