@@ -32,18 +32,32 @@ At import it sets, in the hub and in every worker:
 """
 from __future__ import annotations
 
+import mmap
 import threading
 from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
 
 from ..log import printable
 from ..net import hooks
 from ..runtime import counters
-from ..store import compression as adapter
 from ..store.formats import Encoded, ObjectFile
 from ..store.ingest import COMPRESSION, IngestContext
 from ..store.reader import has_nki
-from . import CodecError, proposed_syntaxes, readable, recompress
+from . import (
+    CodecError,
+    compression_for_destination,
+    for_destination,
+    nki_client_code,
+    proposed_syntaxes,
+    readable,
+    recompress,
+)
 from . import syntaxes as ts
+from .encoded import Encoded as CodecEncoded
+from .encoded import serialize
 
 REQUESTED_COMPRESSION = 0x99990700     # (9999,0700) recompression for sending
 MAX_NKI = 0x99990600                   # (9999,0600) max NKI compression a client supports
@@ -51,13 +65,39 @@ UNCOMPRESSED = (ts.IMPLICIT_LE, ts.EXPLICIT_LE, ts.EXPLICIT_BE)
 
 
 # -- ingest ---------------------------------------------------------------------------------
-def ingest_compression(obj: Encoded, code: str, ctx: IngestContext) -> Encoded:
+def _serialized(ds: Dataset, uid: str) -> memoryview | bytes:
+    """The data set bytes in ``uid`` as a view of the writer's own buffer (no final copy:
+    a 1 GB object is held once, not twice)."""
+    if uid == ts.DEFLATED:
+        return serialize(ds, uid)
+    fp = DicomBytesIO()
+    fp.is_little_endian = uid != ts.EXPLICIT_BE
+    fp.is_implicit_VR = uid == ts.IMPLICIT_LE
+    write_dataset(fp, Dataset({tag: elem for tag, elem in ds.items() if tag.group != 2}))
+    return fp.parent.getbuffer()
+
+
+class _Lean(CodecEncoded):
+    """An encoded object whose re-encoding is a view of the writer's buffer (see
+    :func:`_serialized`); the ingest pipeline and the sender take any buffer."""
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset, transfer_syntax: str | None = None) -> "_Lean":
+        meta = getattr(ds, "file_meta", None)
+        uid = transfer_syntax or str(meta.get("TransferSyntaxUID", "") if meta is not None else "") or ts.EXPLICIT_LE
+        return cls(_serialized(ds, uid), uid)  # type: ignore[arg-type]
+
+
+def ingest_compression(obj: Encoded, code: str, ctx: IngestContext):
     """The ingest pipeline's compression step for every Conquest code (raises
-    :class:`CodecError`; the pipeline keeps the object as received and logs it)."""
+    :class:`CodecError`; the pipeline keeps the object as received and logs it). A spooled
+    object is parsed from its mapping without a copy of the whole."""
     ingest = ctx.ingest
     quality = ingest.settings.int("LossyQuality") if ingest is not None else 95
     log = ingest.logs.operator.printf if ingest is not None else None
-    return recompress(obj, code, lossy_quality=quality or 95, counters=counters, log=log)
+    lean = _Lean(obj.raw, obj.transfer_syntax)
+    out = recompress(lean, code, lossy_quality=quality or 95, counters=counters, log=log)
+    return obj if out is lean else out
 
 
 def readable_for_file(obj: Encoded, ingest: Any) -> Encoded:
@@ -187,16 +227,31 @@ def retrieve_syntax(obj: ObjectFile, offered: dict[str, int], code: str, ctx: An
         except ValueError:
             max_nki = 0
     log = _log(ctx)
-    source = Encoded(obj.read(), stored)
+    wanted = code
+    if as_stored:
+        wanted = nki_client_code(compression_for_destination(code, target), requested or None, max_nki or None)
     try:
-        out = adapter.retrieve_step(source, target, code, settings, nki_client=as_stored, requested=requested or None,
-                                    max_nki=max_nki or None, also_accepted=offered.keys(), counters=counters, log=log)
+        ds = _stored_dataset(obj)
+        out = for_destination(ds, target, wanted, lossy_quality=settings.int("LossyQuality") or 95,
+                              counters=counters, nki_client=as_stored, log=log)
+        del ds
+        raw = _serialized(out, target)
     except CodecError as exc:
+        if stored in offered:
+            log(f"***[retrieve] {printable(obj.sop_instance)}: {exc}; sent as stored ({ts.name(stored)})\n")
+            return stored                                  # streamed from disk by the default payload
         raise CodecError(f"{printable(obj.sop_instance)}: cannot be sent as {ts.name(target)} "
                          f"(acrnema.map column '{printable(code)}'): {exc}") from exc
-    sent = str(out.transfer_syntax)
-    _pending.value = (str(obj.path), sent, out.raw)
-    return sent
+    _pending.value = (str(obj.path), target, raw)
+    return target
+
+
+def _stored_dataset(obj: ObjectFile) -> Dataset:
+    """The stored object decoded from a mapping of its file (no copy of the whole; its
+    pages are given back after parsing)."""
+    with open(obj.path, "rb") as handle:
+        mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    return CodecEncoded(memoryview(mapping)[obj.offset:obj.offset + obj.size], obj.transfer_syntax).dataset()
 
 
 def retrieve_payload(obj: ObjectFile, target: str, ctx: Any):
