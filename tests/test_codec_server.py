@@ -306,7 +306,8 @@ def test_incoming_compression_of_an_object_spooled_to_disk(tmp_path):
     ds.PixelData = pixels.tobytes()
     path = tmp_path / "big.dcm"
     ds.save_as(path)
-    proc = _server(tmp_path / "server", IncomingCompression="j2")
+    scp = StoreSCP(tmp_path / "received", "UNDEST")
+    proc = _server(tmp_path / "server", [("UNDEST", scp.port, "un")], IncomingCompression="j2")
     try:
         assert dcmtk("storescu", "127.0.0.1", str(proc.port), str(path)).returncode == 0
         (stored,) = _stored(tmp_path / "server")
@@ -314,5 +315,11 @@ def test_incoming_compression_of_an_object_spooled_to_disk(tmp_path):
         assert str(back.file_meta.TransferSyntaxUID) == JPEG_LOSSLESS
         assert stored.stat().st_size < path.stat().st_size // 2
         assert np.array_equal(back.pixel_array, pixels)
+        # and out again, decompressed (its pixel data sent as the element's own buffer)
+        assert _move(proc.port, "UNDEST", ds.StudyInstanceUID) == [0, 1, 0]
+        (got,) = scp.take()
+        assert str(got.file_meta.TransferSyntaxUID) == IMPLICIT
+        assert np.array_equal(got.pixel_array, pixels)
     finally:
         proc.stop()
+        scp.stop()

@@ -49,11 +49,40 @@ class _ViewReader(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
+    CHUNK = 16 << 20
+
     def read(self, size: int = -1) -> bytes:
         end = len(self.view) if size is None or size < 0 else min(len(self.view), self.pos + size)
-        data = self.view[self.pos:end].tobytes()
+        if end - self.pos > 2 * self.CHUNK and isinstance(getattr(self.view, "obj", None), mmap.mmap):
+            data = self._read_mapped(self.pos, end)
+        else:
+            data = self.view[self.pos:end].tobytes()
         self.pos = end
         return data
+
+    def _read_mapped(self, start: int, end: int) -> bytes:
+        """A large value copied out of a file mapping chunk by chunk, each chunk's pages
+        given back at once, so the value is not held twice (mapping + copy)."""
+        import ctypes
+
+        import numpy as np
+        owner = self.view.obj
+        base = np.frombuffer(owner, np.uint8).ctypes.data
+        here = np.frombuffer(self.view, np.uint8).ctypes.data
+        out = bytes(end - start)          # new and unshared: filled in place below
+        target = ctypes.cast(ctypes.c_char_p(out), ctypes.c_void_p).value or 0
+        page = mmap.PAGESIZE
+        for offset in range(start, end, self.CHUNK):
+            stop = min(end, offset + self.CHUNK)
+            ctypes.memmove(target + offset - start, here + offset, stop - offset)
+            first = (here + offset - base) // page * page
+            last = (here + stop - base) // page * page
+            if last > first and hasattr(owner, "madvise"):
+                try:
+                    owner.madvise(mmap.MADV_DONTNEED, first, last - first)
+                except (OSError, ValueError):
+                    pass
+        return out
 
     def readinto(self, buffer) -> int:
         data = self.read(len(buffer))

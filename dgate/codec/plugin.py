@@ -33,6 +33,7 @@ At import it sets, in the hub and in every worker:
 from __future__ import annotations
 
 import mmap
+import struct
 import threading
 from typing import Any
 
@@ -75,6 +76,31 @@ def _serialized(ds: Dataset, uid: str) -> memoryview | bytes:
     fp.is_implicit_VR = uid == ts.IMPLICIT_LE
     write_dataset(fp, Dataset({tag: elem for tag, elem in ds.items() if tag.group != 2}))
     return fp.parent.getbuffer()
+
+
+def _chunks(ds: Dataset, uid: str) -> list:
+    """The data set bytes in ``uid`` as pieces to send: large native pixel data goes out as
+    the element's own value (not copied into a serialized whole)."""
+    elem = ds["PixelData"] if "PixelData" in ds else None
+    value = elem.value if elem is not None else None
+    if uid not in (ts.IMPLICIT_LE, ts.EXPLICIT_LE) or elem is None or elem.is_undefined_length \
+            or not isinstance(value, bytes) or len(value) < (1 << 20):
+        return [_serialized(ds, uid)]
+    pixel_tag = 0x7FE00010
+    head = Dataset({tag: e for tag, e in ds.items() if tag.group != 2 and tag < pixel_tag})
+    tail = Dataset({tag: e for tag, e in ds.items() if tag > pixel_tag})
+    pad = b"\0" if len(value) % 2 else b""
+    if uid == ts.IMPLICIT_LE:
+        header = struct.pack("<HHI", 0x7FE0, 0x0010, len(value) + len(pad))
+    else:
+        header = struct.pack("<HH2s2xI", 0x7FE0, 0x0010, (elem.VR if elem.VR in ("OB", "OW") else "OW").encode(),
+                             len(value) + len(pad))
+    out = [_serialized(head, uid), header, value]
+    if pad:
+        out.append(pad)
+    if len(tail):
+        out.append(_serialized(tail, uid))
+    return out
 
 
 class _Lean(CodecEncoded):
@@ -235,7 +261,7 @@ def retrieve_syntax(obj: ObjectFile, offered: dict[str, int], code: str, ctx: An
         out = for_destination(ds, target, wanted, lossy_quality=settings.int("LossyQuality") or 95,
                               counters=counters, nki_client=as_stored, log=log)
         del ds
-        raw = _serialized(out, target)
+        raw = _chunks(out, target)
     except CodecError as exc:
         if stored in offered:
             log(f"***[retrieve] {printable(obj.sop_instance)}: {exc}; sent as stored ({ts.name(stored)})\n")
@@ -259,7 +285,7 @@ def retrieve_payload(obj: ObjectFile, target: str, ctx: Any):
     pending = getattr(_pending, "value", None)
     _pending.value = None
     if pending is not None and pending[0] == str(obj.path) and pending[1] == target:
-        return [pending[2]]
+        return pending[2]
     return None
 
 
