@@ -323,3 +323,55 @@ def test_incoming_compression_of_an_object_spooled_to_disk(tmp_path):
     finally:
         proc.stop()
         scp.stop()
+
+
+def test_nki_private_retrieve_class_gets_nki_data_as_stored_and_un_expands_it(tmp_path):
+    from pynetdicom import evt
+    from pynetdicom.sop_class import CTImageStorage
+
+    got: list[pydicom.Dataset] = []
+
+    def on_store(event):
+        ds = event.dataset
+        ds.file_meta = event.file_meta
+        got.append(ds)
+        return 0
+    dest = AE("NKIDEST")
+    dest.add_supported_context(CTImageStorage, [IMPLICIT, EXPLICIT])
+    dest_port = free_port()
+    scp = dest.start_server(("127.0.0.1", dest_port), block=False,
+                            evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    proc = _server(tmp_path / "server", [("NKIDEST", dest_port, "un")], IncomingCompression="n2",
+                   FileNameSyntax="3")
+    try:
+        ct = pydicom.dcmread(CT)
+        assert dcmtk("storescu", "127.0.0.1", str(proc.port), CT).returncode == 0
+        nki_move = "1.2.826.0.1.3680043.2.135.1066.5.1.4.1.2.2.2"
+        for model, nki in ((nki_move, True), ("1.2.840.10008.5.1.4.1.2.2.2", False)):
+            ae = AE("MOVER")
+            ae.add_requested_context(model)
+            assoc = ae.associate("127.0.0.1", proc.port, ae_title="CONQUESTSRV1")
+            ident = pydicom.Dataset()
+            ident.QueryRetrieveLevel = "STUDY"
+            ident.StudyInstanceUID = ct.StudyInstanceUID
+            statuses = [s.Status for s, _ in assoc.send_c_move(ident, "NKIDEST", model) if s]
+            assoc.release()
+            assert statuses[-1] == 0
+            (received,) = got
+            got.clear()
+            assert (0x7FDF0010 in received) is nki and ("PixelData" in received) is not nki
+            if not nki:
+                assert np.array_equal(received.pixel_array, ct.pixel_array)
+        # an NKI .v2 file dropped in with DroppedFileCompression un is stored expanded
+        (stored,) = _stored(tmp_path / "server")
+        dropped = tmp_path / "nki.v2"
+        shutil.copy(stored, dropped)
+        run_dgate([f"-p{proc.port}", "--put_param:DroppedFileCompression,un"], tmp_path / "server")
+        assert run_dgate([f"-p{proc.port}", f"--addimagefile:{dropped}"], tmp_path / "server").stdout == "0"
+        (again,) = _stored(tmp_path / "server")
+        from dgate.store.formats import read_file
+        ds = read_file(again).dataset()
+        assert 0x7FDF0010 not in ds and np.array_equal(ds.pixel_array, ct.pixel_array)
+    finally:
+        proc.stop()
+        scp.shutdown()

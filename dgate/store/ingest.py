@@ -326,7 +326,7 @@ class Ingest:
         code = (ctx.compression if ctx.compression is not None else self.settings.str("IncomingCompression"))
         code = code.strip().lower()
         keep = not code or code.startswith(("as", "is", "v")) or \
-            (code == "un" and item.transfer_syntax in UNCOMPRESSED)
+            (code == "un" and item.transfer_syntax in UNCOMPRESSED and NKI_PIXELS not in item.scan.elements)
         if not keep:
             original = Encoded(item.data, item.transfer_syntax)  # type: ignore[arg-type]
             try:
