@@ -35,6 +35,11 @@ Settable functions (one each, ``.set(fn)``; None restores the default):
   -> int`` or None; rc 2 refuses the query (0xC011) / drops that response
   (:meth:`dgate.db.Database.find_worklist`). None: no worklist converters.
 
+* ``LOCAL_COMMAND``: ``fn(info, text, upload, command: Command) -> tuple[bytes | None] | None``
+  for a server command on C-ECHO (conquest-lua-web.md §6.3): a 1-tuple holding the reply
+  when this process ran it (``lua:``/``luastart:`` in the association's Lua state), None:
+  the hub runs it (``server_command``).
+
 ``ctx`` is a :class:`dgate.net.services.QueryContext` or ``RetrieveContext``.
 """
 from __future__ import annotations
@@ -100,3 +105,4 @@ RETRIEVE_SYNTAX = Settable("retrieve syntax")
 RETRIEVE_PAYLOAD = Settable("retrieve payload")
 RETRIEVE_PROPOSAL = Settable("retrieve proposal")
 WORKLIST_CONVERTERS = Settable("worklist converters")
+LOCAL_COMMAND = Settable("local server command")

@@ -3,7 +3,7 @@
 Layout (all integers little-endian int64):
 
 * ``0``: magic ``DGATESHM``; ``8``: the UID counter (``GenUID``'s ``UIDPostfix``);
-  ``16``: number of counter names in use;
+  ``16``: number of counter names in use; ``24``: the file-name counter (``%counter``);
 * ``NAMES_AT``: :data:`MAX_NAMES` counter names of 32 bytes (NUL padded);
 * ``ROWS_AT``: :data:`MAX_ROWS` rows of :data:`MAX_NAMES` counters, one row per process
   (row 0 the hub, row ``i`` worker slot ``i``; a restarted worker keeps its row, so no
@@ -27,6 +27,7 @@ NAME_SIZE = 32
 MAX_ROWS = 33
 UID_AT = 8
 NAMES_USED_AT = 16
+FILE_COUNTER_AT = 24
 NAMES_AT = 64
 ROWS_AT = NAMES_AT + MAX_NAMES * NAME_SIZE
 SIZE = ROWS_AT + MAX_ROWS * MAX_NAMES * 8
