@@ -23,9 +23,11 @@ At import it sets, in the hub and in every worker:
 
   Stored bytes are streamed from disk untouched when the destination accepted the stored
   syntax and the column asks for nothing else; uncompressed → uncompressed is the lean
-  rewrite of :mod:`dgate.net.storescu`. Anything else goes through
-  :func:`dgate.store.compression.retrieve_step` (NKI expanded for ordinary classes; the
-  NKI private retrieve classes get the stored form, or their (9999,0700) code). A failed
+  rewrite of :mod:`dgate.net.storescu`. Anything else is decoded once from a mapping of the
+  file and goes through :func:`dgate.codec.for_destination` (the policy of
+  :func:`dgate.store.compression.retrieve_step`: NKI expanded for ordinary classes; the NKI
+  private retrieve classes get the stored form, or their (9999,0700) code), large native
+  pixel data is then sent as the element's own buffer. A failed
   transcode falls back to the stored form when the destination accepted it (logged),
   otherwise that sub-operation fails (:class:`~dgate.codec.CodecError`, logged by the
   C-MOVE/C-GET handler, counted as failed).
