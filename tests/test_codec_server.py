@@ -46,14 +46,17 @@ def _store(port: int, ds: pydicom.Dataset, called: str = "CONQUESTSRV1") -> int:
         assoc.release()
 
 
-def _move(port: int, destination: str, study: str) -> list:
-    """C-MOVE a study; the last response's (status, completed, failed)."""
+def _move(port: int, destination: str, study: str, requested: str = "") -> list:
+    """C-MOVE a study (with (9999,0700) ``requested``); the last response's (status,
+    completed, failed)."""
     ae = AE("MOVER")
     ae.add_requested_context("1.2.840.10008.5.1.4.1.2.2.2")
     assoc = ae.associate("127.0.0.1", port, ae_title="CONQUESTSRV1")
     ident = pydicom.Dataset()
     ident.QueryRetrieveLevel = "STUDY"
     ident.StudyInstanceUID = study
+    if requested:
+        ident.add_new(0x99990700, "LO", requested)
     try:
         last = [s for s, _ in assoc.send_c_move(ident, destination, "1.2.840.10008.5.1.4.1.2.2.2") if s][-1]
     finally:
@@ -172,6 +175,15 @@ def test_stored_compressed_bytes_go_out_untouched_or_decompressed(archive):
     (got,) = scp.take()
     assert str(got.file_meta.TransferSyntaxUID) == IMPLICIT
     assert np.array_equal(got.pixel_array, original.pixel_array)
+
+
+def test_requested_compression_in_the_identifier_replaces_the_column(archive):
+    proc, scp, plain = archive
+    ct = pydicom.dcmread(CT)
+    assert _move(proc.port, "UNDEST", ct.StudyInstanceUID, requested="jk") == [0, 1, 0]
+    (got,) = scp.take()
+    assert str(got.file_meta.TransferSyntaxUID) == J2K_LOSSLESS
+    assert np.array_equal(got.pixel_array, ct.pixel_array)
 
 
 def _corrupt_j2k() -> pydicom.Dataset:

@@ -155,6 +155,21 @@ def _changed_payload(obj: ObjectFile, target: str, ctx: RetrieveContext):
     return [Encoded.from_dataset(ds, target).raw]
 
 
+REQUESTED_COMPRESSION = 0x99990700
+
+
+def _requested_compression(command, identifier: Dataset) -> str:
+    """(9999,0700) of the C-MOVE command or identifier (Conquest copies it from the
+    identifier into the command; conquest-lua-web.md §8.11), '' when absent."""
+    value: Any = command.text(REQUESTED_COMPRESSION) if hasattr(command, "text") else ""
+    if not value and REQUESTED_COMPRESSION in identifier:
+        value = identifier[REQUESTED_COMPRESSION].value
+        if isinstance(value, bytes):
+            value = value.decode("latin-1", "replace")
+    text = str(value or "").strip(" \0")
+    return text if text and all(c.isalnum() or c in "#,!" for c in text) and len(text) <= 15 else ""
+
+
 def _finish(session: AssociationInfo, msg: Message, counts: Counts) -> None:
     if counts.failed:
         failed = Dataset()
@@ -197,6 +212,12 @@ def move(session: AssociationInfo, msg: Message) -> None:
         logs.operator.printf(f"***C-Move from {session.who()} refused: {why}\n")
         session.respond(msg, DESTINATION_UNKNOWN)
         return
+    requested = _requested_compression(msg.command, identifier)
+    if requested and not ctx.as_stored:
+        # (9999,0700) "recompression for sending" replaces the acrnema.map column (the NKI
+        # private classes apply it to their own code: dgate.codec.plugin)
+        logs.debug.printf(f"C-Move: compression '{printable(requested)}' requested for sending\n")
+        address = address._replace(compression=requested)
     ctx.destination, ctx.address = destination, address
     counts = Counts()
     try:
