@@ -242,6 +242,14 @@ def test_nki_stored_in_v2_is_read_and_moved_as_ordinary_pixels(tmp_path):
             (got,) = scp.take()
             assert str(got.file_meta.TransferSyntaxUID) == expected and 0x7FDF0010 not in got
             assert np.array_equal(got.pixel_array, ct.pixel_array)
+        # C-GET too
+        got_dir = tmp_path / "got"
+        got_dir.mkdir()
+        get = dcmtk("getscu", "-S", "-od", str(got_dir), "-k", "QueryRetrieveLevel=STUDY",
+                    "-k", f"StudyInstanceUID={ct.StudyInstanceUID}", "127.0.0.1", str(proc.port))
+        assert get.returncode == 0, get.stderr
+        (fetched,) = [pydicom.dcmread(p) for p in got_dir.iterdir()]
+        assert 0x7FDF0010 not in fetched and np.array_equal(fetched.pixel_array, ct.pixel_array)
         # readers see ordinary pixel data: dump_header shows (7fe0,0010)
         dump = run_dgate([f"-p{proc.port}", f"--dump_header:{ct.PatientID}|{ct.SOPInstanceUID}"], tmp_path / "server")
         assert "7fe0,0010" in dump.stdout.lower() and "7fdf,0010" not in dump.stdout.lower()

@@ -14,8 +14,9 @@ Proposal (:func:`proposal`), as dgate 1.5.0e where it matters: for a destination
 compression ``un`` (``u…``) each SOP class gets a context offering Implicit VR Little
 Endian and one offering Explicit VR LE (the original offers implicit only); implicit is
 sent where it was accepted. Other codes offer each stored compressed syntax, then an
-uncompressed fallback. The codec package can refine both choices
-(:data:`dgate.net.hooks.RETRIEVE_SYNTAX`, :data:`~dgate.net.hooks.RETRIEVE_PAYLOAD`).
+uncompressed fallback. The codec plug-in (:mod:`dgate.codec.plugin`) replaces all three choices
+after the acrnema.map column (:data:`dgate.net.hooks.RETRIEVE_PROPOSAL`,
+:data:`~dgate.net.hooks.RETRIEVE_SYNTAX`, :data:`~dgate.net.hooks.RETRIEVE_PAYLOAD`).
 """
 from __future__ import annotations
 
