@@ -14,6 +14,7 @@ MODULES: list[str] = [
     "dgate.net.nservices",         # print, storage commitment, MPPS handlers; commitment.report/wait services
     "dgate.hl7.mllp",              # HL7 listener task (HL7Port)
     "dgate.web.task",              # HTTP server task (WebPort): DICOMweb, WADO, our UI, Conquest web pages
+    "dgate.codec.plugin",          # compression codes on ingest, acrnema.map column on retrieve, NKI transparency
 ]
 
 

@@ -25,6 +25,9 @@ Settable functions (one each, ``.set(fn)``; None restores the default):
   the transfer syntax to send ``obj`` in, from ``offered`` (accepted transfer syntax →
   presentation context for its SOP class); None: the default policy of
   :func:`dgate.net.storescu.choose_syntax`.
+* ``RETRIEVE_PROPOSAL``: ``fn(sop_class, stored: set[str], code: str, as_stored: bool) -> list[str] | None``,
+  the transfer syntaxes to propose to a retrieve/forward destination for one SOP class (one
+  presentation context each, in order of preference); None: :func:`dgate.net.storescu.proposal`.
 * ``RETRIEVE_PAYLOAD``: ``fn(obj, target_ts, ctx) -> Iterable[bytes] | None``, the data set
   bytes to send (NKI expansion, recompression); None: :func:`dgate.net.storescu.payload`.
 * ``WORKLIST_CONVERTERS``: ``fn(ctx) -> (query_hook, result_hook)`` for a modality worklist
@@ -100,5 +103,6 @@ RETRIEVE_QUERY = HookList("retrieve query")
 RETRIEVE_OBJECT = HookList("retrieve object")
 RETRIEVE_SYNTAX = Settable("retrieve syntax")
 RETRIEVE_PAYLOAD = Settable("retrieve payload")
+RETRIEVE_PROPOSAL = Settable("retrieve proposal")
 WORKLIST_CONVERTERS = Settable("worklist converters")
 LOCAL_COMMAND = Settable("local server command")

@@ -59,6 +59,8 @@ CANNOT_UNDERSTAND = 0xC000
 OUT_OF_RESOURCES = 0xA700
 MAX_UID = 64
 DEVICE_RECHECK = 1.0
+NKI_PIXELS = 0x7FDF0010
+PIXEL_DATA_TAG = 0x7FE00010
 INSTANCE_UIDS = ((0x00080018, "SOPInstanceUID"), (0x0020000D, "StudyInstanceUID"),
                  (0x0020000E, "SeriesInstanceUID"))
 
@@ -152,10 +154,15 @@ def _default_compression(obj: Encoded, code: str, ctx: IngestContext) -> Encoded
 
 
 class _Compression:
-    """The compression step: ``COMPRESSION.set(fn)``, ``fn(obj, code, ctx) -> Encoded``."""
+    """The compression step: ``COMPRESSION.set(fn)``, ``fn(obj, code, ctx) -> Encoded``.
+
+    ``COMPRESSION.readable`` (set by the codec plug-in) expands NKI private compression:
+    SaveToDisk writes NKI pixel data only to ``.v2`` files unless ``AllowNKIAsDICOM = 1``
+    (conquest-storage.md §6.3 step 5)."""
 
     def __init__(self) -> None:
         self.fn: Compressor = _default_compression
+        self.readable: Callable[[Encoded, "Ingest"], Encoded] | None = None
 
     def set(self, fn: Compressor | None) -> None:
         self.fn = fn or _default_compression
@@ -319,7 +326,7 @@ class Ingest:
         code = (ctx.compression if ctx.compression is not None else self.settings.str("IncomingCompression"))
         code = code.strip().lower()
         keep = not code or code.startswith(("as", "is", "v")) or \
-            (code == "un" and item.transfer_syntax in UNCOMPRESSED)
+            (code == "un" and item.transfer_syntax in UNCOMPRESSED and NKI_PIXELS not in item.scan.elements)
         if not keep:
             original = Encoded(item.data, item.transfer_syntax)  # type: ignore[arg-type]
             try:
@@ -495,6 +502,11 @@ class Ingest:
                 backup = None
         try:
             received = item.received
+            if (COMPRESSION.readable is not None and not name.lower().endswith(".v2")
+                    and NKI_PIXELS in sc.elements and PIXEL_DATA_TAG not in sc.elements
+                    and not self.settings.int("AllowNKIAsDICOM")):
+                expanded = COMPRESSION.readable(item.encoded(), self)
+                item.replace(expanded.raw, expanded.transfer_syntax)
             if name.lower().endswith(".v2"):
                 if item.transfer_syntax not in UNCOMPRESSED:
                     raise BadObject("Cannot write compressed pixel data in v2 format")
