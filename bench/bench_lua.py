@@ -1,21 +1,33 @@
-"""Per-image cost of a Lua import converter, called the way the import step calls it.
+"""Cost of Lua in the store path.
 
-``[lua] ImportConverter0`` reads 5 fields and sets 1; :meth:`AssociationLua.import_step`
-runs it on N CT_small headers (as ingest would hand them over: a pydicom Dataset without
-pixel data), interleaved with the same loop over a configuration without the converter,
-in one run. Prints both and the difference per image (aim: < 0.3 ms).
+1. Import step (default): ``[lua] ImportConverter0`` reads 5 fields and sets 1; the converter
+   engine (:meth:`dgate.convert.Converters.run_import`) runs it on N CT_small headers in an
+   association's Lua state, as ingest hands them over (a Dataset without pixel data),
+   interleaved with the same loop on a configuration without the converter. Prints both and
+   the difference per image (aim: < 0.3 ms).
+2. ``--server``: end to end, a running dgate (default configuration, hub + workers) receives
+   N CT_small copies (new UIDs) from dcmtk storescu over one association, for three
+   configurations in rotating order: no ``[lua]`` keys; ``[lua] association``, ``command``
+   and ``endassociation`` hooks (a counter each; ``command`` runs for every C-STORE); the
+   ``[lua] ImportConverter0`` script of 1 (it only runs where the import converters are
+   wired into ingest; the output says whether it ran). Prints img/s medians.
 
     python3 bench/bench_lua.py [N] [rounds]
+    python3 bench/bench_lua.py --server [N] [rounds]
 """
 from __future__ import annotations
 
+import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
 import pydicom  # noqa: E402
 from pydicom.data import get_testdata_file  # noqa: E402
@@ -28,33 +40,46 @@ from dgate.luabind.hooks import AssociationInfo, AssociationLua  # noqa: E402
 
 SCRIPT = ("local a, b, c, d, e = Data.PatientID, Data.Modality, Data.StudyInstanceUID, Data.SeriesNumber, "
           "Data.InstanceNumber; Data.InstitutionName = 'BENCH ' .. b")
+HOOKS = {"association": "n_assoc = (n_assoc or 0) + 1", "command": "n_cmd = (n_cmd or 0) + 1",
+         "endassociation": "n_end = (n_end or 0) + 1"}
+
+
+def lua_keys(path: Path, keys: dict[str, str]) -> None:
+    """Replace the default [lua] keys of ``path``/dicom.ini with ``keys`` (first one wins)."""
+    ini = path / "dicom.ini"
+    names = {k.lower() for k in keys}
+    kept = [line for line in ini.read_text().splitlines() if line.split("=", 1)[0].strip().lower() not in names]
+    ini.write_text("\n".join(kept) + "\n[lua]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()))
 
 
 def folder(with_script: bool) -> Configuration:
     path = Path(tempfile.mkdtemp(prefix="bench_lua"))
     create_default_config(path)
-    ini = path / "dicom.ini"
-    text = ini.read_text()
     if with_script:
-        text += f"\n[lua]\nImportConverter0 = {SCRIPT}\n"
-    ini.write_text(text)
+        lua_keys(path, {"ImportConverter0": SCRIPT})
     return Configuration.open(path)
 
 
 def run(config: Configuration, headers: list) -> float:
+    from dgate.convert import ConvertContext, Converters
     states.configure(LuaServices(config=config))
     session = AssociationLua(AssociationInfo("BENCH", "CONQUESTSRV1"), config)
-    session.import_step(headers[0])                 # state made, chunk compiled once
+    converters = Converters(config)
+
+    def step(ds) -> None:
+        ctx = ConvertContext(config, calling="BENCH", called="CONQUESTSRV1", family="Import",
+                             lua_state=session.state)
+        verdict = converters.run_import(ds, ctx)
+        assert verdict.rc in (0, 1)
+
+    step(headers[0])                                # state made, chunk compiled once
     start = time.perf_counter()
     for ds in headers:
-        result = session.import_step(ds)
-        assert result.rc == 1
+        step(ds)
     return (time.perf_counter() - start) / len(headers) * 1000.0
 
 
-def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+def import_step(n: int, rounds: int) -> None:
     template = pydicom.dcmread(get_testdata_file("CT_small.dcm"), stop_before_pixels=True)
     with_lua, without = folder(True), folder(False)
     lua_ms, base_ms = [], []
@@ -69,6 +94,86 @@ def main() -> None:
     print(f"import step without [lua] ImportConverter0: {base:.4f} ms/image")
     print(f"import step with the 5-read/1-write script:  {lua:.4f} ms/image")
     print(f"cost of the script: {lua - base:.4f} ms/image (aim < 0.3)")
+
+
+# -- end to end ------------------------------------------------------------------------------
+def copies(n: int, target: Path) -> list[Path]:
+    from pydicom.uid import generate_uid
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    study, series = generate_uid(), generate_uid()
+    files = []
+    for i in range(n):
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = study, series, generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        path = target / f"ct{i:05d}.dcm"
+        ds.save_as(path)
+        files.append(path)
+    return files
+
+
+def server_round(kind: str, files: list[Path]) -> tuple[float, bool]:
+    """img/s of one storescu run into a fresh dgate; whether the import script ran."""
+    from dgate.config.defaults import create_default_config
+    sys.path.insert(0, str(REPO / "tests"))
+    from netpeers import free_port, wait_for_port
+    path = Path(tempfile.mkdtemp(prefix=f"bench_lua_{kind}"))
+    try:
+        create_default_config(path)
+        if kind == "hooks":
+            lua_keys(path, HOOKS)
+        elif kind == "import":
+            lua_keys(path, {"ImportConverter0": SCRIPT})
+        env = dict(os.environ, TCP_NODELAY="1", PYTHONPATH=str(REPO))
+        subprocess.run([sys.executable, "-m", "dgate", "-i"], cwd=path, env=env, capture_output=True, check=True)
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "dgate", f"-p{port}"], cwd=path, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for_port(port, 30)
+            start = time.perf_counter()
+            subprocess.run(["/usr/bin/storescu", "-aec", "CONQUESTSRV1", "127.0.0.1", str(port),
+                            *map(str, files)], env=env, check=True, capture_output=True)
+            rate = len(files) / (time.perf_counter() - start)
+        finally:
+            proc.terminate()
+            proc.wait(20)
+        stored = next((path / "data").rglob("*.dcm"), None)
+        ran = stored is not None and \
+            str(pydicom.dcmread(stored, stop_before_pixels=True).get("InstitutionName", "")) == "BENCH CT"
+        return rate, ran
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def end_to_end(n: int, rounds: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix="bench_lua_files"))
+    try:
+        files = copies(n, work)
+        kinds = ["none", "hooks", "import"]
+        rates: dict[str, list[float]] = {k: [] for k in kinds}
+        ran = False
+        for r in range(rounds):
+            for kind in kinds[r % 3:] + kinds[:r % 3]:
+                rate, script_ran = server_round(kind, files)
+                rates[kind].append(rate)
+                ran = ran or (kind == "import" and script_ran)
+        print(f"{n} CT_small C-STOREs over one association (dcmtk storescu) x {rounds} rounds, img/s medians")
+        for kind, label in (("none", "no [lua] keys"), ("hooks", "[lua] association/command/endassociation"),
+                            ("import", "[lua] ImportConverter0 (5 reads, 1 write)")):
+            print(f"  {label:45s} {statistics.median(rates[kind]):8.1f}")
+        print(f"  ImportConverter0 ran in the server: {'yes' if ran else 'no (import converters not wired here)'}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    n = int(args[0]) if args else 1000
+    rounds = int(args[1]) if len(args) > 1 else (3 if "--server" in sys.argv else 5)
+    if "--server" in sys.argv:
+        end_to_end(n, rounds)
+    else:
+        import_step(n, rounds)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """DICOMweb: dgate's web server vs Orthanc + its DICOMweb plugin, same data, one run.
 
-Usage: python3 bench/bench_web.py [studies=10000] [series_size=600] [stow=1000]
+Usage: python3 bench/bench_web.py [studies=10000] [series_size=600] [stow=1000] [--standalone]
 
 * QIDO ``/studies`` latency with ``studies`` studies in both (median of 20; the whole
   list, ``limit=100``, and one PatientID), after loading the same tiny objects into both;
@@ -9,7 +9,9 @@ Usage: python3 bench/bench_web.py [studies=10000] [series_size=600] [stow=1000]
   of 5);
 * STOW-RS of ``stow`` CT_small copies in requests of 100 instances (instances/s).
 
-dgate runs as ``python3 -m dgate.web`` (SQLite, default dicom.ini) in its own process;
+dgate runs as the integrated server, ``dgate -v`` with ``WebPort`` set (its hub task
+``web-server`` serves HTTP next to DICOM; SQLite, default dicom.ini), or with
+``--standalone`` as ``python3 -m dgate.web`` on its own;
 Orthanc from Debian with the plugin, both on loopback. Needs ``orthanc`` and
 ``orthanc-dicomweb``.
 """
@@ -105,11 +107,16 @@ def stow(base: str, files: list[bytes], batch: int = 100) -> float:
 class Ours:
     name = "dgate"
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, integrated: bool = True):
         self.folder = folder
+        self.integrated = integrated
         folder.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "dgate", "-i"], cwd=folder, env=ENV, capture_output=True, check=True)
         self.port = free_port()
+        self.dicom_port = free_port()
+        if integrated:
+            from dgate.config.ini import put_param
+            put_param(folder / "dicom.ini", "WebPort", str(self.port))
         self.proc = None
         self.start()
 
@@ -118,8 +125,11 @@ class Ours:
         return f"http://127.0.0.1:{self.port}/dicom-web"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "dgate.web", "-w", str(self.folder),
-                                      "--port", str(self.port)], env=ENV, stdout=subprocess.DEVNULL,
+        if self.integrated:
+            args = [sys.executable, "-m", "dgate", "-v", f"-p{self.dicom_port}"]
+        else:
+            args = [sys.executable, "-m", "dgate.web", "-w", str(self.folder), "--port", str(self.port)]
+        self.proc = subprocess.Popen(args, cwd=self.folder, env=ENV, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         wait_http(self.base + "/")
 
@@ -183,13 +193,16 @@ def get(url: str, **headers) -> requests.Response:
 
 
 def main() -> None:
-    n_studies = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
-    series_size = int(sys.argv[2]) if len(sys.argv) > 2 else 600
-    n_stow = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
+    standalone = "--standalone" in sys.argv
+    argv = [a for a in sys.argv if a != "--standalone"]
+    n_studies = int(argv[1]) if len(argv) > 1 else 10000
+    series_size = int(argv[2]) if len(argv) > 2 else 600
+    n_stow = int(argv[3]) if len(argv) > 3 else 1000
     if not (Path(ORTHANC).is_file() and Path(PLUGIN).is_file()):
         sys.exit("needs Debian's orthanc and orthanc-dicomweb")
     work = Path(tempfile.mkdtemp(prefix="bench_web_"))
-    servers = [Ours(work / "dgate"), Orthanc(work / "orthanc")]
+    servers = [Ours(work / "dgate", integrated=not standalone), Orthanc(work / "orthanc")]
+    print("dgate:", "python3 -m dgate.web (standalone)" if standalone else "dgate -v with WebPort (integrated)")
     results: dict[str, dict[str, float]] = {s.name: {} for s in servers}
     try:
         stow_files = ct_series(n_stow)

@@ -38,11 +38,6 @@ def attach(segment: SharedSegment, initialise: bool = False) -> None:
         _segment = segment
 
 
-def shared_segment() -> SharedSegment | None:
-    """The hub's shared segment when this process uses it (other process-wide counters)."""
-    return _segment
-
-
 def _next() -> int:
     global _counter
     if _segment is not None:

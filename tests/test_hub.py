@@ -270,3 +270,25 @@ def test_deletion_in_the_hub_is_not_hidden_by_a_worker_update_cache(tmp_path):
         con.close()
     finally:
         proc.stop()
+
+
+def test_listener_backlog_holds_a_burst_of_connections():
+    """A burst of 100 connections while nothing accepts completes every TCP handshake
+    (backlog 128; the original's 5 leaves the rest waiting for SYN retries)."""
+    import socket
+
+    from dgate.hub.listener import listen
+    listener = listen("127.0.0.1", 0)
+    port = listener.getsockname()[1]
+    clients = []
+    try:
+        for _ in range(100):
+            sock = socket.socket()
+            sock.settimeout(0.5)
+            sock.connect(("127.0.0.1", port))        # times out once the queue is full
+            clients.append(sock)
+    finally:
+        for sock in clients:
+            sock.close()
+        listener.close()
+    assert len(clients) == 100

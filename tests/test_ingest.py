@@ -255,3 +255,117 @@ def test_spool_discard_leaves_nothing(tmp_path):
     path = spool.file.path
     spool.discard()
     assert not Path(path).exists()
+
+
+def test_a_name_taken_by_another_process_is_never_overwritten(setup, workdir, monkeypatch):
+    """Mode 4 names are <time><counter>: two processes counting alike in one second get
+    the same name for two objects. The second must get the next name, not overwrite."""
+    import itertools
+
+    from dgate.store import filenames
+    config, logs, _ = setup
+    monkeypatch.setattr(filenames.time, "time", lambda: 1796179510.0)
+    monkeypatch.setattr(filenames, "_counter", itertools.count())
+    first = store(config, logs, body(ct(SOPInstanceUID="1.2.826.0.1.3680043.2.1143.91")))
+    monkeypatch.setattr(filenames, "_counter", itertools.count())     # another process's counter
+    second = store(config, logs, body(ct(SOPInstanceUID="1.2.826.0.1.3680043.2.1143.92")))
+    assert first.relative != second.relative
+    for sop, _pat, name in rows(workdir):
+        assert pydicom.dcmread(workdir / "data" / name).SOPInstanceUID == sop
+    assert len(list((workdir / "data").rglob("*.dcm"))) == 2
+    assert not list((workdir / "data" / TEMP_DIR).glob("*.tmp"))
+
+
+def test_file_name_counter_is_shared_through_the_segment():
+    from dgate.runtime.shm import FILE_COUNTER_AT, SharedSegment
+    from dgate.store import filenames
+    segment = SharedSegment.create()
+    other = SharedSegment(segment.fd)            # as a worker maps it
+    try:
+        filenames.attach(segment)
+        a = filenames.next_counter()
+        filenames.attach(other)
+        b = filenames.next_counter()
+        assert (a, b) == (0, 1) and segment.read(FILE_COUNTER_AT) == 2
+    finally:
+        filenames.attach(None)
+        os.close(segment.fd)
+
+
+def _rename_setup(workdir, config, logs):
+    """One CT stored as .dcm (FileNameSyntax 4); the configuration then names it .v2 (3)."""
+    from dgate.config.ini import put_param
+    first = store(config, logs, body(ct()))
+    put_param(workdir / "dicom.ini", "FileNameSyntax", "3")
+    return first, Configuration.open(workdir)
+
+
+def test_rewrite_with_another_extension_moves_row_then_removes_old_file(setup, workdir):
+    config, logs, lines = setup
+    first, config = _rename_setup(workdir, config, logs)
+    second = store(config, logs, body(ct()))
+    assert second.relative.endswith(".v2") and second.path.exists() and not first.path.exists()
+    assert rows(workdir) == [(ct().SOPInstanceUID, "1CT1", second.relative)]
+
+
+def test_refused_rewrite_with_another_extension_keeps_the_old_file_and_row(setup, workdir):
+    """The index refuses the new copy (inconsistent study link): the old state stays."""
+    config, logs, lines = setup
+    first, config = _rename_setup(workdir, config, logs)
+    with pytest.raises(I.StoreFailed):
+        store(config, logs, body(ct(StudyInstanceUID="1.2.3.4.5.6")))
+    assert rows(workdir) == [(ct().SOPInstanceUID, "1CT1", first.relative)]
+    assert first.path.exists() and not list((workdir / "data").rglob("*.v2"))
+
+
+@pytest.mark.parametrize("when", ["before_row", "after_row"])
+def test_kill_during_rewrite_with_another_extension_leaves_one_state(setup, workdir, when):
+    """kill -9 between writing the new file and committing its row, or between the commit
+    and removing the old file: the row points at a file holding the object."""
+    config, logs, _ = setup
+    first, config = _rename_setup(workdir, config, logs)
+    script = f"""
+import os, signal, sys
+sys.path.insert(0, {str(REPO)!r})
+import pydicom
+from pydicom.data import get_testdata_file
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
+from dgate.config import Configuration
+from dgate.db import Database, open_database
+from dgate.store.ingest import Ingest
+from dgate.store.received import Received
+from dgate.log import Logs
+add = Database.add
+def dying(self, *args, **kw):
+    if {when!r} == "before_row":
+        os.kill(os.getpid(), signal.SIGKILL)
+    add(self, *args, **kw)
+    os.kill(os.getpid(), signal.SIGKILL)
+Database.add = dying
+config = Configuration.open({str(workdir)!r})
+ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+fp = DicomBytesIO(); fp.is_little_endian = True; fp.is_implicit_VR = False
+write_dataset(fp, pydicom.Dataset({{t: e for t, e in ds.items() if t.group != 2}}))
+with open_database(config) as db:
+    Ingest(config, Logs()).store(Received("1.2.840.10008.1.2.1", fp.getvalue()), db, "P", "C")
+"""
+    assert subprocess.run([sys.executable, "-c", script]).returncode == -9
+    ((sop, _pat, name),) = rows(workdir)
+    assert pydicom.dcmread(workdir / "data" / name, force=True).SOPInstanceUID == sop
+    assert name == (first.relative if when == "before_row" else name) and name.endswith(
+        ".dcm" if when == "before_row" else ".v2")
+    clean_stale([workdir / "data"])
+    assert not list((workdir / "data" / TEMP_DIR).glob("*.tmp"))
+    again = store(config, logs, body(ct()))           # and the next store tidies up
+    assert rows(workdir) == [(sop, "1CT1", again.relative)]
+
+
+def test_refused_rewrite_in_place_puts_the_old_file_back(setup, workdir):
+    config, logs, _ = setup
+    first = store(config, logs, body(ct()))
+    with pytest.raises(I.StoreFailed):
+        store(config, logs, body(ct(StudyInstanceUID="1.2.3.4.5.6")))     # inconsistent study link
+    assert rows(workdir) == [(ct().SOPInstanceUID, "1CT1", first.relative)]
+    assert pydicom.dcmread(first.path).StudyInstanceUID == ct().StudyInstanceUID
+    assert not list((workdir / "data" / TEMP_DIR).glob("*.tmp"))

@@ -306,6 +306,7 @@ def test_dicomprint_to_a_print_scp(server):
     def on_create(event):
         seen.append("create " + str(event.request.AffectedSOPClassUID))
         attrs = event.attribute_list
+        attrs.AffectedSOPInstanceUID = generate_uid()     # the SCP assigns it (PS3.7 10.1.5.1.4)
         if str(event.request.AffectedSOPClassUID) == "1.2.840.10008.5.1.1.2":
             boxes = []
             for _ in range(4):

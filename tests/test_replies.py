@@ -144,8 +144,6 @@ def test_failed_move_answers_move_failed(server):
         peer.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="needs the C-MOVE SCP to answer 0xC004 when the identifier selects "
-                                       "nothing, as Conquest's 'move search failed' (network core)")
 def test_move_matching_nothing_answers_move_failed(server):
     assert reply(server, "echo:STORESCP") == (255, b"STORESCP is UP")          # the destination is known
     assert reply(server, "movestudy:CONQUESTSRV1,STORESCP,NOPAT:1.2.3") == \

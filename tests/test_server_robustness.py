@@ -206,9 +206,14 @@ def test_concurrent_same_sop_stores_give_one_file_and_one_row_each(tmp_path):
             _, err = s.communicate(timeout=120)
             assert s.returncode == 0, err.decode() + "".join(
                 line for line in proc.output().splitlines(True) if "***" in line)[-3000:]
-        assert len(db_rows(folder)) == 100
+        rows = db_rows(folder)
+        assert len(rows) == 100
         assert len(list((folder / "data").rglob("*.dcm"))) == 100
         assert not list((folder / "data").rglob("*.tmp"))
+        # each row has its own file, holding its object (two workers once named two objects alike)
+        assert len({name for _sop, _pat, name in rows}) == 100
+        for sop, _pat, name in rows:
+            assert pydicom.dcmread(folder / "data" / name, stop_before_pixels=True).SOPInstanceUID == sop
     finally:
         proc.stop()
 

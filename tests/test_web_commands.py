@@ -94,7 +94,33 @@ def test_cgi_mode_wado_goes_through_the_server(server):
     r = subprocess.run([sys.executable, "-m", "dgate"], cwd=server.folder, env=env, capture_output=True, timeout=60)
     assert r.stdout.startswith(b"Content-type: text/html\nAccess-Control-Allow-Origin:*\n\n0002,0001")
     r = run_dgate(["-p" + str(server.port), "-ymode=listpatients"], server.folder)
-    assert r.stdout.startswith("Status: 501") and "Lua" in r.stdout
+    assert r.stdout.startswith("Status: 501") and "[DefaultPage]" in r.stdout
+
+
+def test_cgi_page_mode_lua_pages_and_templates(server, tmp_path):
+    """``dgate -y`` page mode in a web folder (its own dicom.ini, as newweb's): ``[DefaultPage]
+    source = *.lua`` runs ``<mode>.lua`` talking to the server; a ``lineN`` template section."""
+    web = tmp_path / "newweb"
+    web.mkdir()
+    (web / "dicom.ini").write_text(
+        "[sscscp]\nMicroPACS = sscscp\nTCPPort = %d\nWebServerFor = 127.0.0.1\n\n"
+        "[DefaultPage]\nsource = *.lua\n\n"
+        "[hello]\nline0 = mode %%mode%% x %%x%% greeting %%greeting%%\nline1 = # dropped\n"
+        "line2 = two <%%= 1 + 1 %%>\nline3 = --get_param:MyACRNema\nline4 = <?lua print('from lua') ?>\n"
+        "greeting = hi\n" % server.port)
+    (web / "listpatients.lua").write_text(
+        'print("Content-type: text/plain\\n")\n'
+        'print("mode=" .. mode .. " x=" .. CGI("x") .. " patid=" .. patid .. " studyuid=" .. studyuid)\n'
+        'print("ae=" .. servercommand("get_param:MyACRNema"))\n'
+        'HTML("n=%s", series2)\n')
+    r = run_dgate(["-p" + str(server.port), "-ymode=listpatients&x=7&study=PAT:1.2.3&series=a b"], web)
+    assert r.stdout == ("Content-type: text/plain\n\nmode=listpatients x=7 patid=PAT studyuid=1.2.3\n"
+                        "ae=CONQUESTSRV1\nn=a b\n"), r.stdout + r.stderr
+    r = run_dgate(["-p" + str(server.port), "-ymode=hello&x=7"], web)
+    assert r.stdout.startswith("Content-type: text/html\n\nmode hello x 7 greeting hi\ntwo 2\n"), r.stdout
+    assert "# dropped" not in r.stdout and "CONQUESTSRV1" in r.stdout and "from lua" in r.stdout
+    r = run_dgate(["-p" + str(server.port), "-ymode=nothing"], web)
+    assert "no page nothing.lua" in r.stdout
 
 
 def query_of(path) -> str:

@@ -34,6 +34,7 @@ from . import syntaxes as ts
 from .counters import NULL, CounterSink, family_counter
 from .errors import CodecError, is_library_failure
 from .pixels import Geometry, frames, set_transfer_syntax, sop_of
+from .pixels import transfer_syntax as pixels_ts
 
 
 @dataclass
@@ -221,6 +222,30 @@ def is_lossy(uid: str, params: Params) -> bool:
     return False
 
 
+_MASKING = frozenset({ts.JPEG_BASELINE, ts.JPEG_EXTENDED, ts.JPEG_PROGRESSIVE, ts.JPEG_LOSSLESS,
+                      ts.JPEG_LOSSLESS_SV1, ts.JPEGLS_LOSSLESS, ts.JPEGLS_NEAR})
+
+
+def _masked_view(ds: Dataset, g: Geometry, uid: str) -> np.ndarray | None:
+    """The native little-endian grey pixel data as an array over the element's own bytes
+    (no copy), for the encoders that mask every value to its precision themselves
+    (:func:`_unsigned`): the decoder's sign correction of unused high bits changes nothing
+    for them, and a large multi-frame object is not held twice. None when it does not apply."""
+    from .pixels import has_nki
+    if uid not in _MASKING or g.samples != 1 or g.bits_allocated not in (8, 16) or has_nki(ds):
+        return None
+    if pixels_ts(ds) not in (ts.EXPLICIT_LE, ts.IMPLICIT_LE):
+        return None
+    value = ds["PixelData"].value if "PixelData" in ds else None
+    count = g.frames * g.rows * g.columns
+    itemsize = g.bits_allocated // 8
+    if not isinstance(value, bytes) or len(value) < count * itemsize or count == 0:
+        return None
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    dtype = np.dtype(("<i" if signed else "<u") + str(itemsize))
+    return np.frombuffer(value, dtype, count=count).reshape(g.frames, g.rows, g.columns)
+
+
 def encode(ds: Dataset, uid: str, params: Params | None = None, counters: CounterSink = NULL) -> Dataset:
     """Encode the native pixel data of ``ds`` in transfer syntax ``uid``, in place.
 
@@ -240,7 +265,9 @@ def encode(ds: Dataset, uid: str, params: Params | None = None, counters: Counte
     # lossy colour coding needs RGB samples; lossless codings store the samples as they are
     rgb = g.samples == 3 and (lossy or uid in (ts.J2K, ts.J2K_LOSSLESS))
     try:
-        arr = frames(ds, as_rgb=rgb)
+        arr = _masked_view(ds, g, uid) if not rgb else None
+        if arr is None:
+            arr = frames(ds, as_rgb=rgb)
     except CodecError as exc:
         raise CodecError(exc.reason, sop_of(ds), name) from None
     photometric = "RGB" if rgb and g.photometric.startswith("YBR") else g.photometric

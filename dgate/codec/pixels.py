@@ -13,6 +13,7 @@ Little Endian when absent, as Conquest assumes for objects without group 0002).
 """
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
 
 import numpy as np
@@ -235,6 +236,53 @@ def _plugins(decoder) -> list[str]:
     return [""]
 
 
+def _fresh_bytes(size: int) -> bytes:
+    """A new zero-filled ``bytes`` object that :class:`_Frames` fills in place (pydicom takes
+    only ``bytes`` as pixel data; building it from parts would hold the data twice)."""
+    return bytes(size)
+
+
+class _Frames:
+    """Decoded frames gathered into one preallocated ``bytes`` object when each has the
+    expected size (a large multi-frame object then costs its native size once, not twice as
+    with a join). The object is new and not shared until :meth:`data` returns it; it is
+    written through ctypes."""
+
+    BIG = 1 << 20
+
+    def __init__(self, geometry: "Geometry"):
+        self.size = geometry.frame_bytes
+        self.expected = max(1, geometry.frames)
+        total = self.size * self.expected
+        self.buffer: bytes | None = _fresh_bytes(total) if self.expected > 1 and total >= self.BIG else None
+        self.address = ctypes.cast(ctypes.c_char_p(self.buffer), ctypes.c_void_p).value if self.buffer else 0
+        self.parts: list[bytes] = []
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def append(self, arr: np.ndarray) -> None:
+        view = memoryview(arr).cast("B")
+        if self.buffer is not None and len(view) == self.size and self.count < self.expected and not self.parts:
+            source = np.frombuffer(view, np.uint8)
+            ctypes.memmove(self.address + self.count * self.size, source.ctypes.data, self.size)
+        else:
+            if self.buffer is not None:          # sizes differ: go on with a list
+                self.parts = [bytes(self.buffer[i * self.size:(i + 1) * self.size]) for i in range(self.count)]
+                self.buffer = None
+            self.parts.append(view.tobytes())
+        self.count += 1
+
+    def data(self) -> bytes:
+        if self.buffer is not None:
+            if self.count < self.expected:
+                return self.buffer[:self.count * self.size]
+            buffer, self.buffer = self.buffer, None
+            return buffer
+        return b"".join(self.parts)
+
+
 def decode(ds: Dataset, counters: CounterSink = NULL) -> bool:
     """Make encapsulated pixel data native Explicit VR Little Endian, in place (YCbCr is
     converted to RGB, planes interleaved). True if the data set changed."""
@@ -247,15 +295,15 @@ def decode(ds: Dataset, counters: CounterSink = NULL) -> bool:
     geometry = Geometry.of(ds)
     _check_size(ds, geometry, row.name)
     decoder = _decoder(uid)
-    parts: list[bytes] = []
+    parts: _Frames = _Frames(geometry)
     props: dict = {}
     try:
         plugins = _plugins(decoder)
         for plugin in plugins:
             try:
-                parts = []
+                parts = _Frames(geometry)
                 for arr, props in decoder.iter_array(ds, as_rgb=True, decoding_plugin=plugin):
-                    parts.append(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes())
+                    parts.append(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False))
                 break
             except BaseException as exc:
                 if plugin == plugins[-1] or not is_library_failure(exc):
@@ -271,7 +319,7 @@ def decode(ds: Dataset, counters: CounterSink = NULL) -> bool:
     if not parts:
         raise CodecError("no frames in the pixel data", sop_of(ds), row.name)
     counters.add(family_counter(row.family))
-    _set_native(ds, b"".join(parts), geometry.bits_allocated)
+    _set_native(ds, parts.data(), geometry.bits_allocated)
     set_transfer_syntax(ds, ts.EXPLICIT_LE)
     if props:
         ds.PhotometricInterpretation = props.get("photometric_interpretation", geometry.photometric)

@@ -10,6 +10,7 @@ made RGB) and then compressed as the code says.
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Callable, TypeVar, overload
@@ -138,8 +139,17 @@ def quick_pass(obj: EncodedLike, code: Code) -> bool:
         head = _before_pixels(obj.raw, uid)
         nki_tag = b"\x7f\xdf\x00\x10" if big else b"\xdf\x7f\x10\x00"
         planar_tag = b"\x00\x28\x00\x06" if big else b"\x28\x00\x06\x00"
-        return not any(pattern in head for pattern in (nki_tag, planar_tag, b"PALETTE COLOR", b"YBR_FULL"))
+        return not any(_find(head, pattern) >= 0 for pattern in (nki_tag, planar_tag, b"PALETTE COLOR", b"YBR_FULL"))
     return False
+
+
+def _find(raw, pattern: bytes) -> int:
+    """``raw.find(pattern)`` for bytes and for memory views (a spooled object is a view of
+    its file's mapping; ``in`` on a view compares items, not bytes)."""
+    if isinstance(raw, (bytes, bytearray)):
+        return raw.find(pattern)
+    found = re.search(re.escape(pattern), raw)
+    return found.start() if found else -1
 
 
 def _before_pixels(raw: bytes, uid: str) -> bytes:
@@ -147,7 +157,7 @@ def _before_pixels(raw: bytes, uid: str) -> bytes:
     last element (tag, VR and length account for the rest of the data set, or for all but
     a trailing padding element); else all."""
     big = uid == ts.EXPLICIT_BE
-    start = raw.find(b"\x7f\xe0\x00\x10" if big else b"\xe0\x7f\x10\x00")
+    start = _find(raw, b"\x7f\xe0\x00\x10" if big else b"\xe0\x7f\x10\x00")
     if start < 0:
         return raw
     if uid == ts.IMPLICIT_LE:
@@ -161,7 +171,7 @@ def _before_pixels(raw: bytes, uid: str) -> bytes:
     padding = b"\xff\xfc\xff\xfc" if big else b"\xfc\xff\xfc\xff"     # Data Set Trailing Padding
     if length != 0xFFFFFFFF and (end == len(raw) or raw[end:end + 4] == padding):
         return raw[:start]
-    if length == 0xFFFFFFFF and raw.endswith(b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"):
+    if length == 0xFFFFFFFF and bytes(raw[-8:]) == b"\xfe\xff\xdd\xe0\x00\x00\x00\x00":
         return raw[:start]                         # encapsulated, closed by its delimiter
     return raw
 
@@ -170,7 +180,7 @@ def may_have_pixel_data(obj: EncodedLike) -> bool:
     """Whether the bytes of an encoded object may hold (7FE0,0010) (a byte search: a false
     "yes" only costs a decode)."""
     tag = b"\x7f\xe0\x00\x10" if str(obj.transfer_syntax) == ts.EXPLICIT_BE else b"\xe0\x7f\x10\x00"
-    return tag in obj.raw
+    return _find(obj.raw, tag) >= 0
 
 
 def decompress(ds: Dataset, counters: CounterSink = NULL) -> Dataset:

@@ -16,7 +16,7 @@ from .counters import NULL, CounterSink
 from .encoded import EncodedLike, rebuild
 from .encoders import Params, encode
 from .errors import CodecError, reported
-from .recompression import Log, _before_pixels, already_there, decompress, recompress, to_uncompressed
+from .recompression import Log, _before_pixels, _find, already_there, decompress, recompress, to_uncompressed
 
 E = TypeVar("E", bound=EncodedLike)
 Obj = TypeVar("Obj", Dataset, EncodedLike)
@@ -74,7 +74,7 @@ def readable(obj, counters: CounterSink = NULL):
         return obj
     if len(_before_pixels(obj.raw, str(obj.transfer_syntax))) < len(obj.raw):
         return obj                        # ordinary pixel data found: no NKI data (it replaces it)
-    if NKI_TAG_BYTES not in obj.raw and b"\x7f\xdf\x00\x10" not in obj.raw:
+    if _find(obj.raw, NKI_TAG_BYTES) < 0 and _find(obj.raw, b"\x7f\xdf\x00\x10") < 0:
         return obj
     header = obj.header()
     if not pixels.has_nki(header):

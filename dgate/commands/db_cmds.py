@@ -14,9 +14,10 @@ from ..db import DatabaseError
 from ..db.regen import RegenSummary, regen_devices, regen_folder, regen_one_file
 from ..store.devices import locate
 from ..store.dropped import add_image_file
-from ..store.dump import DumpError, dump_file
-from ..store.formats import BadObject, read_file, uids_of_file
+from ..store.dump import DumpError, dump, dump_file
+from ..store.formats import BadObject, object_file, uids_of_file
 from ..store.ingest import Ingest, StoreFailed
+from ..store.reader import has_nki, read_object
 from ..store.removal import remove_from_pacs
 from . import command
 from .cformat import cformat
@@ -31,7 +32,7 @@ def load_for_gui(ctx: CommandContext, spec: str) -> Dataset | None:
     if path is None:
         return None
     try:
-        return read_file(path).dataset()
+        return read_object(path)          # NKI pixel data expanded, as every reader sees it
     except (OSError, BadObject) as exc:
         ctx.logs.operator.printf(f"***Could not load {path}: {exc}\n")
         return None
@@ -67,8 +68,11 @@ def dump_header(ctx: CommandContext, args: str) -> bytes | None:
     except ConfigError:
         dictionary = None        # the original then knows no VR: every element shows as UN
     try:
-        text = dump_file(path, dictionary)
-    except (OSError, DumpError) as exc:
+        if has_nki(object_file(path)):      # readers see the NKI pixel data expanded
+            text = dump(read_object(path), dictionary)
+        else:
+            text = dump_file(path, dictionary)
+    except (OSError, BadObject, DumpError) as exc:
         ctx.logs.operator.printf(f"***dump_header: cannot load {path}: {exc}\n")
         return None
     return deliver(text, out, pre=True)

@@ -19,8 +19,6 @@ from pydicom.dataset import Dataset
 from . import command
 from .context import CommandContext
 
-RESPONSE_OVERRIDE = 0x99990403
-
 
 def _services(ctx: CommandContext):
     from ..luabind import states
@@ -72,24 +70,11 @@ def _command_object(ctx: CommandContext, text: str) -> Dataset:
 
 @command("lua")
 def lua(ctx: CommandContext, args: str) -> bytes | None:
-    from ..luabind.elements import raw_bytes
+    """``lua:`` outside a served association (in the server it runs in the association's
+    state, :func:`dgate.luabind.serverhooks.local_command`)."""
+    from ..luabind.serverhooks import lua_reply
     state = association_state(ctx)
-    cmd = _command_object(ctx, "lua:" + args)
-    state.lua.globals().returnfile = None
-    result = state.run(args, _lua_context(ctx), None, cmd)
-    returnfile = state.run("return returnfile", _lua_context(ctx))
-    if returnfile:
-        try:
-            with open(returnfile, "rb") as handle:
-                data = handle.read()
-            os.unlink(returnfile)
-            return data
-        except OSError as exc:
-            ctx.logs.operator.printf(f"***lua: cannot read returnfile {returnfile}: {exc}\n")
-    override = raw_bytes(cmd, RESPONSE_OVERRIDE, state.dictionary) if RESPONSE_OVERRIDE in cmd else None
-    if result is not None and override is None:
-        return result.encode("latin-1", "replace")
-    return override
+    return lua_reply(state, args, _lua_context(ctx), _command_object(ctx, "lua:" + args), ctx.logs)
 
 
 @command("luastart")

@@ -136,17 +136,29 @@ def sync(config) -> None:
 
 
 # -- per association ---------------------------------------------------------------------------
-def _lua_state(session) -> Any:
-    if session is None:
+def _may_run_lua(config, keys) -> bool:
+    """A converter of ``keys`` is a ``[lua]`` chunk or its line can call Lua."""
+    for key in keys:
+        if config.ini.get("lua", key) or "lua" in (config.settings.str(key, "") or "").lower():
+            return True
+    return False
+
+
+def _lua_state(session, keys=()) -> Any:
+    """The association's Lua state, only when one of the converters ``keys`` may run Lua (the
+    Lua plug-in makes the state on first use; an association without Lua needs none)."""
+    if session is None or not _may_run_lua(session.server.config, keys):
         return None
     lua = session.extra.get("lua")
-    state = getattr(lua, "state", None)
+    state = getattr(lua, "state", None) if lua is not None else None
     return state if state is not None else session.extra.get("convert.lua")
 
 
 def _keep_lua_state(session, ctx: ConvertContext) -> None:
-    if session is not None and ctx.lua_state is not None and getattr(session.extra.get("lua"), "state", None) is None:
-        session.extra["convert.lua"] = ctx.lua_state
+    """A state the Lua runtime made for this call is kept for the association's next ones."""
+    if session is None or ctx.lua_state is None or session.extra.get("lua") is not None:
+        return
+    session.extra["convert.lua"] = ctx.lua_state
 
 
 def command_dataset(command) -> Dataset | None:
@@ -184,7 +196,7 @@ def _session_context(session, family: str, **fields) -> tuple[Any, ConvertContex
     routing = routing_for(server.config, server.logs, server.port, server.ae_title)
     ctx = routing.context(calling=session.calling, called=session.called, family=family, association=session,
                           variables=session.extra.setdefault("convert.variables", {}),
-                          lua_state=_lua_state(session), thread_number=session.number,
+                          lua_state=_lua_state(session, [f"{family}Converter0"]), thread_number=session.number,
                           db_factory=session.database, **fields)
     return routing, ctx
 
@@ -216,8 +228,10 @@ def _import_step(ds: Dataset, ictx: IngestContext) -> Verdict | None:
     ictx.extra["station"] = str(ds.get("StationName", "") or "")
     if session is not None and hasattr(session, "server"):
         routing = routing_for(config, ingest.logs, session.server.port, session.server.ae_title)
+        count = max(config.settings.int("ImportConverters"), 0)
         extra: dict = dict(association=session, variables=session.extra.setdefault("convert.variables", {}),
-                           lua_state=_lua_state(session), thread_number=session.number,
+                           lua_state=_lua_state(session, [f"ImportConverter{n}" for n in range(count)]),
+                           thread_number=session.number,
                            db_factory=session.database)
     else:
         session = None

@@ -35,6 +35,7 @@ from .. import runtime, uids
 from ..config import Configuration
 from ..log import Logs, printable
 from ..runtime.shm import SharedSegment
+from ..store import filenames
 from ..store.devices import devices
 from ..store.ingest import Ingest
 from ..store.tempfiles import clean_stale
@@ -141,6 +142,7 @@ class Hub:
         self.segment = SharedSegment.create()
         runtime.counters.attach(self.segment, 0)
         uids.attach(self.segment, initialise=True)
+        filenames.attach(self.segment)
         runtime.set_role("hub" if self.n_workers else "single")
         runtime.register_service("server_command", self._server_command)
         runtime.register_service("hub.association_count", self.association_count)

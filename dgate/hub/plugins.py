@@ -13,6 +13,8 @@ MODULES: list[str] = [
     "dgate.luabind.plugin",        # Lua services and lua: file names in every process
     "dgate.net.nservices",         # print, storage commitment, MPPS handlers; commitment.report/wait services
     "dgate.hl7.mllp",              # HL7 listener task (HL7Port)
+    "dgate.web.task",              # HTTP server task (WebPort): DICOMweb, WADO, our UI, Conquest web pages
+    "dgate.codec.plugin",          # compression codes on ingest, acrnema.map column on retrieve, NKI transparency
     "dgate.convert.plugin",        # converters: import step, export queues, query/retrieve hooks, routing task
 ]
 

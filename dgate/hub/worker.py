@@ -25,6 +25,7 @@ from typing import Any
 from .. import runtime, uids
 from ..runtime import HubGone, ServiceError
 from ..runtime.shm import SharedSegment
+from ..store import filenames
 from .wire import Link
 
 GRACE = 3.0
@@ -97,6 +98,7 @@ def main(argv: list[str]) -> int:
     segment = SharedSegment(args["shm_fd"])
     runtime.counters.attach(segment, args["row"])
     uids.attach(segment)
+    filenames.attach(segment)
     link = Link(socket.socket(fileno=args["link_fd"]))
     client = HubClient(link)
     runtime.set_transport(client, "worker")

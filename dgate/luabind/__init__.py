@@ -20,10 +20,19 @@ from typing import Any
 def run_chunk(state: Any, chunk: str, data: Any = None, context: Any = None, command: Any = None) -> str | None:
     """Run ``chunk`` in ``state`` (a :class:`~.runtime.LuaState`, or ``"global"`` /
     None for the global state) with ``Data`` = ``data`` (a pydicom Dataset, changed in
-    place); returns the chunk's string/number result. ``context`` is a
+    place); returns the chunk's string/number result (in a worker process, a chunk without
+    data runs in the hub's global state, through the hub service ``lua.global``). ``context`` is a
     :class:`~.context.LuaContext` (its ``rc`` holds the verdict afterwards)."""
     from . import states
     if state is None or state == "global":
+        from ..runtime import role
+        if role() == "worker" and data is None and command is None:
+            from .serverhooks import run_global  # the server's global state is the hub's
+            result, rc = run_global(chunk, getattr(context, "calling", "") or "global",
+                                    getattr(context, "called", "") or "global")
+            if context is not None:
+                context.rc = rc
+            return result
         state = states.global_state()
     return state.run(chunk, context, data, command)
 

@@ -92,8 +92,16 @@ def read_path(path: str | os.PathLike) -> Dataset | None:
 
 
 def load_object(state: LuaState, spec: str) -> Dataset | None:
+    """A stored object by LoadForGUI spec, NKI pixel data expanded (as every reader sees it)."""
     path = locate_spec(state, spec) if spec else None
-    return read_path(path) if path is not None else None
+    ds = read_path(path) if path is not None else None
+    if ds is not None and 0x7FDF0010 in ds:
+        from .. import codec
+        try:
+            ds = codec.readable(ds)
+        except codec.CodecError:
+            pass
+    return ds
 
 
 def write_object(state: LuaState, ds: Dataset, filename: str) -> None:

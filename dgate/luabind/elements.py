@@ -213,9 +213,10 @@ def _search(ds: Dataset, tag: int) -> tuple[Dataset, int] | None:
 
 
 # -- writing --------------------------------------------------------------------------
-def set_raw(ds: Dataset, tag: int, vr: str, data: bytes) -> None:
-    """Put raw value bytes into ``ds`` as an element of ``vr`` (padded to even length)."""
-    if len(data) % 2:
+def set_raw(ds: Dataset, tag: int, vr: str, data: bytes, pad: bool = True) -> None:
+    """Put raw value bytes into ``ds`` as an element of ``vr`` (padded to even length
+    unless ``pad`` is False: bytes that are sent as they are, e.g. a reply in 9999,0403)."""
+    if pad and len(data) % 2:
         data += b"\0" if vr in TEXT_PAD_NUL or vr in ("OB", "UN") else b" "
     raw = RawDataElement(BaseTag(tag), vr, len(data), data, 0, False, little_endian(ds), True, False)
     ds[tag] = raw

@@ -61,14 +61,14 @@ def startup(config, logs, argv: list[str]) -> int | None:
         if candidate.is_file():
             state.set_global("version", DGATE_VERSION)
             state.set_global("arg", _arg_table(state, argv))
-            ctx = LuaContext()
+            ctx = LuaContext("standalone", "standalone")
             state.run(f"dofile([[{candidate}]])", ctx)
             if ctx.rc in (RC_DESTROY, RC_REJECT):
                 return 1
             break
     chunk = config.ini.get("lua", "startup") if config is not None else None
     if chunk:
-        ctx = LuaContext()
+        ctx = LuaContext("global", "global")
         state.run(chunk, ctx)
         if ctx.rc in (RC_DESTROY, RC_REJECT):
             return 1

@@ -1,6 +1,7 @@
 """The ``[lua]`` hooks of dicom.ini as callables for the server (conquest-lua-web.md §1.5, §1.6).
 
-The server wires these in (see README "Lua scripting"):
+The running server wires these in through :mod:`.serverhooks` (its :class:`~.serverhooks.ServerLua`
+is an :class:`AssociationLua` kept as ``info.extra["lua"]``; see README "Lua scripting"):
 
 * :class:`AssociationLua` — one per incoming association, owning its Lua state
   (made on first use): :meth:`~AssociationLua.start` (``[lua] association``; False: drop

@@ -228,7 +228,7 @@ class ObjectMethods:
                 except JsonError as exc:
                     raise LuaCallError(f"invalid JSON for a sequence: {exc}") from exc
             elif vr == "SQ":
-                elements.set_raw(ds, tag, "OB", value.encode("latin-1"))   # bytes kept (9999,0403)
+                elements.set_raw(ds, tag, "OB", value.encode("latin-1"), pad=False)   # bytes kept (9999,0403)
             else:
                 elements.set_raw(ds, tag, vr, value.encode("latin-1"))
             return

@@ -215,15 +215,19 @@ class Network:
 
     def dicomprint(self, objects: Any = None, ae: Any = None, annotation: Any = None, extra: Any = None,
                    progress: Any = None):
-        from .printscu import print_images
+        """Grayscale print SCU (:func:`dgate.net.print_scu.dicomprint`); nil on success."""
+        from ..net.print_scu import PrintFailed, dicomprint
         address = self.address(str(ae or ""), host_port=True)
         items = datasets_of(objects)
         if address is None or not items:
             return "Failed to print DICOM image(s)"
         try:
-            ok = print_images(self.services.ae, address, items, "" if annotation is None else str(annotation),
-                              "" if extra is None else str(extra))
-        except Exception as exc:
+            dicomprint(self.services.ae, address, items, "" if annotation is None else str(annotation),
+                       "" if extra is None else str(extra))
+        except PrintFailed as exc:
             self.services.logs.operator.printf(f"***dicomprint: {exc}\n")
-            ok = False
-        return None if ok else "Failed to print DICOM image(s)"
+            return "Failed to print DICOM image(s)"
+        except Exception as exc:
+            self.services.logs.operator.printf(f"***dicomprint: {type(exc).__name__}: {exc}\n")
+            return "Failed to print DICOM image(s)"
+        return None

@@ -3,14 +3,17 @@
 The hub configures Lua when it starts (:func:`.server_wiring.prepare_server`); a worker
 process does it here when it serves its first association: the process-wide services and
 the ``FileNameSyntax = lua:`` evaluator (conquest-lua-web.md §1.4), so objects stored by a
-worker get their ``lua:`` file names. The ``[lua]`` association/import hooks themselves
-are not wired to the core yet.
+worker get their ``lua:`` file names. The ``[lua]`` hooks (association, command,
+endassociation, clienterror, printserver, ``lua:``/``luastart:`` in the association's
+state, background/nightly, the hub's global state) are installed by
+:func:`.serverhooks.install`; the association's state is ``info.extra["lua"]``.
 """
 from __future__ import annotations
 
 import threading
 
 from ..net.hooks import ASSOCIATION_START
+from . import serverhooks
 
 _lock = threading.Lock()
 
@@ -28,3 +31,4 @@ def configure_process(info) -> None:
 
 
 ASSOCIATION_START.register("lua.configure_process", configure_process, order=0)
+serverhooks.install()

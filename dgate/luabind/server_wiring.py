@@ -1,6 +1,7 @@
 """What a server process does for Lua when it starts (the part of the wiring that needs
-no change to the network core): the process-wide services, the ``lua:`` file-name
-evaluator, and the ``[lua] background``/``nightly`` task."""
+no change to the network core): the process-wide services and the ``lua:`` file-name
+evaluator. The ``[lua] background``/``nightly`` task is the hub task ``lua.background``
+(:mod:`.serverhooks`)."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,11 +9,10 @@ from typing import Any
 from .context import LuaServices
 
 
-def prepare_server(config, logs, ae: str = "", port: Any = None) -> Any:
-    """Configure Lua for this server process; returns the background task (started when
-    ``[lua] background`` or ``nightly`` is set) or None."""
+def prepare_server(config, logs, ae: str = "", port: Any = None) -> None:
+    """Configure Lua for this server process (keeps the global state ``[lua] startup``
+    made when it used the same configuration)."""
     from . import naming, states
-    from .hooks import LuaBackground
     services = LuaServices(config=config, logs=logs, own_ae=ae,
                            server_port=int(port) if port not in (None, "") else None)
     if states._services is not None and states._services.config is config:
@@ -22,8 +22,4 @@ def prepare_server(config, logs, ae: str = "", port: Any = None) -> Any:
     else:
         states.configure(services)
     naming.install()
-    if config.ini.get("lua", "background") or config.ini.get("lua", "nightly"):
-        task = LuaBackground(config)
-        task.start()
-        return task
     return None

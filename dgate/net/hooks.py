@@ -25,6 +25,9 @@ Settable functions (one each, ``.set(fn)``; None restores the default):
   the transfer syntax to send ``obj`` in, from ``offered`` (accepted transfer syntax →
   presentation context for its SOP class); None: the default policy of
   :func:`dgate.net.storescu.choose_syntax`.
+* ``RETRIEVE_PROPOSAL``: ``fn(sop_class, stored: set[str], code: str, as_stored: bool) -> list[str] | None``,
+  the transfer syntaxes to propose to a retrieve/forward destination for one SOP class (one
+  presentation context each, in order of preference); None: :func:`dgate.net.storescu.proposal`.
 * ``RETRIEVE_PAYLOAD``: ``fn(obj, target_ts, ctx) -> Iterable[bytes] | None``, the data set
   bytes to send (NKI expansion, recompression); None: :func:`dgate.net.storescu.payload`.
 * ``FIND_MERGE``: ``fn(level, identifier, local: list[Dataset], ctx) -> list[Dataset] | None``, the
@@ -34,6 +37,11 @@ Settable functions (one each, ``.set(fn)``; None restores the default):
   C-FIND (WorkListQueryConverter0, ModalityWorkListQueryResultConverter0), each ``hook(ds)
   -> int`` or None; rc 2 refuses the query (0xC011) / drops that response
   (:meth:`dgate.db.Database.find_worklist`). None: no worklist converters.
+
+* ``LOCAL_COMMAND``: ``fn(info, text, upload, command: Command) -> tuple[bytes | None] | None``
+  for a server command on C-ECHO (conquest-lua-web.md §6.3): a 1-tuple holding the reply
+  when this process ran it (``lua:``/``luastart:`` in the association's Lua state), None:
+  the hub runs it (``server_command``).
 
 ``ctx`` is a :class:`dgate.net.services.QueryContext` or ``RetrieveContext``.
 """
@@ -98,5 +106,7 @@ RETRIEVE_QUERY = HookList("retrieve query")
 RETRIEVE_OBJECT = HookList("retrieve object")
 RETRIEVE_SYNTAX = Settable("retrieve syntax")
 RETRIEVE_PAYLOAD = Settable("retrieve payload")
+RETRIEVE_PROPOSAL = Settable("retrieve proposal")
 WORKLIST_CONVERTERS = Settable("worklist converters")
+LOCAL_COMMAND = Settable("local server command")
 FIND_MERGE = Settable("C-FIND merge")

@@ -47,6 +47,7 @@ DESTINATION_UNKNOWN = 0xA801
 UNABLE = 0xA702
 IDENTIFIER_MISMATCH = 0xA900
 REFUSED_BY_CONVERTER = 0xC013
+MOVE_SEARCH_FAILED = 0xC004     # Conquest: a C-MOVE whose identifier selects nothing ("move search failed")
 
 
 @dataclass
@@ -142,13 +143,31 @@ def _objects(session: AssociationInfo, rows: list, counts: Counts) -> list[Objec
 
 def _changed_payload(obj: ObjectFile, target: str, ctx: RetrieveContext):
     """RETRIEVE_OBJECT hooks: decode, let them change the object, encode (None: skip it)."""
-    ds = Encoded(obj.read(), obj.transfer_syntax).dataset()
+    converted = hooks.RETRIEVE_PAYLOAD(obj, target, ctx)      # the codec's conversion (NKI expanded, ...)
+    if converted is not None:
+        ds, syntax = Encoded(b"".join(bytes(c) for c in converted), target).dataset(), target
+    else:
+        ds, syntax = Encoded(obj.read(), obj.transfer_syntax).dataset(), obj.transfer_syntax
     if not hooks.RETRIEVE_OBJECT.run(ctx.session.logs, ds, ctx):
         return None
-    if obj.transfer_syntax != target and obj.transfer_syntax not in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1",
-                                                                    "1.2.840.10008.1.2.2"):
+    if syntax != target and syntax not in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"):
         ds.decompress(generate_instance_uid=False)
     return [Encoded.from_dataset(ds, target).raw]
+
+
+REQUESTED_COMPRESSION = 0x99990700
+
+
+def _requested_compression(command, identifier: Dataset) -> str:
+    """(9999,0700) of the C-MOVE command or identifier (Conquest copies it from the
+    identifier into the command; conquest-lua-web.md §8.11), '' when absent."""
+    value: Any = command.text(REQUESTED_COMPRESSION) if hasattr(command, "text") else ""
+    if not value and REQUESTED_COMPRESSION in identifier:
+        value = identifier[REQUESTED_COMPRESSION].value
+        if isinstance(value, bytes):
+            value = value.decode("latin-1", "replace")
+    text = str(value or "").strip(" \0")
+    return text if text and all(c.isalnum() or c in "#,!" for c in text) and len(text) <= 15 else ""
 
 
 def _finish(session: AssociationInfo, msg: Message, counts: Counts) -> None:
@@ -193,6 +212,12 @@ def move(session: AssociationInfo, msg: Message) -> None:
         logs.operator.printf(f"***C-Move from {session.who()} refused: {why}\n")
         session.respond(msg, DESTINATION_UNKNOWN)
         return
+    requested = _requested_compression(msg.command, identifier)
+    if requested and not ctx.as_stored:
+        # (9999,0700) "recompression for sending" replaces the acrnema.map column (the NKI
+        # private classes apply it to their own code: dgate.codec.plugin)
+        logs.debug.printf(f"C-Move: compression '{printable(requested)}' requested for sending\n")
+        address = address._replace(compression=requested)
     ctx.destination, ctx.address = destination, address
     counts = Counts()
     try:
@@ -204,6 +229,10 @@ def move(session: AssociationInfo, msg: Message) -> None:
         return
     objects = _objects(session, rows, counts)
     counts.total = len(objects) + counts.failed
+    if not rows:
+        logs.operator.printf(f"***C-Move from {session.who()}: the identifier selects no stored object\n")
+        session.respond(msg, MOVE_SEARCH_FAILED, None, counts.final())
+        return
     if not objects:
         _finish(session, msg, counts)
         return
@@ -291,18 +320,20 @@ def get(session: AssociationInfo, msg: Message) -> None:
             session.respond(msg, 0xFE00, None, counts.pending())
             return
         syntaxes = offered(contexts, obj.sop_class)
-        target = choose_syntax(obj, syntaxes, "", False, ctx)
         status = -1
-        if target is None:
-            logs.operator.printf(f"***C-Get: no presentation context (SCP role) for {printable(obj.sop_class)}\n")
-        else:
-            try:
+        try:
+            target = choose_syntax(obj, syntaxes, "", False, ctx)
+            if target is None:
+                logs.operator.printf(f"***C-Get: no presentation context (SCP role) for {printable(obj.sop_class)}\n")
+            else:
                 data = _changed_payload(obj, target, ctx) if hooks.RETRIEVE_OBJECT else payload(obj, target, ctx)
                 status = 0 if data is None else send_object(assoc, syntaxes[target], obj, data)
                 if status == 0 and data is not None:
                     counters.add("sent")
-            except (BadObject, ValueError) as exc:
-                logs.operator.printf(f"***C-Get: cannot send {obj.path}: {printable(str(exc))}\n")
+        except (Closed, Aborted, ProtocolError, TimeoutError, OSError):
+            raise
+        except Exception as exc:  # decoding/transcoding errors of pydicom and the codecs
+            logs.operator.printf(f"***C-Get: cannot send {obj.path}: {printable(str(exc))}\n")
         counts.add(status, obj.sop_instance)
         session.respond(msg, 0xFF00, None, counts.pending())
     _finish(session, msg, counts)

@@ -14,8 +14,9 @@ Proposal (:func:`proposal`), as dgate 1.5.0e where it matters: for a destination
 compression ``un`` (``u…``) each SOP class gets a context offering Implicit VR Little
 Endian and one offering Explicit VR LE (the original offers implicit only); implicit is
 sent where it was accepted. Other codes offer each stored compressed syntax, then an
-uncompressed fallback. The codec package can refine both choices
-(:data:`dgate.net.hooks.RETRIEVE_SYNTAX`, :data:`~dgate.net.hooks.RETRIEVE_PAYLOAD`).
+uncompressed fallback. The codec plug-in (:mod:`dgate.codec.plugin`) replaces all three choices
+after the acrnema.map column (:data:`dgate.net.hooks.RETRIEVE_PROPOSAL`,
+:data:`~dgate.net.hooks.RETRIEVE_SYNTAX`, :data:`~dgate.net.hooks.RETRIEVE_PAYLOAD`).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from .dimse import C_STORE_RQ, MOVE_ORIGINATOR_AE, MOVE_ORIGINATOR_ID, PRIORITY,
 from .negotiation import IMPLEMENTATION_UID, IMPLEMENTATION_VERSION
 
 MAX_CONTEXTS = 128
+SMALL = 4 << 20
 WARNINGS = {0x0001, 0xB000, 0xB006, 0xB007}
 
 
@@ -46,6 +48,11 @@ def proposal(needs: Iterable[tuple[str, str]], code: str, as_stored: bool = Fals
         if len(contexts) < MAX_CONTEXTS:
             contexts.append(pdu.ProposedContext(2 * len(contexts) + 1, sop, syntaxes))
     for sop, syntaxes in by_class.items():
+        custom = hooks.RETRIEVE_PROPOSAL(sop, syntaxes, code, as_stored)
+        if custom is not None:
+            for ts in custom:
+                add(sop, [ts])
+            continue
         if uncompressed_first:
             add(sop, [IMPLICIT_LE])
             add(sop, [EXPLICIT_LE])
@@ -93,6 +100,8 @@ def payload(obj: ObjectFile, target: str, ctx: Any = None) -> Iterable[Any]:
     if target == stored:
         return obj.chunks()
     if stored == EXPLICIT_LE and target == IMPLICIT_LE and obj.size:
+        if obj.size <= SMALL:            # one joined buffer: far fewer PDV pieces to gather
+            return [b"".join(to_implicit(obj.read()))]
         with open(obj.path, "rb") as handle:
             mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         view = memoryview(mapping)[obj.offset:obj.offset + obj.size]

@@ -5,8 +5,9 @@ command is run only for a peer allowed by ``ServerCommandAddresses`` and
 ``ServerCommandAEs``; the check comes first, so the console text (9999,0300) of a refused
 peer is never logged, and every peer text is logged on one line (control characters
 shown as ``\\xNN``). The command itself runs where the server's ``command_runner`` sends
-it (in the hub). The reply is a C-ECHO-RSP built as 1.5.0e builds it: (0000,0002) and
-(0000,0800) copied, (0000,0110) returned as (0000,0120), status 0, the payload in
+it (in the hub), unless a :data:`~.hooks.LOCAL_COMMAND` function runs it here (``lua:``
+in the association's Lua state). The reply is a C-ECHO-RSP built as 1.5.0e builds it:
+(0000,0002) and (0000,0800) copied, (0000,0110) returned as (0000,0120), status 0, the payload in
 (9999,0401) NUL-padded with (9999,0404)=1 when its length is odd. Unlike the original,
 the request's own (9999,0404) is not echoed (it made clients drop a byte of even replies).
 """
@@ -16,6 +17,7 @@ import struct
 
 from ..log import printable
 from ..runtime import HubGone, counters
+from . import hooks
 from .association import Closed, Message
 from .control import COMMAND, CONSOLE_TEXT, ODD, UPLOAD, encode_command_set, reply_elements
 from .dimse import AFFECTED_SOP_CLASS, C_ECHO_RSP, DATA_SET_TYPE, MESSAGE_ID
@@ -65,7 +67,9 @@ def server_command(session: AssociationInfo, msg: Message, private: dict[int, by
         if upload is not None and private.get(ODD, b"")[:1] == b"\x01":
             upload = upload[:-1]
         try:
-            payload = session.server.command_runner(text, upload, session.address, session.calling.strip())
+            local = hooks.LOCAL_COMMAND(session, text, upload, msg.command)
+            payload = local[0] if local is not None else \
+                session.server.command_runner(text, upload, session.address, session.calling.strip())
         except HubGone:
             # the hub stopped while running the command (quit:): no reply, as the original
             session.assoc.close()

@@ -151,10 +151,43 @@ class Archiver:
                 self.say(f"*** missing file {src}")
                 return False
             dst.parent.mkdir(parents=True, exist_ok=True)
+            if self._copy_compressed(src, dst):
+                continue
             shutil.copy2(src, dst)
             if not filecmp.cmp(src, dst, shallow=False):
                 self.say(f"*** error comparing {src} and {dst}")
                 return False
+        return True
+
+    def _copy_compressed(self, src: Path, dst: Path) -> bool:
+        """Copy ``src`` to ``dst`` recompressed with ``ArchiveCompression`` (§6.7); False when
+        the code leaves it as it is or the codec cannot (then the file is copied as it is).
+        The copy is checked by reading it back."""
+        from .compression import archive_code, file_step, ingest_step
+        code = archive_code(self.settings).strip()
+        if not code or code.lower().startswith(("as", "is", "v")):
+            return False
+        from ..runtime import counters
+        from .formats import UNCOMPRESSED, object_file, part10_bytes, read_file, v2_bytes, write_atomic
+        try:
+            stored = read_file(src)
+            out = file_step(ingest_step(stored, code, self.settings, counters, self.logs.operator.printf),
+                            dst.name, self.settings, counters)
+            if out is stored:
+                return False
+            if dst.name.lower().endswith(".v2"):
+                if out.transfer_syntax not in UNCOMPRESSED:
+                    self.say(f"*** ArchiveCompression '{code}' cannot be kept in a .v2 file: {src} copied as it is")
+                    return False
+                data = v2_bytes(out.dataset())
+            else:
+                header = out.header()
+                data = part10_bytes(out, str(header.get("SOPClassUID", "")), str(header.get("SOPInstanceUID", "")))
+            write_atomic(dst, data)
+            object_file(dst)
+        except Exception as exc:  # codec or file trouble: the plain copy below still archives it
+            self.say(f"*** ArchiveCompression '{code}' failed for {src}: {exc}; copied as it is")
+            return False
         return True
 
     def prepare_bunch(self, to: str, source: str) -> bool:

@@ -20,6 +20,7 @@ from pydicom.dataset import Dataset
 
 from ..config.keys import atoi
 from ..db.values import element_bytes
+from ..runtime.shm import FILE_COUNTER_AT, SharedSegment
 
 _CLEAN = set('/\\;><|,. :?*"')
 _UNCOMPRESSED = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
@@ -45,14 +46,21 @@ def set_lua_namer(namer: LuaNamer | None) -> None:
     _lua_namer = namer
 
 
+_segment: SharedSegment | None = None
+
+
+def attach(segment: SharedSegment | None) -> None:
+    """Take the name counter from ``segment`` (hub and workers): without it two worker
+    processes count alike and, in the same second, give two objects one name."""
+    global _segment
+    _segment = segment
+
+
 def next_counter() -> int:
-    """The ``%counter`` of a new file name: process-wide, and shared by hub and workers of a
-    multi-process server (two processes storing in the same second must not pick one name)."""
-    from ..runtime.shm import NAME_COUNTER_AT
-    from ..uids import shared_segment
-    segment = shared_segment()
+    """The 16-bit counter of the time-stamped names (``%counter``, modes 1–5)."""
+    segment = _segment
     if segment is not None:
-        return segment.fetch_add(NAME_COUNTER_AT) & 0xFFFF
+        return segment.fetch_add(FILE_COUNTER_AT) & 0xFFFF
     with _counter_lock:
         return next(_counter) & 0xFFFF
 

@@ -59,6 +59,8 @@ CANNOT_UNDERSTAND = 0xC000
 OUT_OF_RESOURCES = 0xA700
 MAX_UID = 64
 DEVICE_RECHECK = 1.0
+NKI_PIXELS = 0x7FDF0010
+PIXEL_DATA_TAG = 0x7FE00010
 INSTANCE_UIDS = ((0x00080018, "SOPInstanceUID"), (0x0020000D, "StudyInstanceUID"),
                  (0x0020000E, "SeriesInstanceUID"))
 
@@ -152,10 +154,15 @@ def _default_compression(obj: Encoded, code: str, ctx: IngestContext) -> Encoded
 
 
 class _Compression:
-    """The compression step: ``COMPRESSION.set(fn)``, ``fn(obj, code, ctx) -> Encoded``."""
+    """The compression step: ``COMPRESSION.set(fn)``, ``fn(obj, code, ctx) -> Encoded``.
+
+    ``COMPRESSION.readable`` (set by the codec plug-in) expands NKI private compression:
+    SaveToDisk writes NKI pixel data only to ``.v2`` files unless ``AllowNKIAsDICOM = 1``
+    (conquest-storage.md §6.3 step 5)."""
 
     def __init__(self) -> None:
         self.fn: Compressor = _default_compression
+        self.readable: Callable[[Encoded, "Ingest"], Encoded] | None = None
 
     def set(self, fn: Compressor | None) -> None:
         self.fn = fn or _default_compression
@@ -319,7 +326,7 @@ class Ingest:
         code = (ctx.compression if ctx.compression is not None else self.settings.str("IncomingCompression"))
         code = code.strip().lower()
         keep = not code or code.startswith(("as", "is", "v")) or \
-            (code == "un" and item.transfer_syntax in UNCOMPRESSED)
+            (code == "un" and item.transfer_syntax in UNCOMPRESSED and NKI_PIXELS not in item.scan.elements)
         if not keep:
             original = Encoded(item.data, item.transfer_syntax)  # type: ignore[arg-type]
             try:
@@ -415,6 +422,7 @@ class Ingest:
                                   f"'{printable(patid)}'")
             name = self._name(header, ctx)
             rewritten = False
+            replaced = None         # the row's old file: removed once the row points at the new one
             if existing is not None:
                 if not existing.device.upper().startswith("MAG"):
                     self.logs.debug.printf(f"Not rewritten (stored on {existing.device}): {sop}\n")
@@ -425,34 +433,34 @@ class Ingest:
                 old_ext = existing.object_file.rpartition(".")[2].lower()
                 new_ext = name.rpartition(".")[2].lower()
                 if old_ext != new_ext or settings.int("RenameOnRewrite"):
-                    try:
-                        db.delete_image(sop, existing.patient_id or patid)
-                    except DatabaseError as exc:
-                        raise StoreFailed(f"***Error saving to SQL: {exc}", database=True) from exc
-                    remove_stored_file(settings, existing.object_file, existing.device)
-                    existing = None
+                    replaced, existing = existing, None
                 else:
                     name, rewritten = existing.object_file.replace("\\", "/"), True
+            backup, created = None, False
             if existing is not None:
                 device = existing.device
                 root = Path(device_root(settings, device) or "")
+                path = root / name          # name passed check_relative(): it cannot leave root
+                backup = self._write(item, sc, header, name, path, root, True)
             else:
                 device, root = self.choose_device(ctx.preferred_device)
-            path = root / name          # name passed check_relative(): it cannot leave root
-            backup = self._write(item, sc, header, name, path, root, existing is not None)
+                name, path, backup, created = self._write_new(item, sc, header, name, root, ctx)
+            new_row = existing is None and replaced is None
             try:
-                db.add(values, name, device, just_add=existing is None, filename_for_log=str(path),
-                       strict=existing is None)
+                db.add(values, name, device, just_add=new_row, filename_for_log=str(path), strict=new_row)
             except DuplicateKey:
                 # indexed meanwhile by another server on the same database: that row wins
-                self._undo(path, backup)
+                self._undo(path, backup, created)
                 raise StoreFailed(f"***Refused {self._who(ctx, sop)}: it was indexed meanwhile by another "
                                   "process")
             except DatabaseError as exc:
-                self._undo(path, backup)
+                self._undo(path, backup, created)
                 raise StoreFailed(f"***Error saving to SQL: {exc}", database=True) from exc
             if backup is not None:
                 backup.unlink(missing_ok=True)
+            if replaced is not None:
+                # only now: until the row pointed at the new file, the old one was the object
+                remove_stored_file(settings, replaced.object_file, replaced.device, keep=path)
         self.logs.operator.printf(f"{'Rewritten' if rewritten else 'Written'} file: {path}\n")
         counters.add("received")
         stored = Stored(path, name, device, rewritten, sop, patid)
@@ -463,9 +471,30 @@ class Ingest:
                 self.logs.operator.printf(f"***After-store step {hook_name} failed: {exc}\n")
         return stored
 
+    def _write_new(self, item: _Object, sc: Scan, header: Dataset, name: str, root: Path,
+                   ctx: IngestContext) -> tuple[str, Path, Path | None, bool]:
+        """Write a file under a name no file has: names are unique per SOP instance or
+        carry a time stamp and counter, but another process (or server on this folder) may
+        have taken this one meanwhile; then the next name is used. A name that comes out
+        the same again (a fixed FileNameSyntax) is overwritten, as the original does, keeping
+        a backup to put back if the index refuses (it may be the file a rename replaces).
+        Returns the name, the path, that backup, and whether the file is new."""
+        for _attempt in range(16):
+            path = root / name
+            try:
+                self._write(item, sc, header, name, path, root, False, exclusive=True)
+                return name, path, None, True
+            except FileExistsError:
+                again = self._name(header, ctx)
+                if again == name:
+                    return name, path, self._write(item, sc, header, name, path, root, True), False
+                name = again
+        raise StoreFailed(f"***Failed to write file {root / name}: no free file name")
+
     def _write(self, item: _Object, sc: Scan, header: Dataset, name: str, path: Path, root: Path,
-               rewrite: bool) -> Path | None:
-        """Put the file in place; returns a hard-linked backup of the file a rewrite replaces."""
+               rewrite: bool, exclusive: bool = False) -> Path | None:
+        """Put the file in place; returns a hard-linked backup of the file a rewrite replaces.
+        ``exclusive``: never overwrite, :class:`FileExistsError` when ``path`` exists."""
         backup = None
         if rewrite and path.exists():
             backup = Path(root) / ".dgate-tmp" / (path.name + f".{os.getpid()}-{threading.get_ident():x}.old.tmp")
@@ -475,34 +504,42 @@ class Ingest:
                 backup = None
         try:
             received = item.received
+            if (COMPRESSION.readable is not None and not name.lower().endswith(".v2")
+                    and NKI_PIXELS in sc.elements and PIXEL_DATA_TAG not in sc.elements
+                    and not self.settings.int("AllowNKIAsDICOM")):
+                expanded = COMPRESSION.readable(item.encoded(), self)
+                item.replace(expanded.raw, expanded.transfer_syntax)
             if name.lower().endswith(".v2"):
                 if item.transfer_syntax not in UNCOMPRESSED:
                     raise BadObject("Cannot write compressed pixel data in v2 format")
                 with TempFile(root) as tmp:
                     tmp.write(v2_bytes(item.encoded().dataset()))
-                    tmp.place(path)
+                    tmp.place(path, replace=not exclusive)
                 return backup
             prefix = part10_prefix(sc.text(0x00080016), sc.text(0x00080018), item.transfer_syntax)
             spool = received.spool
             if item.pristine and spool is not None and received.prefix == prefix:
-                spool.place(path)            # the spooled file is the object file as it is
+                spool.place(path, replace=not exclusive)   # the spooled file is the object file as it is
                 return backup
             with TempFile(root) as tmp:
                 tmp.write_all((prefix, item.data))
-                tmp.place(path)
+                tmp.place(path, replace=not exclusive)
             return backup
         except (OSError, BadObject) as exc:
             if backup is not None:
                 backup.unlink(missing_ok=True)
+            if exclusive and isinstance(exc, FileExistsError):
+                raise
             raise StoreFailed(f"***Failed to write file {path}: {exc}") from exc
 
     @staticmethod
-    def _undo(path: Path, backup: Path | None) -> None:
-        """Remove the file this store placed (or put back the one it replaced)."""
+    def _undo(path: Path, backup: Path | None, created: bool) -> None:
+        """Remove the file this store created, or put back the one it replaced (without a
+        backup the new content stays: the row may point at that name)."""
         try:
             if backup is not None:
                 os.replace(backup, path)
-            else:
+            elif created:
                 path.unlink(missing_ok=True)
         except OSError:
             pass

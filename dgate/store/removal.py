@@ -12,14 +12,19 @@ from .devices import device_root
 from .reader import full_path
 
 
-def remove_stored_file(settings: Settings, object_file: str, device: str) -> list[Path]:
-    """Delete one object on its device and mirror; returns the paths removed."""
+def remove_stored_file(settings: Settings, object_file: str, device: str,
+                       keep: Path | None = None) -> list[Path]:
+    """Delete one object on its device and mirror; returns the paths removed.
+    ``keep``: a path not to delete (the new file of a rewrite that came out the same)."""
     removed = []
+    kept = keep.resolve() if keep is not None else None
     roots = [device_root(settings, device)]
     if device.upper().startswith("MAG"):
         roots.append(device_root(settings, "MIRROR" + device[3:]))
     for root in filter(None, roots):
         path = full_path(root, object_file)
+        if kept is not None and path.resolve() == kept:
+            continue
         try:
             path.unlink()
         except FileNotFoundError:

@@ -75,19 +75,23 @@ class TempFile:
     def size(self) -> int:
         return os.fstat(self.fd).st_size
 
-    def place(self, target: str | os.PathLike) -> None:
+    def place(self, target: str | os.PathLike, replace: bool = True) -> None:
         """Rename into ``target`` (parent folders made when missing); copies when
-        ``target`` is on another filesystem."""
+        ``target`` is on another filesystem.
+
+        ``replace=False``: never overwrite; :class:`FileExistsError` when ``target``
+        exists (a new file name taken meanwhile by another store, whatever process)."""
         target = os.fspath(target)
-        try:
-            os.replace(self.path, target)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            self._replace(target)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            self._copy(target)
+        for attempt in range(4):
+            try:
+                self._replace(target) if replace else self._link(target)
+                break
+            except FileNotFoundError:
+                # the folder is missing, or was pruned (an emptied series folder)
+                # between makedirs and the rename: make it again
+                if attempt == 3:
+                    raise
+                os.makedirs(os.path.dirname(target), exist_ok=True)
         self.placed = True
         self.path = target
 
@@ -97,15 +101,32 @@ class TempFile:
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-            self._copy(target)
+            self._copy(target, True)
 
-    def _copy(self, target: str) -> None:
+    def _link(self, target: str) -> None:
+        """Place without overwriting: a hard link is atomic and fails on an existing name."""
+        try:
+            os.link(self.path, target)
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:
+                self._copy(target, False)
+                return
+            if exc.errno in (errno.EEXIST, errno.ENOENT):
+                raise
+            # no hard links on this filesystem: check, then rename (best effort)
+            if os.path.lexists(target):
+                raise FileExistsError(errno.EEXIST, "file exists", target) from exc
+            os.replace(self.path, target)
+            return
+        os.unlink(self.path)
+
+    def _copy(self, target: str, replace: bool) -> None:
         other = TempFile(os.path.dirname(target))
         try:
             os.lseek(self.fd, 0, os.SEEK_SET)
             with os.fdopen(os.dup(self.fd), "rb") as src, os.fdopen(os.dup(other.fd), "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
-            os.replace(other.path, target)
+            other._replace(target) if replace else other._link(target)
             other.placed = True
         finally:
             other.close()

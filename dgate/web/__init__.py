@@ -1,8 +1,9 @@
 """dgate's web server: DICOMweb (PS3.18), WADO-URI, Conquest's /api/dicom extensions,
 our web UI and OHIF, on Starlette + uvicorn.
 
-Entry points: :func:`dgate.web.server.start_web` (in the server process, returns a handle
-with ``stop()``) and ``python3 -m dgate.web`` (on its own).
+Entry points: the hub task ``web-server`` (:mod:`.task`; ``dgate -v`` starts it when
+``WebPort`` is not 0), :func:`dgate.web.server.start_web` (returns a handle with ``stop()``)
+and ``python3 -m dgate.web`` (on its own).
 
 Modules: :mod:`.server` (start/stop), :mod:`.app` (mounts, middleware), :mod:`.dicomweb`
 (QIDO/WADO/STOW routes), :mod:`.qido`, :mod:`.retrieve` (instances, bulk data, negotiation,
@@ -14,5 +15,6 @@ Conquest draws them and its anonymizer, shared with ``wadorequest:``), :mod:`.co
 (/api/dicom/rs extensions, zip/move scripts), :mod:`.scripts` (/rs/attach, /rs/attachdicom,
 /rs/script, /rs/startscript in Lua), :mod:`.ui_api`, :mod:`.static`, :mod:`.security`, :mod:`.gzip`,
 :mod:`.ingest_adapter` (the one call into the ingest pipeline), :mod:`.cgi` (dgate -y),
+:mod:`.pages` (``webserver/htdocs`` as Ladle serves it: files, ``.lua``/``.lp``, newweb pages),
 :mod:`.ohif` (setup command), :mod:`.settings`, :mod:`.context`.
 """

@@ -9,6 +9,8 @@ Mounts (explicit, table-driven):
 ``/api/dgate``         JSON for our web UI (status, AEs, move, logs, queues)
 ``/ui``                our web UI (``webserver/`` of this package)
 ``/app/ohif``          OHIF, when installed by ``python3 -m dgate.web.ohif``
+everything else        ``<BaseDir>webserver/htdocs/``: files, ``.lua``/``.lp`` pages and
+                       newweb ``…/dgate.exe?mode=`` pages, as Ladle serves them (:mod:`.pages`)
 =====================  =========================================================
 """
 from __future__ import annotations
@@ -22,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from . import conquest, dicomweb, scripts, static, ui_api, wadouri
+from . import conquest, dicomweb, pages, scripts, static, ui_api, wadouri
 from .context import WebContext
 from .errors import HTTPProblem, problem_response
 from .gzip import Gzip
@@ -62,10 +64,19 @@ async def api_info(request: Request) -> Response:
     return PlainTextResponse("Conquest DICOM api; dgate serves wado-rs, wado-uri, qido-rs and stow-rs here\n")
 
 
+async def root_page(request: Request) -> Response:
+    """``/``: Ladle's ``index.html`` of ``webserver/htdocs`` when there is one, else our UI."""
+    from starlette.responses import FileResponse
+    index = pages.webroot(request.app.state.ctx) / "index.html"
+    if index.is_file():
+        return FileResponse(index, media_type="text/html")
+    return RedirectResponse("/ui/")
+
+
 def build_app(ctx: WebContext) -> Starlette:
     rs = dicomweb.routes()
     routes = [
-        Route("/", lambda request: RedirectResponse("/ui/"), methods=["GET"]),
+        Route("/", root_page, methods=["GET"]),
         Mount("/dicom-web", routes=rs),
         Mount("/api/dicom/rs", routes=conquest.routes() + scripts.routes() + dicomweb.routes(conquest=True)),
         Route("/api/dicom/wadouri", wadouri.wado_uri, methods=["GET"]),
@@ -78,6 +89,7 @@ def build_app(ctx: WebContext) -> Starlette:
         Route("/ui/{path:path}", static.folder(lambda r: ui_root()), methods=["GET"]),
         Route("/app/ohif", static.folder(lambda r: ohif_root(r.app.state.ctx), True), methods=["GET"]),
         Route("/app/ohif/{path:path}", static.folder(lambda r: ohif_root(r.app.state.ctx), True), methods=["GET"]),
+        Route("/{path:path}", pages.serve, methods=["GET", "HEAD", "POST", "PUT"]),     # webserver/htdocs (Ladle)
     ]
     middleware = [
         Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"],

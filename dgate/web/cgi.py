@@ -4,10 +4,20 @@ arguments), as Apache/PHP's ``dgate.php`` and ``wado.php`` run it (conquest-lua-
 The configuration is the ``dicom.ini`` of the current folder (the web folder).
 ``requestType=WADO`` sends ``wadoparse:<query>`` to the server at ``WebServerFor``
 (``[webdefaults] address``; ``-q`` overrides) on ``TCPPort`` (``-p`` overrides) and writes
-its reply (header block and body) to stdout, as ``DgateWADO`` does. The newweb page mode
-(``mode=…``: ``[AnyPage]``/``[DefaultPage]`` sections, ``.lua`` sources and ``%var%`` /
-``<?lua ?>`` templates run in Lua) is not implemented; such requests get a CGI
-``Status: 501`` answer saying so.
+its reply (header block and body) to stdout, as ``DgateWADO`` does.
+
+Page mode (``mode=…``, newweb): ``[AnyPage] source`` (unless the mode is one of its
+``exceptions``), else ``[<mode>] source``/``line0``, else ``[DefaultPage]``; a ``*`` in
+``source`` is the mode (``[DefaultPage] source = *.lua``: ``mode=listpatients`` runs
+``listpatients.lua``). A ``.lua`` source runs in a new Lua state (the section's ``header``
+printed first, backslashes as newlines) with the CGI globals of conquest-lua-web.md §10.6
+(``mode``, ``query_string``, ``series``/``series2``, ``patid``, ``studyuid``, …), ``CGI()``,
+``HTML()``, ``print`` and ``servercommand`` going to the server at ``address``:``port``;
+its output is the CGI answer. Other sources (``lineN`` keys or a text file) are templates:
+``%var%`` replaced (the globals, the section's keys, the CGI parameters), ``<%= e %>`` by
+a Lua value, ``#`` lines dropped, ``--`` lines sent as server commands (reply to stdout),
+``<?lua … ?>`` blocks run. The built-in legacy HTML pages (empty mode or ``top`` without
+a DefaultPage) are not implemented: ``Status: 501``.
 """
 from __future__ import annotations
 
@@ -61,9 +71,169 @@ def main(argv: list[str], out=None) -> int:
             out.write(reply.data())
             out.flush()
         return 0
-    mode = params.get("mode", ["top"])[0]
+    mode = params.get("mode", [""])[0] or "top"
+    flat = {k: v[0] for k, v in params.items()}
+    upload = flat.get("_passfile_", "")
+    if ini is not None:
+        section = page_section(ini, mode)
+        if section is not None:
+            return run_page(ini, section, mode, flat, query, address, int(port or 104), ae, upload, out)
     out.write(f"Status: 501 Not Implemented\nContent-type: text/plain\n\n"
-              f"dgate CGI mode '{mode}': the newweb Lua page mode is not implemented in this dgate; "
-              f"requestType=WADO works.\n".encode("latin-1", "replace"))
+              f"dgate CGI mode '{mode}': dicom.ini has no [{mode}], [DefaultPage] or [AnyPage] page "
+              f"(source = *.lua or line0 = ...); the built-in legacy HTML pages are not implemented in this "
+              f"dgate; requestType=WADO works.\n".encode("latin-1", "replace"))
     out.flush()
     return 0
+
+
+PAGE_VARS = ("mode", "slice", "series", "study", "db", "lw", "query", "source", "dest", "key", "size", "dsize",
+             "compress", "iconsize", "graphic", "viewer", "patientidmatch", "patientnamematch", "studydatematch",
+             "startdatematch")
+
+
+def _has_page(ini: IniFile, section: str) -> bool:
+    return bool(ini.get(section, "source") or ini.get(section, "line0"))
+
+
+def page_section(ini: IniFile, mode: str) -> str | None:
+    """The section whose page answers ``mode`` (AnyPage, the mode's own, DefaultPage)."""
+    if _has_page(ini, "AnyPage"):
+        exceptions = [e.strip() for e in (ini.get("AnyPage", "exceptions") or "").split(",")]
+        if mode not in exceptions:
+            return "AnyPage"
+    if mode and _has_page(ini, mode):
+        return mode
+    if _has_page(ini, "DefaultPage"):
+        return "DefaultPage"
+    return None
+
+
+def cgi_globals(ini: IniFile, params: dict[str, str], query: str, address: str, port: int, upload: str) -> dict:
+    root = _ini_value(ini, "sscscp", "MicroPACS", "sscscp")
+    g = {name: params.get(name, "") for name in PAGE_VARS}
+    defaults = {"size": "512", "dsize": "0", "compress": "n4", "iconsize": "48", "graphic": "bmp",
+                "viewer": "seriesviewer"}
+    for name, dflt in defaults.items():
+        g[name] = g[name] or _ini_value(ini, "webdefaults", name, dflt)
+    script = os.environ.get("SCRIPT_NAME", "dgate")
+    address_ini = _ini_value(ini, root, "WEBScriptAddress", f"http://{os.environ.get('SERVER_NAME', '')}/cgi-bin/dgate")
+    g.update(query_string=query, server_name=os.environ.get("SERVER_NAME", ""), script_name=script,
+             path_translated=os.environ.get("PATH_TRANSLATED", ""), port=str(port), address=address,
+             webscriptadress=address_ini, webscriptaddress=address_ini,
+             webcodebase=_ini_value(ini, root, "WebCodeBase", address_ini.rsplit("/", 1)[0] + "/"),
+             extra=f"port={port}&address={address}", uploadedfile=upload)
+    from ..version import DGATE_VERSION
+    g["version"] = DGATE_VERSION
+    for name in ("series", "slice", "study"):
+        g[name + "2"] = g[name]
+        g[name] = g[name].replace(" ", "%20")
+    g["patid"], _, g["studyuid"] = params.get("study", "").partition(":")
+    g["patid2"] = g["patid"]
+    g["seruid"] = params.get("series", "").partition(":")[2]
+    g["sopuid"] = params.get("slice", "").partition(":")[2]
+    return g
+
+
+def _lua(params: dict[str, str], address: str, port: int, ae: str, out, upload: str):
+    from ..config import ConfigError, Configuration
+    from ..luabind.context import LuaServices
+    from ..luabind.runtime import LuaState
+
+    def write(text: str) -> None:
+        out.write(text.encode("latin-1", "replace"))
+        out.flush()
+    try:
+        config = Configuration.open(Path.cwd())
+    except (ConfigError, OSError):
+        config = None
+    cgi = dict(params)
+    if upload:
+        try:
+            cgi[""] = Path(upload).read_bytes().decode("latin-1")
+        except OSError:
+            cgi[""] = ""
+    services = LuaServices(config=config, own_ae=ae, server_host=address, server_port=port, console=write,
+                           html_out=write, cgi=cgi)
+    return LuaState(services, "cgi")
+
+
+def run_page(ini: IniFile, section: str, mode: str, params: dict[str, str], query: str, address: str, port: int,
+             ae: str, upload: str, out) -> int:
+    """Answer one page request (module docstring) on ``out``."""
+    source = (ini.get(section, "source") or "").replace("*", mode)
+    g = cgi_globals(ini, params, query, address, port, upload)
+    state = _lua(params, address, port, ae, out, upload)
+    for name, value in g.items():
+        state.set_global(name, value)
+    if source.lower().endswith(".lua"):
+        header = ini.get(section, "header")
+        if header:
+            out.write(header.replace("\\", "\n").encode("latin-1", "replace"))
+            out.flush()
+        path = Path(source)
+        if not path.is_file():
+            out.write(f"Content-type: text/plain\n\nno page {source}\n".encode("latin-1", "replace"))
+            return 0
+        state.run(f"dofile([[{path}]])")
+        out.flush()
+        return 0
+    if source:
+        try:
+            lines = Path(source).read_text(encoding="latin-1").splitlines()
+        except OSError:
+            lines = []
+    else:
+        lines, n = [], 0
+        while (line := ini.get(section, f"line{n}")) is not None:
+            lines.append(line)
+            n += 1
+    header = (ini.get(section, "header") or "Content-type: text/html").replace("\\", "\n")
+    out.write((header.rstrip("\n") + "\n\n").encode("latin-1", "replace"))
+    values = dict(params)
+    values.update({k: ini.get(section, k) or "" for k in ini.keys(section)})
+    values.update(g)
+    values["server"] = f"{address}:{port}"
+    _template(lines, values, state, out, address, port, ae)
+    out.flush()
+    return 0
+
+
+def _template(lines: list[str], values: dict, state, out, address: str, port: int, ae: str) -> None:
+    import re
+
+    from ..net.control import ControlError, send_command
+    block: list[str] | None = None
+    for line in lines:
+        if block is not None:
+            end = line.find("?>")
+            if end < 0:
+                block.append(line)
+                continue
+            block.append(line[:end])
+            state.run("\n".join(block))
+            block, line = None, line[end + 2:]
+            if not line:
+                continue
+        if line.startswith("#"):
+            continue
+        line = re.sub(r"%([A-Za-z0-9_]+)%", lambda m: str(values.get(m.group(1), m.group(0))), line)
+        line = re.sub(r"<%=(.*?)%>", lambda m: str(state.eval_string(m.group(1).strip()) or ""), line)
+        if line.startswith("--"):
+            try:
+                reply = send_command(line[2:], host=address, port=port, ae=ae, console_text=None)
+            except (ControlError, OSError, ValueError):
+                continue
+            if reply.has_payload:
+                out.write(reply.data())
+            continue
+        start = line.find("<?lua")
+        if start >= 0:
+            out.write((line[:start]).encode("latin-1", "replace"))
+            rest = line[start + 5:]
+            end = rest.find("?>")
+            if end < 0:
+                block = [rest]
+                continue
+            state.run(rest[:end])
+            line = rest[end + 2:]
+        out.write((line + "\n").encode("latin-1", "replace"))

@@ -65,7 +65,9 @@ def _qido(level: str, **path):
         params = list(request.query_params.multi_items())
         q = qido.parse_query(level, params, keys)
         ctx = ctx_of(request)
-        objects, unsupported = await run_in_threadpool(qido.run_query, ctx.db(), q, base_url(request))
+        base = base_url(request)
+        # ctx.db() inside the worker thread: each thread has its own connection (never the loop's)
+        objects, unsupported = await run_in_threadpool(lambda: qido.run_query(ctx.db(), q, base))
         headers = {}
         if unsupported:
             headers["Warning"] = warning(f"The following attributes are not supported: {', '.join(unsupported)}")
@@ -208,6 +210,7 @@ async def stow_rs(request: Request) -> Response:
     handle, _size = await spool_body(request, ctx.web.max_upload)
     study = request.path_params.get("study", "")
     base = base_url(request)
+    peer = request.client.host if request.client else ""
 
     def work():
         try:
@@ -216,7 +219,7 @@ async def stow_rs(request: Request) -> Response:
             except (MultipartError, ValueError) as exc:
                 raise HTTPProblem(400, f"malformed multipart body: {exc}")
             try:
-                return stow.store_parts(ctx, parts, study, kind)
+                return stow.store_parts(ctx, parts, study, kind, peer)
             finally:
                 buf.close()
         finally:

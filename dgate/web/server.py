@@ -7,6 +7,7 @@ threads (Starlette's thread pool), so neither the event loop nor the DICOM serve
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -39,11 +40,81 @@ class WebHandle:
         return self.thread.is_alive() and self.server.started
 
 
+MAX_HEAD = 64 * 1024
+"""Largest request line + headers accepted (httptools itself has no limit: a client could
+fill the memory with one endless header); more gets 431 and the connection is closed."""
+
+
+def _http_protocol():
+    """uvicorn's httptools protocol with :data:`MAX_HEAD` enforced, else h11 (16 kB limit)."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        return "h11"
+
+    class BoundedHead(HttpToolsProtocol):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._in_head, self._head_bytes, self._tail = True, 0, b""
+
+        def data_received(self, data: bytes) -> None:
+            if self._in_head:
+                self._head_bytes += len(data)
+                window, self._tail = self._tail + data, data[-3:]
+                if self._head_bytes > MAX_HEAD and b"\r\n\r\n" not in window:
+                    text = b"request line and headers longer than %d bytes\n" % MAX_HEAD
+                    self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                         b"content-type: text/plain\r\nconnection: close\r\n"
+                                         b"content-length: %d\r\n\r\n%s" % (len(text), text))
+                    self.transport.close()
+                    self._in_head = False
+                    return
+            super().data_received(data)
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._in_head, self._head_bytes, self._tail = True, 0, b""
+
+    return BoundedHead
+
+
 def _uvicorn(ctx: WebContext, port: int, address: str) -> uvicorn.Server:
     app = build_app(ctx)
-    cfg = uvicorn.Config(app, host=address, port=port, log_level="warning", access_log=False,
-                         timeout_keep_alive=30, lifespan="off", server_header=False)
+    cfg = uvicorn.Config(app, host=address, port=port, log_level="warning", access_log=False, http=_http_protocol(),
+                         timeout_keep_alive=30, lifespan="off", server_header=False,
+                         timeout_graceful_shutdown=5)
     return uvicorn.Server(cfg)
+
+
+def bind(address: str, port: int) -> socket.socket:
+    """The listening HTTP socket: SO_REUSEADDR (a restart does not wait for TIME_WAIT),
+    TCP_NODELAY inherited by accepted connections; raises OSError when the port is taken."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((address, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (what ``uvicorn.run`` picks for the standalone server), else
+    asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def make_context(config: Configuration, logs: Logs, own_ae: str = "", dicom_port: int = 0,
@@ -70,14 +141,20 @@ def start_web(config: Configuration, logs: Logs, own_ae: str = "", dicom_port: i
     if not port:
         return None
     ctx.web.port = port
-    server = _uvicorn(ctx, port, address or ctx.web.address)
+    address = address or ctx.web.address
+    try:
+        sock = bind(address, port)
+    except OSError as exc:
+        ctx.close()
+        raise OSError(f"the web server cannot listen on {address}:{port}: {exc.strerror or exc}") from exc
+    server = _uvicorn(ctx, port, address)
     failure: list[BaseException] = []
 
     def run() -> None:
-        loop = asyncio.new_event_loop()
+        loop = _new_loop()
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(server.serve())
+            loop.run_until_complete(server.serve(sockets=[sock]))
         except BaseException as exc:     # SystemExit from a failed bind, among others
             failure.append(exc)
         finally:
@@ -91,9 +168,11 @@ def start_web(config: Configuration, logs: Logs, own_ae: str = "", dicom_port: i
     if not server.started:
         server.should_exit = True
         thread.join(2)
-        raise OSError(f"the web server could not listen on {address or ctx.web.address}:{port}"
+        sock.close()
+        ctx.close()
+        raise OSError(f"the web server could not start on {address}:{port}"
                       + (f" ({failure[0]!r})" if failure else ""))
-    logs.operator.printf(f"Web server listening on {address or ctx.web.address}:{port}\n")
+    logs.operator.printf(f"Web server listening on {address}:{port}\n")
     return WebHandle(server, thread, ctx, port)
 
 

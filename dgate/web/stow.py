@@ -4,7 +4,9 @@ Parts are ``application/dicom`` (Part 10 files) or ``application/dicom+json`` (a
 of data sets) whose BulkDataURIs name other parts by ``Content-Location``. Every object
 goes through the one ingest pipeline (:mod:`.ingest_adapter`). The answer is the Store
 Instances Response Module: ``ReferencedSOPSequence`` (with RetrieveURL) for stored
-objects, ``FailedSOPSequence`` with a FailureReason for the others; HTTP 200 when all
+objects, ``FailedSOPSequence`` with a FailureReason (and, in the private element (0009,1001) of
+creator ``DGATE STOW``, the reason in words: the pipeline's refusal, the converter verdict,
+a database error) for the others; HTTP 200 when all
 were stored, 202 when some failed, 409 when none was stored.
 """
 from __future__ import annotations
@@ -18,27 +20,30 @@ from pydicom.uid import UID
 from ..store.formats import EXPLICIT_LE, Encoded
 from .context import WebContext
 from .errors import HTTPProblem
-from .ingest_adapter import StoreOutcome, object_uids, parse_object, store_encoded
+from .ingest_adapter import StoreOutcome, locate_object, store_encoded, store_part
 from .multipart import Part, parse_media_type
 
 FAIL_PROCESSING = 0x0110
 FAIL_SOP_CLASS = 0x0122
 FAIL_WRONG_STUDY = 0xC409
 FAIL_CANNOT_UNDERSTAND = 0xC000
+CREATOR = "DGATE STOW"
+REASON_CREATOR, REASON_TEXT = "00090010", "00091001"     # (0009,xx01) LT: why the object was not stored
 MEDIA_SYNTAX = {"image/jpeg": "1.2.840.10008.1.2.4.50", "image/jls": "1.2.840.10008.1.2.4.80",
                 "image/jp2": "1.2.840.10008.1.2.4.90", "image/dicom-rle": "1.2.840.10008.1.2.5"}
 
 
-def store_parts(ctx: WebContext, parts: list[Part], study: str, root_type: str) -> list[StoreOutcome]:
-    """Store every object of a STOW request; returns one outcome per object."""
+def store_parts(ctx: WebContext, parts: list[Part], study: str, root_type: str, peer: str = "") -> list[StoreOutcome]:
+    """Store every object of a STOW request; returns one outcome per object (one bad part
+    does not stop the others)."""
     by_location = {p.headers.get("content-location", ""): p for p in parts if p.headers.get("content-location")}
     outcomes: list[StoreOutcome] = []
     for part in parts:
         media, params = parse_media_type(part.content_type or root_type)
         if media == "application/dicom":
-            outcomes.append(_store_file(ctx, part.body, study))
+            outcomes.append(_store_file(ctx, part, study, peer))
         elif media == "application/dicom+json":
-            outcomes.extend(_store_json(ctx, part.body, by_location, study))
+            outcomes.extend(_store_json(ctx, part.body, by_location, study, peer))
         elif part.headers.get("content-location") and media and media != "application/dicom":
             continue                                      # bulk data of a JSON part
         else:
@@ -57,12 +62,12 @@ def _check_study(outcome: StoreOutcome, study: str) -> StoreOutcome | None:
     return None
 
 
-def _store_file(ctx: WebContext, data: bytes, study: str) -> StoreOutcome:
+def _store_file(ctx: WebContext, part: Part, study: str, peer: str) -> StoreOutcome:
     try:
-        encoded = parse_object(data)
-        uids = object_uids(encoded)
+        obj = locate_object(part.source, part.start, part.end)
     except Exception as exc:
         return StoreOutcome(False, reason=f"not a DICOM object: {exc}", failure_code=FAIL_CANNOT_UNDERSTAND)
+    uids = obj.uids
     probe = StoreOutcome(True, uids.get(0x00080016, ""), uids.get(0x00080018, ""), uids.get(0x0020000D, ""))
     wrong = _check_study(probe, study)
     if wrong is not None:
@@ -70,10 +75,11 @@ def _store_file(ctx: WebContext, data: bytes, study: str) -> StoreOutcome:
     if not probe.sop_class or not probe.sop_instance:
         return StoreOutcome(False, probe.sop_class, probe.sop_instance, probe.study,
                             "object without SOPClassUID or SOPInstanceUID", FAIL_CANNOT_UNDERSTAND)
-    return store_encoded(ctx, encoded)
+    return store_part(ctx, obj, peer)
 
 
-def _store_json(ctx: WebContext, body: bytes, by_location: dict[str, Part], study: str) -> list[StoreOutcome]:
+def _store_json(ctx: WebContext, body: bytes, by_location: dict[str, Part], study: str,
+                peer: str) -> list[StoreOutcome]:
     try:
         items = json.loads(body)
     except ValueError as exc:
@@ -108,7 +114,7 @@ def _store_json(ctx: WebContext, body: bytes, by_location: dict[str, Part], stud
         probe = StoreOutcome(True, str(ds.get("SOPClassUID", "")), str(ds.get("SOPInstanceUID", "")),
                              str(ds.get("StudyInstanceUID", "")))
         wrong = _check_study(probe, study)
-        outcomes.append(wrong if wrong is not None else store_encoded(ctx, encoded))
+        outcomes.append(wrong if wrong is not None else store_encoded(ctx, encoded, peer=peer))
     return outcomes
 
 
@@ -125,6 +131,9 @@ def response(outcomes: list[StoreOutcome], base_url: str, study: str) -> tuple[i
             refs.append(item)
         else:
             item = {"00081197": {"vr": "US", "Value": [o.failure_code or FAIL_PROCESSING]}}
+            if o.reason:          # the reason in words: a private element of creator DGATE
+                item[REASON_CREATOR] = {"vr": "LO", "Value": [CREATOR]}
+                item[REASON_TEXT] = {"vr": "LT", "Value": [o.reason[:1024]]}
             if o.sop_class:
                 item["00081150"] = {"vr": "UI", "Value": [o.sop_class]}
             if o.sop_instance:

@@ -1,0 +1,117 @@
+"""Conquest's web folder (``webserver/htdocs``) as Ladle serves it: static files, ``.lua``
+pages writing their own status line and headers, ``.lp`` templates, include/redirect,
+form uploads, the newweb CGI emulation (``…/dgate.exe?mode=``, ``CGI``, ``HTML``, ``print``,
+``gpps``), and names that would leave the folder."""
+from __future__ import annotations
+
+import pytest
+import requests
+from webhelpers import WebServer
+
+PAGES = {
+    "hello.txt": "hello\n",
+    "style.css": "body{}\n",
+    "api.lua": 'write("HTTP/1.1 201 Created\\r\\nContent-Type: application/json\\r\\nX-Page: api\\r\\n\\r\\n")\n'
+               'write(JSON.encode({x = request.query.x, method = request.method, uri = request.uri}))\n',
+    "cgi.lua": 'write("Content-type: text/plain\\n\\n", "plain ", request.query_string)\n',
+    "bare.lua": 'write("<p>no header</p>")\n',
+    "sum.lp": "<html><?= 1 + 2 ?>|<? for i = 1, 3 do write(i) end ?>|]]</html>\n",
+    "outer.lua": 'write("Content-type: text/plain\\n\\nouter ")\ninclude("/inc/inner.lua")\n',
+    "inc/inner.lua": 'write("inner")\n',
+    "jump.lua": 'write("lost")\nredirect("/hello.txt")\n',
+    "broken.lua": 'write("x")\nerror("this page is broken")\n',
+    "upload.lua": 'write("Content-type: text/plain\\n\\n", request.query.name or "?", ":",'
+                  ' request.query.filename or "?", ":", #(request.query._upload_ or ""))\n',
+    "app/newweb/listthings.lua":
+        'HTML("Content-type: text/html\\nX-Mode: %s", mode)\nHTML("")\n'
+        'print("mode=" .. mode)\nprint("x=" .. CGI("x", "none") .. " y=" .. CGI("y", "dflt"))\n'
+        'print("port=" .. gpps("sscscp", "TCPPort", ""))\nprint("viewer=" .. gpps("webdefaults", "viewer", ""))\n'
+        'print("ae=" .. gpps("sscscp", "MyACRNema", ""))\nprint(script_name .. " " .. extra .. " " .. version)\n'
+        'print("patid=" .. patid .. " studyuid=" .. studyuid)\n',
+}
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pages")
+    server = WebServer(folder, TCPPort="5999")
+    root = folder / "webserver" / "htdocs"
+    for name, text in PAGES.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    (folder / "secret.lua").write_text('write("secret")')
+    yield server
+    server.stop()
+
+
+def test_static_files_and_not_found(web):
+    assert requests.get(web.url + "/", allow_redirects=False).headers["location"] == "/ui/"
+    index = web.folder / "webserver" / "htdocs" / "index.html"
+    index.write_text("<p>conquest</p>")
+    try:
+        assert requests.get(web.url + "/").text == "<p>conquest</p>"         # Ladle's index.html first
+    finally:
+        index.unlink()
+    r = requests.get(web.url + "/hello.txt")
+    assert r.status_code == 200 and r.text == "hello\n" and r.headers["content-type"].startswith("text/plain")
+    assert requests.get(web.url + "/style.css").headers["content-type"].startswith("text/css")
+    r = requests.get(web.url + "/nothing.html")
+    assert r.status_code == 404 and r.text == "Not found!"
+
+
+def test_lua_pages_write_status_headers_and_body(web):
+    r = requests.get(web.url + "/api.lua?x=42")
+    assert r.status_code == 201 and r.headers["x-page"] == "api"
+    assert r.json() == {"x": "42", "method": "GET", "uri": "api.lua"}
+    r = requests.get(web.url + "/cgi.lua?a=b")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain") and r.text == "plain a=b"
+    r = requests.get(web.url + "/bare.lua")
+    assert r.headers["content-type"].startswith("text/html") and r.text == "<p>no header</p>"
+
+
+def test_lp_include_and_redirect(web):
+    assert requests.get(web.url + "/sum.lp").text == "<html>3|123|]]</html>\n"
+    assert requests.get(web.url + "/outer.lua").text == "outer inner"
+    r = requests.get(web.url + "/jump.lua")
+    assert r.status_code == 200 and r.text == "hello\n"
+
+
+def test_a_broken_page_is_a_500_and_the_server_goes_on(web):
+    r = requests.get(web.url + "/broken.lua")
+    assert r.status_code == 500 and "this page is broken" in r.text
+    assert requests.get(web.url + "/hello.txt").status_code == 200
+
+
+def test_form_upload(web):
+    r = requests.post(web.url + "/upload.lua", data={"name": "n1"}, files={"file": ("a.dcm", b"x" * 1000)})
+    assert r.status_code == 200 and r.text == "n1:a.dcm:1000"
+
+
+def test_newweb_cgi_emulation(web):
+    r = requests.get(web.url + "/app/newweb/dgate.exe?mode=listthings&x=1&study=PAT1:1.2.3")
+    assert r.status_code == 200, r.text
+    assert r.headers["x-mode"] == "listthings" and r.headers["content-type"].startswith("text/html")
+    lines = r.text.split("\r\n")
+    assert lines[0] == "mode=listthings" and lines[1] == "x=1 y=dflt"
+    assert "port=5999" in lines and "viewer=wadoseriesviewer" in lines and "ae=CONQUESTSRV1" in lines
+    assert "dgate.exe ladle=1 1.5.0e" in lines and "patid=PAT1 studyuid=1.2.3" in lines
+    r = requests.get(web.url + "/app/newweb/dgate.exe?mode=nosuchpage")
+    assert r.status_code == 404 and "nosuchpage.lua" in r.text
+    assert requests.get(web.url + "/app/newweb/dgate.exe").status_code == 404
+    r = requests.get(web.url + "/app/newweb/", allow_redirects=False)
+    assert r.status_code in (302, 307) and r.headers["location"] == "/app/newweb/dgate.exe?mode=start"
+
+
+@pytest.mark.parametrize("url", ["/app/newweb/dgate.exe?mode=../../secret", "/app/newweb/dgate.exe?mode=..%2Fsecret",
+                                 "/app/newweb/dgate.exe?mode=/etc/passwd", "/%2e%2e/secret.lua",
+                                 "/inc/%2e%2e/%2e%2e/secret.lua"])
+def test_names_never_leave_the_web_folder(web, url):
+    import socket
+    port = int(web.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"GET {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert 400 <= int(reply.split(b" ", 2)[1]) < 500, reply[:200]
+    assert reply.split(b"\r\n\r\n", 1)[1] != b"secret"
