@@ -290,7 +290,9 @@ def _after_store(stored: Stored, ictx: IngestContext) -> None:
     elif role in ("hub", "single"):
         _export_service(record)
     else:
-        routing_for(config, ingest.logs).enqueue_export(record)
+        # a command-line tool (dgate -fa…) must not open the running server's queue journals
+        ingest.logs.operator.printf(f"Export converters not run for {stored.path} (stored outside the server; "
+                                    "use --addimagefile: to store through it)\n")
 
 
 def _header_values(path: str) -> tuple[str, str]:
