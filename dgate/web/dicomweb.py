@@ -105,10 +105,10 @@ async def retrieve_instances(request: Request) -> Response:
     headers = {}
     known = None
     if all(t == "*" for t in targets):
-        known, total = await run_in_threadpool(retrieve.stored_parts, located, boundary)
-        targets = known
-        if total is not None:
-            headers["Content-Length"] = str(total)
+        known = await run_in_threadpool(retrieve.stored_parts, located, boundary)
+        targets = known.syntaxes
+        if known.total is not None:
+            headers["Content-Length"] = str(known.total)
     return StreamingResponse(retrieve.part_stream(located, targets, boundary, ctx.logs, known=known,
                                                   quality=ctx.lossy_quality),
                              headers=headers,
