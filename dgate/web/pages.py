@@ -30,7 +30,8 @@ Differences from Ladle, on purpose: requests are served concurrently (Ladle has 
 thread), an error in a page gives ``500`` with the Lua message instead of stopping the
 web server, ``mode=quit`` does not stop anything, ``ladle_routes.lua`` is not run (its
 routes are our own Python routes), and running a page needs the ``full`` role (pages can
-send any server command). Names from the URL never leave the web folder.
+send any server command), and newweb's ``parameter=servercommand``/``serverpage`` (a
+server command typed in the browser) needs ``WebServerCommands = 1``. Names from the URL never leave the web folder.
 """
 from __future__ import annotations
 
@@ -326,6 +327,20 @@ def _lua_role(request: Request) -> None:
         raise HTTPProblem(403, f"Lua pages can send any server command: they need the full role; you have {role}")
 
 
+PASS_THROUGH = ("servercommand", "serverpage")
+"""newweb ``start.lua`` APIs that send an arbitrary server command from the browser
+(conquest-lua-web.md §10.6; the original refuses them when ``readOnly``)."""
+
+
+def _server_command_gate(ctx: WebContext, query: dict) -> None:
+    """``parameter=servercommand``/``serverpage`` on a newweb page (query or form field)
+    only with ``WebServerCommands = 1``; otherwise 403 and the page does not run."""
+    wanted = str(query.get("parameter", "")).strip().lower()
+    if wanted in PASS_THROUGH and not ctx.web.server_commands:
+        raise HTTPProblem(403, f"newweb's {wanted} pass-through (an arbitrary server command from the browser) "
+                               "is off: set WebServerCommands = 1 in dicom.ini to allow it")
+
+
 async def serve(request: Request) -> Response:
     """Every URL no other route takes: a page, a newweb CGI page or a file of the web folder."""
     ctx: WebContext = request.app.state.ctx
@@ -384,6 +399,7 @@ async def _run(request: Request, ctx: WebContext, root: Path, target: Path, cgi:
     _lua_role(request)
     table = await _request_table(request, request.url.path)
     if cgi is not None:
+        _server_command_gate(ctx, table["query"])
         cgi = _cgi_globals(ctx, table["query"], request.url.query)
 
     def work() -> Response | str:
