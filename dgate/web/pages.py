@@ -28,10 +28,11 @@ under ``<BaseDir>webserver/htdocs/`` for every URL no other route takes.
 
 Differences from Ladle, on purpose: requests are served concurrently (Ladle has one
 thread), an error in a page gives ``500`` with the Lua message instead of stopping the
-web server, ``mode=quit`` does not stop anything, ``ladle_routes.lua`` is not run (its
-routes are our own Python routes), and running a page needs the ``full`` role (pages can
-send any server command), and newweb's ``parameter=servercommand``/``serverpage`` (a
-server command typed in the browser) needs ``WebServerCommands = 1``. Names from the URL never leave the web folder.
+web server, ``mode=quit`` does not stop anything, ``ladle_routes.lua`` runs only with
+``WebLadleRoutes = 1`` (:mod:`.ladleroutes`; its stock routes are our own Python routes),
+running a page needs the ``full`` role (pages can send any server command), and newweb's
+``parameter=servercommand``/``serverpage`` (a server command typed in the browser) needs
+``WebServerCommands = 1``. Names from the URL never leave the web folder.
 """
 from __future__ import annotations
 
@@ -256,15 +257,15 @@ def raw_response(data: bytes) -> Response:
     return Response(body, status_code=status, headers=headers)
 
 
-async def _request_table(request: Request, uri: str) -> dict:
+async def _request_table(request: Request, uri: str, body: bool = True) -> dict:
     query = dict(parse_qsl(request.url.query, keep_blank_values=True))
     table = {"method": request.method, "uri": uri.lstrip("/"), "orguri": request.url.path,
              "query_string": request.url.query, "query": query}
     for name, value in request.headers.items():
         table[name] = value
         table["-".join(w.capitalize() for w in name.split("-"))] = value
-    if request.method in ("POST", "PUT"):
-        ctx: WebContext = request.app.state.ctx
+    if body and request.method in ("POST", "PUT"):
+        ctx: WebContext = request.scope["app"].state.ctx
         body = b""
         async for chunk in request.stream():
             body += chunk
