@@ -84,3 +84,24 @@ def _drain(gen) -> bytes:
     async def run() -> bytes:
         return b"".join([bytes(b) async for b in gen])
     return asyncio.run(run())
+
+
+def test_plan_sends_files_already_in_the_wanted_syntax_unchanged(files):
+    explicit, implicit = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
+    located = [_loc(files["ct"]), _loc(files["implicit"])]
+    targets, known = retrieve.plan_parts(located, [explicit], "B")
+    assert targets == [explicit, explicit] and known.as_is == [True, False] and known.total is None
+    targets, known = retrieve.plan_parts(located[:1], [explicit], "B")
+    assert known.as_is == [True] and known.total == len(
+        _drain(retrieve.part_stream(located[:1], targets, "B", Logs(), known=known)))
+    targets, known = retrieve.plan_parts(located, [implicit, explicit], "B")
+    assert targets == [implicit, implicit] and known.as_is == [False, True]
+    body = _drain(retrieve.part_stream(located, targets, "B", Logs(), known=known))
+    parts = parse_buffer(body, "B")
+    from io import BytesIO
+    first = dcmread(BytesIO(parts[0].body))
+    assert first.file_meta.TransferSyntaxUID == implicit and first.pixel_array.shape == (128, 128)
+    assert parts[1].body == files["implicit"].read_bytes()
+    with pytest.raises(Exception) as refused:
+        retrieve.plan_parts(located, ["1.2.840.10008.1.2.4.50"], "B")     # 16-bit CT as JPEG Baseline
+    assert getattr(refused.value, "status", 0) == 406

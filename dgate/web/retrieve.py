@@ -165,7 +165,6 @@ class Stored:
 def stored_parts(located: list[Located], boundary: str) -> Stored:
     """For retrieval in the stored syntax: each file's syntax and size from one read of
     its first bytes, and the exact size of the multipart body (for Content-Length)."""
-    from .multipart import closing, part_head
     out = Stored([], [], [], 0)
     for loc in located:
         try:
@@ -176,22 +175,44 @@ def stored_parts(located: list[Located], boundary: str) -> Stored:
                 plain = head[128:132] == b"DICM" and not (
                     syntax in ts.UNCOMPRESSED and _file_may_hold_nki(loc.path, head, size, syntax, handle.fileno()))
         except OSError:                    # gone since the look-up: left out when streamed
-            out.syntaxes.append("")
-            out.sizes.append(0)
-            out.as_is.append(False)
-            out.total = None
-            continue
+            syntax, size, plain = "", 0, False
         out.syntaxes.append(syntax)
         out.sizes.append(size)
         out.as_is.append(plain)
-        if out.total is not None:
-            if plain:
-                out.total += len(part_head(boundary, f"application/dicom; transfer-syntax={syntax}")) + size + 2
-            else:
-                out.total = None
-    if out.total is not None:
-        out.total += len(closing(boundary))
+    out.total = body_size(out, boundary)
     return out
+
+
+def body_size(known: Stored, boundary: str) -> int | None:
+    """The exact multipart body size when every file goes out as it is, else None."""
+    from .multipart import closing, part_head
+    if not all(known.as_is):
+        return None
+    return len(closing(boundary)) + sum(
+        len(part_head(boundary, f"application/dicom; transfer-syntax={syntax}")) + size + 2
+        for syntax, size in zip(known.syntaxes, known.sizes))
+
+
+def plan_parts(located: list[Located], wanted: list[str], boundary: str) -> tuple[list[str], Stored]:
+    """The syntax each file is sent in (PS3.18 §8.7.3, :func:`choose`) and what goes out
+    unchanged: a file whose chosen syntax is its stored one, with no NKI data (so the
+    common ``Accept`` without a syntax, Explicit VR LE, of files stored so, is no slower than
+    ``transfer-syntax=*``). 406 when a file cannot be sent in any acceptable syntax."""
+    known = stored_parts(located, boundary)
+    targets: list[str] = []
+    for i, loc in enumerate(located):
+        stored = known.syntaxes[i]
+        if not stored:
+            targets.append("")             # unreadable: logged and left out when streamed
+            continue
+        target = choose(stored, wanted, depth_of(loc.path))
+        if target is None:
+            raise not_acceptable(refusal(stored, wanted, f"instance {loc.item.sop_uid}"))
+        targets.append(target)
+        if target != stored:
+            known.as_is[i] = False
+    known.total = body_size(known, boundary)
+    return targets, known
 
 
 def stored_file(loc: Located) -> tuple[str, bytes]:
