@@ -146,7 +146,7 @@ async def answer(request: Request, ctx: WebContext, path: Path):
     """Run the routes file; None when no route takes ``request``."""
     from .pages import Page, _request_table, webroot
     root = webroot(ctx)
-    table = await _request_table(request, "ladle_routes.lua", body=False)
+    table = await _request_table(request, "ladle_routes.lua", with_body=False)
     uri = route_path(request)
 
     def register():

@@ -257,14 +257,14 @@ def raw_response(data: bytes) -> Response:
     return Response(body, status_code=status, headers=headers)
 
 
-async def _request_table(request: Request, uri: str, body: bool = True) -> dict:
+async def _request_table(request: Request, uri: str, with_body: bool = True) -> dict:
     query = dict(parse_qsl(request.url.query, keep_blank_values=True))
     table = {"method": request.method, "uri": uri.lstrip("/"), "orguri": request.url.path,
              "query_string": request.url.query, "query": query}
     for name, value in request.headers.items():
         table[name] = value
         table["-".join(w.capitalize() for w in name.split("-"))] = value
-    if body and request.method in ("POST", "PUT"):
+    if with_body and request.method in ("POST", "PUT"):
         ctx: WebContext = request.scope["app"].state.ctx
         body = b""
         async for chunk in request.stream():
