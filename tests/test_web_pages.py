@@ -28,6 +28,9 @@ PAGES = {
         'print("port=" .. gpps("sscscp", "TCPPort", ""))\nprint("viewer=" .. gpps("webdefaults", "viewer", ""))\n'
         'print("ae=" .. gpps("sscscp", "MyACRNema", ""))\nprint(script_name .. " " .. extra .. " " .. version)\n'
         'print("patid=" .. patid .. " studyuid=" .. studyuid)\n',
+    "routed.lua": 'write("Content-type: text/plain\\n\\npage ")\n'
+                  'routes:get("/routed.lua", function(p) write("route x=" .. tostring(p.x)) end)\n'
+                  'routes:post("/routed.lua", function(p) write("never") end)\n',
     "app/newweb/start.lua":
         'HTML("Content-type: text/plain")\nHTML("")\nprint("start page, parameter=" .. CGI("parameter", ""))\n',
 }
@@ -144,3 +147,10 @@ def test_server_command_pass_through_when_allowed(tmp_path):
         assert r.status_code == 200 and "start page, parameter=serverpage" in r.text
     finally:
         server.stop()
+
+
+def test_a_page_can_register_routes_for_itself(web):
+    """Ladle runs ``routes:execute(method, orguri)`` after every page: a GET route of the
+    page runs after its body; the POST one does not for a GET."""
+    r = requests.get(web.url + "/routed.lua?x=7")
+    assert r.status_code == 200 and r.text == "page route x=7", r.text

@@ -110,6 +110,15 @@ return Router
 """
 
 
+def install_router(lua) -> None:
+    """``routes`` (a new router) in a page's Lua state; ``require 'router'`` gives the module."""
+    router = lua.execute(ROUTER_LUA)
+    g = lua.globals()
+    if g.package is not None:
+        g.package.loaded.router = router
+    g.routes = router.new()
+
+
 def routes_file(ctx: WebContext) -> Path | None:
     from .pages import webroot
     if not ctx.web.ladle_routes:
@@ -150,13 +159,8 @@ async def answer(request: Request, ctx: WebContext, path: Path):
     uri = route_path(request)
 
     def register():
-        page = Page(ctx, root, table, None)
-        lua = page.state.lua
-        router = lua.execute(ROUTER_LUA)
-        g = lua.globals()
-        if g.package is not None:           # require 'router' gives this router too
-            g.package.loaded.router = router
-        g.routes = router.new()
+        page = Page(ctx, root, table, None)          # with its routes (install_router)
+        g = page.state.lua.globals()
         with page.state.lock:
             page.run_file(path)
             handler, _params = g.routes.resolve(g.routes, request.method, uri)

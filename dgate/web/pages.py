@@ -8,7 +8,9 @@ under ``<BaseDir>webserver/htdocs/`` for every URL no other route takes.
   (``method uri orguri query_string query headers``; a form upload's first file in
   ``query._upload_`` with ``query.filename``), ``include(path)`` (another page of the web
   folder in the same run), ``redirect(uri)``, ``writefile(name, data)``, ``unlink(name)``,
-  ``JSON`` (``encode``/``decode``), ``config``. ``.lp`` pages are text with
+  ``JSON`` (``encode``/``decode``), ``config``, ``routes`` (a router: a route the page
+  registers for the request's method and path runs after the page, as Ladle's
+  ``routes:execute``; :mod:`.ladleroutes`). ``.lp`` pages are text with
   ``<? lua ?>`` blocks (``<?= expression ?>`` writes a value).
 * A URL with a ``dgate`` segment (``/app/newweb/dgate.exe?mode=…``, ``…/dgate?…``) is the
   newweb CGI emulation: the page is ``<folder>/<mode>.lua`` (the folder is the URL before
@@ -145,6 +147,8 @@ class Page:
         g.JSON = _to_lua(self.state, {})
         g.JSON.encode = lambda value, *_: json.dumps(_from_lua(self.state, value))
         g.JSON.decode = lambda text, *_: _to_lua(self.state, json.loads(str(text)))
+        from .ladleroutes import install_router
+        install_router(self.state.lua)
         if cgi is not None:
             self._cgi(g, cgi)
 
@@ -216,6 +220,13 @@ class Page:
         if fn is None:
             raise RuntimeError(f"syntax error in {path.name}: {error}")
         fn()
+
+    def run_routes(self, method: str, orguri: str) -> bool:
+        """Ladle's ``routes:execute(method, orguri)`` after a page ran: a route the page
+        registered for this request runs now (``index.lua`` taken out of the path)."""
+        g = self.state.lua.globals()
+        done = g.routes.execute(g.routes, method, orguri.replace("index.lua", ""), g.request.query)
+        return bool(done[0] if isinstance(done, tuple) else done)
 
     def response(self) -> Response:
         return raw_response(b"".join(self.out))
@@ -408,6 +419,7 @@ async def _run(request: Request, ctx: WebContext, root: Path, target: Path, cgi:
             page = Page(ctx, root, table, cgi)
             with page.state.lock:
                 page.run_file(target)
+                page.run_routes(request.method, request.url.path)
         except _Redirect as jump:
             return jump.uri
         except Exception as exc:
