@@ -395,3 +395,30 @@ def test_nki_private_retrieve_class_gets_nki_data_as_stored_and_un_expands_it(tm
     finally:
         proc.stop()
         scp.shutdown()
+
+
+def test_palette_colour_image_is_stored_as_rgb_and_counted(tmp_path):
+    """The default IncomingCompression (``un``) turns PALETTE COLOR into RGB on arrival and
+    counts it under "Palettes removed" in display_status, as 1.5.0e (issue 10)."""
+    palette = get_testdata_file("OBXXXX1A.dcm", download=False)
+    if palette is None:
+        pytest.skip("pydicom's OBXXXX1A.dcm (PALETTE COLOR) is not available")
+    source = pydicom.dcmread(palette)
+    assert source.PhotometricInterpretation == "PALETTE COLOR"
+    expected = pydicom.pixels.apply_color_lut(source.pixel_array, source)
+    server = _server(tmp_path / "srv")
+    try:
+        before = run_dgate([f"-p{server.port}", "--display_status:"], server.folder).stdout
+        assert "Palettes removed 0" in before
+        assert _store(server.port, source) == 0
+        (stored,) = _stored(server.folder)
+        ds = pydicom.dcmread(stored)
+        assert ds.PhotometricInterpretation == "RGB"
+        assert "RedPaletteColorLookupTableData" not in ds
+        # 16-bit table entries with equal bytes: 8-bit RGB, as DecodePalette decides
+        assert ds.BitsAllocated == 8
+        assert np.array_equal(ds.pixel_array, (expected >> 8).astype(np.uint8))
+        after = run_dgate([f"-p{server.port}", "--display_status:"], server.folder).stdout
+        assert "Palettes removed 1" in after
+    finally:
+        server.stop()

@@ -174,6 +174,17 @@ class _Compression:
 COMPRESSION = _Compression()
 
 
+def _needs_normalising(sc: Scan) -> bool:
+    """Native pixel data that ``un`` still changes, as the original's DecompressImage does:
+    PALETTE COLOR and YBR_FULL become RGB, planar configuration 1 becomes interleaved
+    (each counted in display_status)."""
+    photometric = sc.text(0x00280004).strip().upper()
+    if photometric in ("PALETTE COLOR", "YBR_FULL"):
+        return True
+    planar = sc.raw(0x00280006)
+    return bool(planar) and any(planar[:2])
+
+
 @dataclass
 class Stored:
     """Outcome of a successful store."""
@@ -326,7 +337,8 @@ class Ingest:
         code = (ctx.compression if ctx.compression is not None else self.settings.str("IncomingCompression"))
         code = code.strip().lower()
         keep = not code or code.startswith(("as", "is", "v")) or \
-            (code == "un" and item.transfer_syntax in UNCOMPRESSED and NKI_PIXELS not in item.scan.elements)
+            (code == "un" and item.transfer_syntax in UNCOMPRESSED and NKI_PIXELS not in item.scan.elements
+             and not _needs_normalising(item.scan))
         if not keep:
             original = Encoded(item.data, item.transfer_syntax)  # type: ignore[arg-type]
             try:
