@@ -12,7 +12,7 @@ from dgate.config.defaults import conf_dir, create_default_config
 from dgate.config.ini import put_param
 from dgate.db import open_database
 from dgate.db.query import raw_element
-from dgate.db.regen import regen_one_file
+from dgate.store.regen import regen_one_file
 
 from dbhelpers import make_db, make_ds
 

@@ -8,8 +8,8 @@ import sys
 from ..commands.context import split_patient
 from ..config.keys import atoi
 from ..db import Database, DatabaseError, open_database
-from ..db.regen import RegenSummary, regen_devices, regen_folder, regen_one_file
 from ..store.formats import BadObject, uids_of_file
+from ..store.regen import RegenSummary, regen_devices, regen_folder, regen_one_file
 from ..store.removal import remove_from_pacs
 from .context import Invocation
 

@@ -11,13 +11,13 @@ from pydicom.dataset import Dataset
 from ..config import ConfigError
 from ..config.keys import atoi
 from ..db import DatabaseError
-from ..db.regen import RegenSummary, regen_devices, regen_folder, regen_one_file
 from ..store.devices import locate
 from ..store.dropped import add_image_file
 from ..store.dump import DumpError, dump, dump_file
 from ..store.formats import BadObject, object_file, uids_of_file
 from ..store.ingest import Ingest, StoreFailed
 from ..store.reader import has_nki, read_object
+from ..store.regen import RegenSummary, regen_devices, regen_folder, regen_one_file
 from ..store.removal import remove_from_pacs
 from . import command
 from .cformat import cformat
