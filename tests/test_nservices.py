@@ -221,8 +221,9 @@ def test_printserver_seam_of_the_server(site, tmp_path):
 
     from pynetdicom import AE
 
+    import dgate.services.plugin  # noqa: F401  (registers the DIMSE-N handlers in this process)
     from dgate.log import Logs
-    from dgate.net import nservices
+    from dgate.net.hooks import PRINTSERVER
     from dgate.net.server import DicomServer
 
     events: list[tuple[str, str]] = []
@@ -250,7 +251,7 @@ def test_printserver_seam_of_the_server(site, tmp_path):
     listener = socket.create_server(("127.0.0.1", 0))
     thread = threading.Thread(target=lambda: server.serve(*listener.accept(), 1), daemon=True)
     thread.start()
-    nservices.PRINTSERVER.set(per_association)
+    PRINTSERVER.set(per_association)
     try:
         ae = AE("PRINTER1")
         ae.add_requested_context(ps.GRAYSCALE_META)
@@ -268,7 +269,7 @@ def test_printserver_seam_of_the_server(site, tmp_path):
         assoc.release()
         thread.join(10)
     finally:
-        nservices.PRINTSERVER.set(None)
+        PRINTSERVER.set(None)
         listener.close()
         server.pool.close_all()
     saved = str(tmp_path / "data" / "printer_files" / f"{target}.dcm")

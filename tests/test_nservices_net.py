@@ -27,8 +27,8 @@ from dgate.config.acrnema import Address
 from dgate.config.defaults import create_default_config
 from dgate.config.ini import put_param
 from dgate.hl7 import mllp
-from dgate.net.commitment_scu import request_commitment
 from dgate.net.print_scu import PrintFailed, dicomprint
+from dgate.services.commitment_scu import request_commitment
 
 AE_TITLE = "CONQUESTSRV1"
 COMMIT, COMMIT_INSTANCE = "1.2.840.10008.1.20.1", "1.2.840.10008.1.20.1.1"

@@ -11,7 +11,7 @@ MODULES: list[str] = [
     "dgate.store.mirror",          # mirror.copy service, mirror queue task, after-store hook
     "dgate.store.dropped",         # incoming-folder task
     "dgate.luabind.plugin",        # Lua services and lua: file names in every process
-    "dgate.net.nservices",         # print, storage commitment, MPPS handlers; commitment.report/wait services
+    "dgate.services.plugin",       # print, storage commitment, MPPS handlers; commitment.report/wait services
     "dgate.hl7.mllp",              # HL7 listener task (HL7Port)
     "dgate.web.task",              # HTTP server task (WebPort): DICOMweb, WADO, our UI, Conquest web pages
     "dgate.codec.plugin",          # compression codes on ingest, acrnema.map column on retrieve, NKI transparency

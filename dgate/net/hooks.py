@@ -39,6 +39,9 @@ Settable functions (one each, ``.set(fn)``; None restores the default):
   for a server command on C-ECHO (conquest-lua-web.md §6.3): a 1-tuple holding the reply
   when this process ran it (``lua:``/``luastart:`` in the association's Lua state), None:
   the hub runs it (``server_command``).
+* ``PRINTSERVER``: ``fn(session) -> hook | None`` for ``[lua] printserver``, ``hook(event_or_file_name,
+  dataset, request) -> bool | None`` (False: not handled, the built-in logging/saving of the print
+  SCP runs; :mod:`dgate.services.plugin`).
 
 ``ctx`` is a :class:`dgate.net.services.QueryContext` or ``RetrieveContext``.
 """
@@ -106,3 +109,4 @@ RETRIEVE_PAYLOAD = Settable("retrieve payload")
 RETRIEVE_PROPOSAL = Settable("retrieve proposal")
 WORKLIST_CONVERTERS = Settable("worklist converters")
 LOCAL_COMMAND = Settable("local server command")
+PRINTSERVER = Settable("printserver")

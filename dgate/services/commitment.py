@@ -12,7 +12,7 @@ processing failure (in the database but the file is missing or unreadable), 0x01
 class/instance conflict (stored under another SOP class).
 
 :class:`CommitmentResults` takes the N-EVENT-REPORTs another archive sends us when we
-asked it (the SCU side, :mod:`dgate.net.commitment_scu`) on a new association. The reports
+asked it (the SCU side, :mod:`dgate.services.commitment_scu`) on a new association. The reports
 are kept in the hub (hub services ``commitment.report`` and ``commitment.wait``), so a
 request made in any process of the server gets the report whichever worker received it.
 """

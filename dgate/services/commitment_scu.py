@@ -22,9 +22,9 @@ from pydicom.sequence import Sequence
 from pynetdicom import AE, build_context, build_role, evt
 
 from ..config.acrnema import Address
-from ..services import commitment
-from ..services.nmessages import N_EVENT_REPORT, EventReport, NRequest
 from ..uids import gen_uid
+from . import commitment
+from .nmessages import N_EVENT_REPORT, EventReport, NRequest
 
 STORAGE_COMMITMENT = commitment.STORAGE_COMMITMENT
 COMMITMENT_INSTANCE = commitment.COMMITMENT_INSTANCE
