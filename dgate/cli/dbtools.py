@@ -180,6 +180,7 @@ def opt_archive(inv: Invocation, text: str, rest: list) -> int:
 def f_add_file(inv: Invocation, text: str) -> int:
     """-faFILE[,PATID]: copy a file into the server (optionally with a new patient ID)."""
     from ..codec import plugin  # noqa: F401  (DroppedFileCompression, as in the server)
+    from ..hl7 import plugin as _hl7  # noqa: F401  (*.hl7 files into the worklist, as in the server)
     from ..store.dropped import add_image_file
     from ..store.ingest import Ingest, StoreFailed
     filename, _, patid = text.partition(",")

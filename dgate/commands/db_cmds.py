@@ -11,6 +11,7 @@ from pydicom.dataset import Dataset
 from ..config import ConfigError
 from ..config.keys import atoi
 from ..db import DatabaseError
+from ..hl7 import plugin as _hl7_files  # noqa: F401  (addimagefile of a *.hl7 file: the worklist)
 from ..store.devices import locate
 from ..store.dropped import add_image_file
 from ..store.dump import DumpError, dump, dump_file
