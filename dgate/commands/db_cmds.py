@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
+from ..codec.storage import read_object
 from ..config import ConfigError
 from ..config.keys import atoi
 from ..db import DatabaseError
@@ -17,7 +18,7 @@ from ..store.dropped import add_image_file
 from ..store.dump import DumpError, dump, dump_file
 from ..store.formats import BadObject, object_file, uids_of_file
 from ..store.ingest import Ingest, StoreFailed
-from ..store.reader import has_nki, read_object
+from ..store.reader import has_nki
 from ..store.regen import RegenSummary, regen_devices, regen_folder, regen_one_file
 from ..store.removal import remove_from_pacs
 from . import command

@@ -23,6 +23,22 @@ from .removal import remove_stored_file
 Each = Callable[[Path, str], None]
 
 
+class _Recompression:
+    """``ArchiveCompression`` for copies to another device (§6.7):
+    ``ARCHIVE_RECOMPRESSION.set(fn)``, ``fn(stored: ObjectFile, code, file_name, settings,
+    counters, log) -> encoded object`` (the stored object itself when nothing changes); set
+    by the codec (:mod:`dgate.codec.storage`). Unset: files are copied as they are."""
+
+    def __init__(self) -> None:
+        self.fn: Callable | None = None
+
+    def set(self, fn: Callable | None) -> None:
+        self.fn = fn
+
+
+ARCHIVE_RECOMPRESSION = _Recompression()
+
+
 class Archiver:
     """Archival operations on one database and configuration."""
 
@@ -163,16 +179,16 @@ class Archiver:
         """Copy ``src`` to ``dst`` recompressed with ``ArchiveCompression`` (§6.7); False when
         the code leaves it as it is or the codec cannot (then the file is copied as it is).
         The copy is checked by reading it back."""
-        from .compression import archive_code, file_step, ingest_step
+        from .compression import archive_code
         code = archive_code(self.settings).strip()
-        if not code or code.lower().startswith(("as", "is", "v")):
+        recompress = ARCHIVE_RECOMPRESSION.fn
+        if not code or code.lower().startswith(("as", "is", "v")) or recompress is None:
             return False
         from ..runtime import counters
         from .formats import UNCOMPRESSED, object_file, part10_bytes, read_file, v2_bytes, write_atomic
         try:
             stored = read_file(src)
-            out = file_step(ingest_step(stored, code, self.settings, counters, self.logs.operator.printf),
-                            dst.name, self.settings, counters)
+            out = recompress(stored, code, dst.name, self.settings, counters, self.logs.operator.printf)
             if out is stored:
                 return False
             if dst.name.lower().endswith(".v2"):
