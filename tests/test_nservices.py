@@ -7,6 +7,7 @@ from pathlib import Path
 import pydicom
 import pytest
 from dbhelpers import make_db, make_ds
+from nhelpers import mpps_create, status_set
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -133,17 +134,8 @@ def test_printserver_hook_replaces_saving(site, tmp_path):
 
 # -- storage commitment ---------------------------------------------------------------------------
 def commit_request(refs, transaction="1.2.3.99.1", instance=sc.COMMITMENT_INSTANCE, type_id=1) -> NRequest:
-    ds = Dataset()
-    if transaction:
-        ds.TransactionUID = transaction
-    items = []
-    for cls, uid in refs:
-        item = Dataset()
-        item.ReferencedSOPClassUID = cls
-        item.ReferencedSOPInstanceUID = uid
-        items.append(item)
-    ds.ReferencedSOPSequence = Sequence(items)
-    return NRequest(N_ACTION, sc.STORAGE_COMMITMENT, instance, ds, type_id, calling_ae="MODALITY")
+    return NRequest(N_ACTION, sc.STORAGE_COMMITMENT, instance, sc.action_dataset(transaction, refs), type_id,
+                    calling_ae="MODALITY")
 
 
 def test_commitment_answers_from_disk_and_database(site, tmp_path):
@@ -168,25 +160,6 @@ def test_commitment_answers_from_disk_and_database(site, tmp_path):
 
 # -- MPPS ---------------------------------------------------------------------------------------
 ORDER = "MSH|^~\\&|A|B|C|D|2024||ORM^O01|1|P|2.3|\rPID|1||x|PM|Mpps^Pat||19700101|F|\rOBR|1||ACCM|\r"
-
-
-def mpps_create(status="IN PROGRESS", accession="ACCM") -> Dataset:
-    ds = Dataset()
-    step = Dataset()
-    step.AccessionNumber = accession
-    step.ScheduledProcedureStepID = "SPS1"
-    ds.ScheduledStepAttributesSequence = Sequence([step])
-    ds.PatientID = "PM"
-    ds.PerformedProcedureStepStatus = status
-    ds.PerformedProcedureStepStartDate = "20240101"
-    return ds
-
-
-def status_set(status: str) -> Dataset:
-    ds = Dataset()
-    ds.PerformedProcedureStepStatus = status
-    ds.PerformedProcedureStepEndDate = "20240101"
-    return ds
 
 
 def test_mpps_steps(site, tmp_path):

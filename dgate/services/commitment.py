@@ -64,6 +64,17 @@ def _ref(sop_class: str, sop_uid: str, reason: int | None = None) -> Dataset:
     return item
 
 
+def action_dataset(transaction: str, references) -> Dataset:
+    """The N-ACTION (type 1) data set asking to commit to (SOP class, SOP instance)
+    ``references`` (PS3.4 J.3.2): Transaction UID and Referenced SOP Sequence; no
+    Transaction UID when ``transaction`` is empty."""
+    ds = Dataset()
+    if transaction:
+        ds.TransactionUID = transaction
+    ds.ReferencedSOPSequence = Sequence([_ref(sop_class, sop_uid) for sop_class, sop_uid in references])
+    return ds
+
+
 class CommitmentService:
     """Answers storage commitment requests from the database and the devices."""
 
