@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from pydicom.dataset import Dataset
@@ -200,22 +199,13 @@ def addimagefile(ctx: CommandContext, args: str) -> str:
     """Add a server-side file, or the uploaded bytes (9999,0402); reply ``0`` or ``1``."""
     filename, patid = _split_file_and_patid(args)
     ingest = Ingest(ctx.config, ctx.logs)
-    temp = None
     try:
-        if ctx.upload is not None:
-            suffix = "." + filename.rpartition(".")[2] if "." in filename else ""
-            handle, temp = tempfile.mkstemp(suffix=suffix, prefix="upload")
-            with os.fdopen(handle, "wb") as out:
-                out.write(ctx.upload)
-            filename = temp
-        add_image_file(filename, ingest, ctx.db(), ctx.own_ae, patid)
+        with ctx.file_or_upload(filename, "", "upload") as path:
+            add_image_file(path, ingest, ctx.db(), ctx.own_ae, patid)
         return "0"
     except (StoreFailed, DatabaseError) as exc:
         ctx.logs.operator.printf(f"{exc}\n")
         return "1"
-    finally:
-        if temp:
-            os.unlink(temp)
 
 
 @command("loadanddeletedir")
