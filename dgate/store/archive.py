@@ -17,26 +17,18 @@ from pathlib import Path
 from typing import Callable
 
 from ..config.keys import Settings
+from ..runtime.registry import Settable
 from .devices import device_root, devices, free_megabytes
 from .removal import remove_stored_file
 
 Each = Callable[[Path, str], None]
 
 
-class _Recompression:
-    """``ArchiveCompression`` for copies to another device (§6.7):
-    ``ARCHIVE_RECOMPRESSION.set(fn)``, ``fn(stored: ObjectFile, code, file_name, settings,
-    counters, log) -> encoded object`` (the stored object itself when nothing changes); set
-    by the codec (:mod:`dgate.codec.storage`). Unset: files are copied as they are."""
-
-    def __init__(self) -> None:
-        self.fn: Callable | None = None
-
-    def set(self, fn: Callable | None) -> None:
-        self.fn = fn
-
-
-ARCHIVE_RECOMPRESSION = _Recompression()
+ARCHIVE_RECOMPRESSION = Settable("archive recompression")
+"""``ArchiveCompression`` for copies to another device (§6.7): ``ARCHIVE_RECOMPRESSION.set(fn)``,
+``fn(stored: ObjectFile, code, file_name, settings, counters, log) -> encoded object`` (the
+stored object itself when nothing changes); set by the codec (:mod:`dgate.codec.storage`).
+Unset: files are copied as they are."""
 
 
 class Archiver:
