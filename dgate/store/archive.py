@@ -271,20 +271,24 @@ class Archiver:
         self.say(f"*** could not find cache directory for: {jukebox_device}")
         return None
 
+    def _compare(self, device: str, first: str, second: str, differs: str, summary: str) -> bool:
+        """Every object of ``device`` is a file under both roots, byte for byte the same."""
+        bad = 0
+        for obj, *_ in self._rows(f"DeviceName = {self.p}", [device]):
+            rel = obj.replace("\\", "/")
+            a, b = Path(first) / rel, Path(second) / rel
+            if not (a.is_file() and b.is_file() and filecmp.cmp(a, b, shallow=False)):
+                self.say(f"*** {differs}: {rel}")
+                bad += 1
+        self.say(f"{summary} {device}: {bad} error(s)")
+        return bad == 0
+
     def compare_bunch(self, device: str) -> bool:
         """``CompareBunchAfterBurning``: the burnt JUKEBOX copy equals the cache copy."""
         cache, burnt = self._cache_of(device), device_root(self.settings, device)
         if not cache or not burnt:
             return False
-        bad = 0
-        for obj, *_ in self._rows(f"DeviceName = {self.p}", [device]):
-            rel = obj.replace("\\", "/")
-            a, b = Path(cache) / rel, Path(burnt) / rel
-            if not (a.is_file() and b.is_file() and filecmp.cmp(a, b, shallow=False)):
-                self.say(f"*** file differs or is missing: {rel}")
-                bad += 1
-        self.say(f"compare of {device}: {bad} error(s)")
-        return bad == 0
+        return self._compare(device, cache, burnt, "file differs or is missing", "compare of")
 
     def delete_bunch(self, device: str) -> bool:
         """``DeleteBunchAfterBurning``: remove the cache copies of a burnt JUKEBOX device
@@ -312,15 +316,7 @@ class Archiver:
         if not mirror or not root:
             self.say(f"*** no mirror for {device}")
             return False
-        bad = 0
-        for obj, *_ in self._rows(f"DeviceName = {self.p}", [device]):
-            rel = obj.replace("\\", "/")
-            a, b = Path(root) / rel, Path(mirror) / rel
-            if not (b.is_file() and a.is_file() and filecmp.cmp(a, b, shallow=False)):
-                self.say(f"*** mirror file differs or is missing: {rel}")
-                bad += 1
-        self.say(f"mirror verify of {device}: {bad} error(s)")
-        return bad == 0
+        return self._compare(device, root, mirror, "mirror file differs or is missing", "mirror verify of")
 
     def test_images(self, device: str) -> bool:
         """``TestImages``: every object of ``device`` can be read."""
