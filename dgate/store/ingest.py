@@ -114,6 +114,8 @@ AfterStore = Callable[["Stored", IngestContext], None]
 Compressor = Callable[[Encoded, str, IngestContext], Encoded]
 
 
+_Registry = Registry     # the former name of this registry type, kept for code still using it
+
 IMPORT_STEPS = Registry()
 """``IMPORT_STEPS.register(name, step, order)``; ``step(ds, ctx) -> Verdict | None``."""
 AFTER_STORE = Registry()
