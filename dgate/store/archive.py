@@ -229,21 +229,16 @@ class Archiver:
         Path(cache_root).mkdir(parents=True, exist_ok=True)
         if not self._copy_rows(rows, src_root, cache_root, move=False):
             return False
-        self._moved(rows, archiving, to, src_root, cache_root)
-        self.say(f"{len(rows)} object(s) moved to {to}")
-        return True
-
-    def _moved(self, rows: list, source: str, to: str, src_root: str, dst_root: str) -> None:
-        """After a verified copy: DeviceName ``source`` → ``to``, the source files deleted,
-        ``each`` told of every new place."""
-        self._set_device(to, f"DeviceName = {self.p}", [source])
+        self._set_device(to, f"DeviceName = {self.p}", [archiving])
         for obj, _dev, _pat, _sop in rows:
             try:
                 (Path(src_root) / obj.replace("\\", "/")).unlink()
             except OSError:
                 pass
             if self.each:
-                self.each(Path(dst_root) / obj.replace("\\", "/"), to)
+                self.each(Path(cache_root) / obj.replace("\\", "/"), to)
+        self.say(f"{len(rows)} object(s) moved to {to}")
+        return True
 
     def move_data(self, source: str, to: str, series_only: bool = False) -> bool:
         """``MoveDataToDevice`` / ``MoveSeriesToDevice``: copy every object of ``source``
@@ -257,7 +252,14 @@ class Archiver:
             return False
         if not self._copy_rows(rows, src_root, dst_root, move=True):
             return False
-        self._moved(rows, where_device, to, src_root, dst_root)
+        self._set_device(to, f"DeviceName = {self.p}", [where_device])
+        for obj, _dev, _pat, _sop in rows:
+            try:
+                (Path(src_root) / obj.replace("\\", "/")).unlink()
+            except OSError:
+                pass
+            if self.each:
+                self.each(Path(dst_root) / obj.replace("\\", "/"), to)
         self.say(f"moved {len(rows)} object(s) from {source} to {to}")
         return True
 
