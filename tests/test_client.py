@@ -100,8 +100,8 @@ def test_client_command_list_matches_the_server_table():
     from dgate.cli.client import SERVER_COMMANDS
     from dgate.commands import COMMANDS
     assert set(COMMANDS) <= SERVER_COMMANDS
-    # client-side only (dolua), or a 1.5.0e command this server does not have yet (modifypatid)
-    assert SERVER_COMMANDS - set(COMMANDS) == {"dolua", "modifypatid"}
+    # client-side only (dolua)
+    assert SERVER_COMMANDS - set(COMMANDS) == {"dolua"}
 
 
 def test_readme_lists_every_server_command():

@@ -193,8 +193,22 @@ def f_add_file(inv: Invocation, text: str) -> int:
     return 0
 
 
+def f_modify_patid(keep: bool):
+    def run(inv: Invocation, text: str) -> int:
+        """-fcPATID,FILE (in place) / -fkPATID,FILE (keep the original): ModifyPATIDofImageFile."""
+        from ..commands.context import CommandContext
+        from ..commands.convert_cmds import modify_patient_id
+        patid, _, filename = text.partition(",")
+        ctx = CommandContext(inv.config, inv.logs, inv.my_ae, int(inv.tcp_port or 0))
+        try:
+            return 0 if modify_patient_id(ctx, patid.strip(), filename.strip(), keep) else 1
+        finally:
+            ctx.close()
+    return run
+
+
 F_OPTIONS = {
     "p": f_delete_db("patient"), "t": f_delete_db("study"), "s": f_delete_db("series"),
     "i": f_delete_db("image"), "e": f_enter_file, "d": f_delete_file(True), "z": f_delete_file(False),
-    "r": f_regen_dir, "a": f_add_file,
+    "r": f_regen_dir, "a": f_add_file, "c": f_modify_patid(False), "k": f_modify_patid(True),
 }

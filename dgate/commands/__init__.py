@@ -21,9 +21,7 @@ Handler = Callable[[CommandContext, str], "bytes | str | None"]
 COMMANDS: dict[str, Handler] = {}
 
 # Commands whose capability comes with a later piece of work.
-PENDING = {
-    "database cloning": "clonedb",
-}
+PENDING: dict[str, str] = {}
 
 
 def command(*names: str) -> Callable[[Handler], Handler]:

@@ -248,3 +248,102 @@ def attach_plan(ctx: CommandContext, args: str) -> None:
         ctx.logs.operator.printf(f"*** attach: {exc}\n")
         return
     ctx.logs.operator.printf(f"Attached {plan_name} to {struct_name} as {stored.path}\n")
+
+
+# -- clonedb, modifypatid ----------------------------------------------------------------------
+
+@command("clonedb")
+def clonedb_cmd(ctx: CommandContext, args: str) -> str | None:
+    """``clonedb:AE``: copy every patient AE holds into this server (``CloneDB``, a test helper
+    of the original): a PATIENT-level C-FIND, then a C-MOVE of each patient to ourselves
+    (move originator message ID 0xFBAD, as every fetch of the server itself)."""
+    clone(ctx, args.strip())
+    return None
+
+
+def clone(ctx: CommandContext, ae: str) -> int:
+    """Patients moved here from ``ae`` (-1 when it is unknown or cannot be queried)."""
+    from ..net import scu
+    address = ctx.config.amap.lookup(ae)
+    if not ae or address is None:
+        ctx.logs.operator.printf(f"*** clonedb: AE not found: {ae}\n")
+        return -1
+    ident = Dataset()
+    ident.QueryRetrieveLevel = "PATIENT"
+    ident.PatientID = ""
+    try:
+        patients = scu.find(ctx.own_ae, address, ident, "patient")
+    except (scu.AssociationFailed, OSError) as exc:
+        ctx.logs.operator.printf(f"*** clonedb: could not connect to {ae} ({exc})\n")
+        return -1
+    done = 0
+    for patid in dict.fromkeys(str(p.get("PatientID", "")) for p in patients):
+        move = Dataset()
+        move.QueryRetrieveLevel = "PATIENT"
+        move.PatientID = patid
+        try:
+            result = scu.move(ctx.own_ae, address, ctx.own_ae, move, "patient", 0xFBAD)
+        except (scu.AssociationFailed, OSError) as exc:
+            ctx.logs.operator.printf(f"*** clonedb: move of patient {patid} failed ({exc})\n")
+            continue
+        done += 1
+        ctx.logs.operator.printf(f"clonedb: patient {patid}: {result.completed} image(s)\n")
+    ctx.logs.operator.printf(f"Cloned {done} patient(s) from {ae}\n")
+    return done
+
+
+@command("modifypatid")
+def modifypatid_cmd(ctx: CommandContext, args: str) -> str | None:
+    """``modifypatid:patid,file``: the stored file moves to patient ``patid`` (``ModifyPATIDofImageFile``
+    with ``ModifyPATIDofDDO``): new study, series and SOP instance UIDs through UIDMODS (the same
+    new study for every image of the old one), stored, then the original row and file removed."""
+    patid, name = _parts(args, 2)
+    modify_patient_id(ctx, patid.strip(), name.strip())
+    return None
+
+
+def modify_patient_id(ctx: CommandContext, patid: str, name: str, keep: bool = False) -> bool:
+    """True when the object of ``name`` is now stored for ``patid``; on failure nothing is
+    removed. ``keep`` (``-fk``): the original stays too."""
+    from ..db import DatabaseError
+    from ..store.formats import Encoded, read_file
+    from ..store.ingest import Ingest, StoreFailed
+    from ..store.removal import remove_stored_file
+    if not patid or not name:
+        ctx.logs.operator.printf("*** modifypatid: use modifypatid:patid,file\n")
+        return False
+    try:
+        original = read_file(name)
+        ds = original.dataset()
+    except Exception as exc:
+        ctx.logs.operator.printf(f"*** modifypatid: cannot read {name} ({exc})\n")
+        return False
+    sop, old = str(ds.get("SOPInstanceUID", "")), str(ds.get("PatientID", "")).rstrip()
+    db = ctx.db()
+    try:
+        row = db.get_file(sop, old or None)
+        for keyword, kind in (("StudyInstanceUID", "StudyUID"), ("SeriesInstanceUID", "SeriesUID"),
+                              ("SOPInstanceUID", "SOPInstanceUID")):
+            if keyword in ds:
+                setattr(ds, keyword, db.change_uid(str(getattr(ds, keyword)), kind))
+    except DatabaseError as exc:
+        ctx.logs.operator.printf(f"*** modifypatid: database: {exc}\n")
+        return False
+    ds.PatientID = patid
+    if getattr(ds, "file_meta", None) is not None:
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    try:
+        stored = Ingest(ctx.config, ctx.logs).store(Encoded.from_dataset(ds, original.transfer_syntax), db,
+                                                    "modifypatid", "modifypatid")
+    except StoreFailed as exc:
+        ctx.logs.operator.printf(f"*** modifypatid: {name} not changed ({exc})\n")
+        return False
+    if row is not None and not keep:
+        try:
+            db.delete_image(sop, row.patient_id or old)
+        except DatabaseError as exc:
+            ctx.logs.operator.printf(f"*** modifypatid: the original of {name} stays indexed ({exc})\n")
+        else:
+            remove_stored_file(ctx.settings, row.object_file, row.device)
+    ctx.logs.operator.printf(f"Modified patient ID to: {patid}: {stored.path}\n")
+    return True

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydicom.dataset import Dataset
-from pynetdicom import AE, build_context, evt
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from ..config.acrnema import Address
 from ..config.keys import atoi
@@ -93,23 +91,130 @@ def proposed_syntaxes(code: str, ds: Dataset) -> list[str]:
     return codec_proposed(code, transfer_syntax(ds))
 
 
+def _goes_as_it_is(ds: Dataset, accepted: list[str], code: str) -> bool:
+    """An uncompressed object for an ``un``/``as``/``is`` destination that accepted an
+    uncompressed syntax: no codec work, it is written in the accepted syntax as it is sent."""
+    from ..codec.pixels import has_nki
+    from ..store.formats import UNCOMPRESSED
+    return (code or "un")[:2].lower() in ("un", "as", "is") and transfer_syntax(ds) in UNCOMPRESSED \
+        and any(ts in UNCOMPRESSED for ts in accepted) and not has_nki(ds)
+
+
 class SendFailed(Exception):
     """The object could not be sent on an open association (the link is dropped)."""
 
 
-def _nodelay(event) -> None:
-    from ..net.negotiation import set_nodelay
-    set_nodelay(event.assoc)
+class _Accepted:
+    """An accepted presentation context as the link code reads it (pynetdicom's shape)."""
+
+    def __init__(self, pc_id: int, abstract_syntax: str, transfer_syntax: str):
+        self.context_id, self.abstract_syntax, self.transfer_syntax = pc_id, abstract_syntax, [transfer_syntax]
+
+
+class LeanAssociation:
+    """A forward association on the server's own DIMSE layer (:mod:`dgate.net.association`,
+    TCP_NODELAY set): ``is_established``, ``accepted_contexts``, ``send_c_store``, ``release``,
+    ``abort`` as the link code uses them."""
+
+    def __init__(self, assoc, timeout: float):
+        self.assoc, self.timeout = assoc, timeout
+        self.is_established = True
+        self.accepted_contexts = [_Accepted(i, pc.abstract_syntax, pc.transfer_syntax)
+                                  for i, pc in sorted(assoc.contexts.items())]
+
+    def _context(self, sop_class: str, ts: str) -> tuple[int, str] | None:
+        from ..store.formats import UNCOMPRESSED
+        fallback = None
+        for cx in self.accepted_contexts:
+            if cx.abstract_syntax != sop_class:
+                continue
+            if cx.transfer_syntax[0] == ts:
+                return cx.context_id, ts
+            if fallback is None and ts in UNCOMPRESSED and cx.transfer_syntax[0] in UNCOMPRESSED:
+                fallback = cx.context_id, cx.transfer_syntax[0]
+        return fallback
+
+    def send_c_store(self, ds: Dataset):
+        """C-STORE ``ds`` (in its own transfer syntax, or another uncompressed one); the
+        response as a Dataset with ``Status``."""
+        from ..net.association import Aborted, Closed, ProtocolError
+        from ..net.dimse import C_STORE_RQ, PRIORITY, request_fields
+        if not self.is_established:
+            raise RuntimeError("association closed")
+        sop_class = str(ds.get("SOPClassUID", ""))
+        found = self._context(sop_class, transfer_syntax(ds))
+        if found is None:
+            raise ValueError("no accepted presentation context for this object")
+        pc_id, ts = found
+        data = _encode(ds, ts)
+        try:
+            message_id = self.assoc.message_id()
+            fields = request_fields(C_STORE_RQ, message_id, sop_class, True, {PRIORITY: 0},
+                                    instance=str(ds.get("SOPInstanceUID", "")))
+            self.assoc.send_message(pc_id, fields, data)
+            status = self.assoc.wait_response(message_id, self.timeout).command.status
+        except (OSError, Closed, Aborted, ProtocolError, TimeoutError) as exc:
+            self.is_established = False
+            self.assoc.close()
+            raise RuntimeError(str(exc) or type(exc).__name__) from exc
+        answer = Dataset()
+        answer.Status = status
+        return answer
+
+    def release(self) -> None:
+        if self.is_established:
+            self.is_established = False
+            self.assoc.release(min(self.timeout, 10.0))
+
+    def abort(self) -> None:
+        if self.is_established:
+            self.is_established = False
+            self.assoc.abort()
+
+
+def _encode(ds: Dataset, ts: str) -> list:
+    """The data set bytes of ``ds`` in ``ts``; Explicit → Implicit VR LE by the lean header
+    rewrite of :func:`dgate.store.scan.to_implicit` (no element conversion by pydicom)."""
+    from ..store.formats import Encoded
+    from ..store.scan import StructureError, scan, to_implicit
+    from .pristine import source_bytes
+    own = transfer_syntax(ds)
+    source = source_bytes(ds)             # read from a file and not changed: its bytes as they are
+    if source is not None and source[1] == own == ts:
+        return [source[0]]
+    if own == EXPLICIT and ts == IMPLICIT:
+        raw = source[0] if source is not None and source[1] == own else Encoded.from_dataset(ds, own).raw
+        try:
+            scan(raw, own)
+            return list(to_implicit(raw))
+        except StructureError:
+            pass
+    return [Encoded.from_dataset(ds, ts).raw]
+
+
+VERIFICATION = "1.2.840.10008.1.1"
+
+
+def build_context(sop_class: str, syntaxes: list[str] | None = None) -> tuple[str, list[str]]:
+    """A presentation context to propose (SOP class, transfer syntaxes)."""
+    return sop_class, list(syntaxes or [IMPLICIT])
 
 
 def open_association(calling: str, address: Address, called: str, contexts: list, timeout: float):
-    """An association to ``address`` (TCP_NODELAY set), or None when refused/down."""
-    ae = AE(ae_title=calling[:16] or "DGATE")
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
-    ae.connection_timeout = min(timeout, 10)
-    assoc = ae.associate(address.host, address.port, contexts=contexts[:128], ae_title=(called or address.ae)[:16],
-                         evt_handlers=[(evt.EVT_CONN_OPEN, _nodelay)])
-    return assoc if assoc.is_established else None
+    """An association to ``address`` on the own DIMSE layer, or None when refused/down."""
+    from ..net import pdu
+    from ..net.association import Association, Limits, Rejected
+    from ..net.negotiation import IMPLEMENTATION_UID, IMPLEMENTATION_VERSION
+    proposed = [pdu.ProposedContext(2 * i + 1, sop, syntaxes) for i, (sop, syntaxes) in enumerate(contexts[:128])]
+    request = pdu.Associate((called or address.ae)[:16], calling[:16] or "DGATE", contexts=proposed,
+                            implementation_class_uid=IMPLEMENTATION_UID,
+                            implementation_version_name=IMPLEMENTATION_VERSION)
+    try:
+        assoc = Association.connect(address.host, address.port, request, min(timeout, 10.0),
+                                    Limits(idle_timeout=timeout))
+    except (Rejected, OSError):
+        return None
+    return LeanAssociation(assoc, timeout)
 
 
 def send_on(assoc, ds: Dataset) -> int:
@@ -193,6 +298,21 @@ class Forwarder:
             with link.lock:
                 link.close(release)
 
+    def close_import_links(self) -> int:
+        """Close the idle import links (the last association of the server ended); the number closed."""
+        release = self.config.settings.int("ForwardAssociationRelease") != 0
+        closed = 0
+        with self._lock:
+            links = [link for link in self.links.values() if not link.export]
+        for link in links:
+            if link.connected and not link.active and link.lock.acquire(blocking=False):
+                try:
+                    link.close(release)
+                    closed += 1
+                finally:
+                    link.lock.release()
+        return closed
+
     def close_idle(self, now: float | None = None) -> int:
         """Close links idle past their delay; the number closed."""
         now = now if now is not None else time.time()
@@ -273,7 +393,7 @@ class Forwarder:
                     link.sop_classes = link.sop_classes[-100:]
                     link.syntaxes = wanted
                     contexts = [build_context(s, wanted) for s in link.sop_classes]
-                    contexts.append(build_context(Verification))
+                    contexts.append(build_context(VERIFICATION))
                     try:
                         link.assoc = open_association(spec.org or ctx.own_ae or settings.str("MyACRNema"),
                                                       address, spec.dest_ae, contexts, timeout)
@@ -291,7 +411,7 @@ class Forwarder:
                         link.close(release)
                     return False, False
                 try:
-                    payload = for_peer(work, accepted, code, ctx)
+                    payload = work if _goes_as_it_is(work, accepted, code) else for_peer(work, accepted, code, ctx)
                 except Exception as exc:   # CodecError, or a peer that accepted nothing usable
                     ctx.logs.operator.printf(f"*** {label}: Forward failed to compress DICOM image for "
                                              f"{spec.destination} ({exc})\n")

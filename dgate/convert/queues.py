@@ -163,8 +163,10 @@ def run_export_line(text: str, ctx: ConvertContext, path: str, is_lua: bool = Fa
 
     def load():
         from ..store.formats import read_file
+        from .pristine import remember_source
         try:
-            return read_file(path).dataset()
+            encoded = read_file(path)
+            return remember_source(encoded.dataset(), encoded.raw, encoded.transfer_syntax)
         except Exception as exc:
             ctx.logs.operator.printf(f"*** {ctx.label(0)}: cannot read {path}: {exc}\n")
             return None

@@ -16,6 +16,7 @@ MODULES: list[str] = [
     "dgate.hl7.plugin",            # *.hl7 files given to AddImageFile / dropped in an incoming folder
     "dgate.web.task",              # HTTP server task (WebPort): DICOMweb, WADO, our UI, Conquest web pages
     "dgate.codec.plugin",          # compression codes on ingest, acrnema.map column on retrieve, NKI transparency
+    "dgate.convert.plugin",        # converters: import step, export queues, query/retrieve hooks, routing task
 ]
 
 

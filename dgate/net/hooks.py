@@ -30,6 +30,9 @@ Settable functions (one each, ``.set(fn)``; None restores the default):
   presentation context each, in order of preference); None: :func:`dgate.net.storescu.proposal`.
 * ``RETRIEVE_PAYLOAD``: ``fn(obj, target_ts, ctx) -> Iterable[bytes] | None``, the data set
   bytes to send (NKI expansion, recompression); None: :func:`dgate.net.storescu.payload`.
+* ``FIND_MERGE``: ``fn(level, identifier, local: list[Dataset], ctx) -> list[Dataset] | None``, the
+  answers of a (non-worklist) C-FIND with those of other sources merged in (virtual servers);
+  None: the local answers.
 * ``WORKLIST_CONVERTERS``: ``fn(ctx) -> (query_hook, result_hook)`` for a modality worklist
   C-FIND (WorkListQueryConverter0, ModalityWorkListQueryResultConverter0), each ``hook(ds)
   -> int`` or None; rc 2 refuses the query (0xC011) / drops that response
@@ -82,3 +85,4 @@ RETRIEVE_PROPOSAL = Settable("retrieve proposal")
 PRINTSERVER = Settable("printserver")
 WORKLIST_CONVERTERS = Settable("worklist converters")
 LOCAL_COMMAND = Settable("local server command")
+FIND_MERGE = Settable("C-FIND merge")

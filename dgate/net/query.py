@@ -71,6 +71,9 @@ def find(session: AssociationInfo, msg: Message) -> None:
             results: list[Dataset] = db.find_worklist(identifier, query_hook, result_hook)
         else:
             results = db.find(level, identifier)
+            if hooks.FIND_MERGE.fn is not None:
+                merged = hooks.FIND_MERGE(level, identifier, results, ctx)
+                results = results if merged is None else merged
     except WorklistRefused as exc:
         session.respond(msg, exc.status)
         return

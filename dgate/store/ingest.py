@@ -343,10 +343,12 @@ class Ingest:
 
     def _import_steps(self, item: _Object, ctx: IngestContext) -> Verdict:
         try:
-            ds = item.encoded().dataset()
+            encoded = item.encoded()
+            ds = encoded.dataset()
         except BadObject as exc:
             raise StoreFailed(f"***Refused {self._who(ctx, item.scan.text(0x00080018))}: {exc}",
                               CANNOT_UNDERSTAND) from exc
+        ctx.extra["encoded"] = encoded       # the bytes ds was decoded from (steps may send them as they are)
         ctx.changed = False
         for name, step in IMPORT_STEPS.items():
             try:
