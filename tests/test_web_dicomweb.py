@@ -171,6 +171,29 @@ def test_wado_rs_retrieve_keeps_stored_bytes(web):
     assert len(web.client.retrieve_series(ct.StudyInstanceUID, ct.SeriesInstanceUID)) == 1
 
 
+def test_wado_rs_series_is_not_gzipped_and_has_its_exact_length(web):
+    """DICOM is sent as stored even to a client accepting gzip (compressing pixel data costs
+    CPU for little gain), with a Content-Length that is the body's size, for both the
+    ``transfer-syntax=*`` and the no-syntax (Explicit VR LE) Accept."""
+    ct = by_name(web, "CT_small.dcm")
+    url = f"{web.url}/dicom-web/studies/{ct.StudyInstanceUID}/series/{ct.SeriesInstanceUID}"
+    stored = next(f.read_bytes() for f in (web.folder / "data").rglob("*.dcm")
+                  if dcmread(f, stop_before_pixels=True).SOPInstanceUID == ct.SOPInstanceUID)
+    for accept in ('multipart/related; type="application/dicom"; transfer-syntax=*',
+                   'multipart/related; type="application/dicom"'):
+        r = requests.get(url, headers={"Accept": accept, "Accept-Encoding": "gzip"}, stream=True)
+        body = r.raw.read()
+        assert r.status_code == 200 and "content-encoding" not in r.headers, r.headers
+        assert int(r.headers["content-length"]) == len(body)
+        assert [part.body for part in parse_multipart_body(r, body)] == [stored]
+
+
+def parse_multipart_body(response, body: bytes):
+    from dgate.web.multipart import parse_buffer, parse_media_type
+    _media, params = parse_media_type(response.headers["content-type"])
+    return parse_buffer(body, params["boundary"])
+
+
 def test_wado_rs_negotiation(web):
     j2k = by_name(web, "JPEG2000.dcm")
     url = instance_url(web, j2k)

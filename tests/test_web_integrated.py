@@ -438,3 +438,53 @@ def test_stow_runs_the_import_steps_with_their_verdicts(tmp_path):
     finally:
         IMPORT_STEPS.unregister("test-stow")
         web.stop()
+
+
+def test_queues_panel_shows_the_server_queues(tmp_path):
+    """``/api/dgate/queues`` (the UI's queues panel) gives the running server's export,
+    delayed and forward queues from its ``queue_status:`` reply, as numbers per queue. Once
+    the converter plug-in runs ExportConverters in the server (branch wconvert), an export
+    to a closed port shows up as a failure or retry of ExportConverter0."""
+    need(have_dcmtk(), "dcmtk is not installed")
+    s = Integrated(tmp_path, ExportConverters="1", ExportConverter0=f"forward to 127.0.0.1:{free_port()}")
+    try:
+        r = dcmtk("storescu", "-aec", "CONQUESTSRV1", "127.0.0.1", str(s.port), str(CT))
+        assert r.returncode == 0, r.stderr
+        deadline = time.monotonic() + 15
+        while True:
+            got = requests.get(s.url + "/api/dgate/queues", timeout=20).json()
+            export = next((q for q in got["queues"] if q["name"] == "ExportConverter0"), None)
+            tried = export and export["failures"] + export["waiting_for_retry"] + export["given_up"]
+            if export is None or tried or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        delayed = next(q for q in got["queues"] if q["name"] == "Delayed operations")
+        assert set(delayed) >= {"queued", "busy", "waiting_for_retry", "done", "failures"}, got
+        assert all(isinstance(delayed[k], int) for k in delayed if k != "name")
+        assert any(q["name"] == "Forward associations" and q["open"] >= 0 for q in got["queues"]), got
+        assert "Delayed operations queue:" in got["text"]
+        if export is not None:
+            assert tried and export["done"] == 0, got
+    finally:
+        s.stop()
+    # the DICOM server gone: the panel says so, with no queues
+    from dgate.config import Configuration
+    from dgate.log import Logs
+    from dgate.web.server import make_context
+    from dgate.web.ui_api import queue_state
+    ctx = make_context(Configuration.open(tmp_path), Logs(), dicom_port=s.port)
+    state = queue_state(ctx)
+    assert state["queues"] == [] and "does not answer" in state["note"]
+    ctx.close()
+
+
+def test_queue_status_lines_are_parsed():
+    from dgate.web.ui_api import parse_queue_status
+    text = ("ExportConverter0 queue: 2 queued, 1 busy, 3 waiting for retry, 4 done, 5 failures, 6 given up\n"
+            "Delayed operations queue: 0 queued, 0 busy, 0 waiting for retry, 7 done, 0 failures\n"
+            "Forward associations open: 2\nsomething else\n")
+    assert parse_queue_status(text) == [
+        {"name": "ExportConverter0", "queued": 2, "busy": 1, "waiting_for_retry": 3, "done": 4, "failures": 5,
+         "given_up": 6},
+        {"name": "Delayed operations", "queued": 0, "busy": 0, "waiting_for_retry": 0, "done": 7, "failures": 0},
+        {"name": "Forward associations", "open": 2}]

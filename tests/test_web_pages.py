@@ -28,6 +28,11 @@ PAGES = {
         'print("port=" .. gpps("sscscp", "TCPPort", ""))\nprint("viewer=" .. gpps("webdefaults", "viewer", ""))\n'
         'print("ae=" .. gpps("sscscp", "MyACRNema", ""))\nprint(script_name .. " " .. extra .. " " .. version)\n'
         'print("patid=" .. patid .. " studyuid=" .. studyuid)\n',
+    "routed.lua": 'write("Content-type: text/plain\\n\\npage ")\n'
+                  'routes:get("/routed.lua", function(p) write("route x=" .. tostring(p.x)) end)\n'
+                  'routes:post("/routed.lua", function(p) write("never") end)\n',
+    "app/newweb/start.lua":
+        'HTML("Content-type: text/plain")\nHTML("")\nprint("start page, parameter=" .. CGI("parameter", ""))\n',
 }
 
 
@@ -115,3 +120,37 @@ def test_names_never_leave_the_web_folder(web, url):
             reply += chunk
     assert 400 <= int(reply.split(b" ", 2)[1]) < 500, reply[:200]
     assert reply.split(b"\r\n\r\n", 1)[1] != b"secret"
+
+
+@pytest.mark.parametrize("parameter", ["servercommand", "serverpage", "ServerCommand"])
+def test_server_command_pass_through_is_off_by_default(web, parameter):
+    """``WebServerCommands = 0`` (default): newweb's servercommand/serverpage APIs are refused
+    before the page runs, in the query or as a POSTed form field; other parameters run."""
+    url = web.url + "/app/newweb/dgate.exe?mode=start"
+    r = requests.get(url + f"&parameter={parameter}&command=display_status:")
+    assert r.status_code == 403 and "WebServerCommands" in r.text
+    r = requests.post(url, data={"parameter": parameter, "command": "display_status:"})
+    assert r.status_code == 403 and "WebServerCommands" in r.text
+    r = requests.get(url + "&parameter=test")
+    assert r.status_code == 200 and "start page, parameter=test" in r.text
+
+
+def test_server_command_pass_through_when_allowed(tmp_path):
+    server = WebServer(tmp_path, TCPPort="5999", WebServerCommands="1")
+    try:
+        page = tmp_path / "webserver" / "htdocs" / "app" / "newweb" / "start.lua"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(PAGES["app/newweb/start.lua"])
+        r = requests.get(server.url + "/app/newweb/dgate.exe?mode=start&parameter=servercommand")
+        assert r.status_code == 200 and "start page, parameter=servercommand" in r.text
+        r = requests.post(server.url + "/app/newweb/dgate.exe?mode=start", data={"parameter": "serverpage"})
+        assert r.status_code == 200 and "start page, parameter=serverpage" in r.text
+    finally:
+        server.stop()
+
+
+def test_a_page_can_register_routes_for_itself(web):
+    """Ladle runs ``routes:execute(method, orguri)`` after every page: a GET route of the
+    page runs after its body; the POST one does not for a GET."""
+    r = requests.get(web.url + "/routed.lua?x=7")
+    assert r.status_code == 200 and r.text == "page route x=7", r.text

@@ -114,6 +114,12 @@ def test_status_and_logs_views(site):
     assert "DICOM server 'CONQUESTSRV1'" in driver.find_element(By.ID, "status-text").text
     driver.find_element(By.CSS_SELECTOR, 'nav button[data-tab="logs"]').click()
     wait_for(lambda: "C-Store" in driver.find_element(By.ID, "log-user").text, what="user log")
+    # the queues panel: a table of the server's queues (queue_status: of the running server)
+    wait_for(lambda: "Delayed operations" in driver.find_element(By.ID, "queues").text, what="queues")
+    heads = [h.text for h in driver.find_elements(By.CSS_SELECTOR, "#queues table th")]
+    assert heads[:3] == ["queue", "queued", "busy"] and "waiting for retry" in heads, heads
+    cells = [c.text for c in driver.find_elements(By.CSS_SELECTOR, "#queues table tbody tr td")]
+    assert "Forward associations" in cells, cells
 
 
 def test_upload_through_stow(site):

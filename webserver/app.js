@@ -127,11 +127,23 @@
     } catch (err) { fail(el("status-text"), err); }
   }
 
+  const QUEUE_COLUMNS = ["queued", "busy", "waiting_for_retry", "done", "failures", "given_up", "open"];
+
+  function showQueues(q) {
+    const target = el("queues");
+    if (!q.queues.length) { target.textContent = q.note || "no queues"; return; }
+    const used = QUEUE_COLUMNS.filter(c => q.queues.some(row => row[c] != null));
+    target.innerHTML = `<table class="queues"><thead><tr><th>queue</th>${used.map(c =>
+      `<th>${esc(c.replace(/_/g, " "))}</th>`).join("")}</tr></thead><tbody>${q.queues.map(row =>
+      `<tr><td>${esc(row.name)}</td>${used.map(c => `<td>${esc(row[c] == null ? "" : row[c])}</td>`).join("")}</tr>`
+    ).join("")}</tbody></table>`;
+  }
+
   async function loadLogs() {
     const get = async url => (await (await DW.check(await fetch(url))).json());
     try {
       const q = await get("/api/dgate/queues");
-      el("queues").textContent = q.queues.length ? JSON.stringify(q.queues, null, 2) : (q.note || "no queues");
+      showQueues(q);
       el("log-trouble").textContent = (await get("/api/dgate/logs/trouble?lines=200")).lines.join("\n");
       el("log-user").textContent = (await get("/api/dgate/logs/user?lines=200")).lines.join("\n");
     } catch (err) { fail(el("queues"), err); }

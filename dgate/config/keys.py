@@ -171,6 +171,7 @@ ROOT_KEYS: tuple[KeySpec, ...] = (
     _k("WebMaxUpload", "1024", "int", doc="largest accepted upload (STOW, attach), in MB"),
     _k("WebServerCommands", "0", "int", doc="1 = allow the newweb 'servercommand' pass-through"),
     _k("WebMetadataCache", "20000", "int", doc="instances kept in the DICOMweb metadata cache"),
+    _k("WebLadleRoutes", "0", "int", doc="1 = webserver/htdocs/ladle_routes.lua routes answer before ours"),
     # server-command policy (capability "formats"; ours, the original runs every command)
     _k("RefusedServerCommands", "",
        doc="comma list of server commands the server refuses; 'destructive' stands for every "

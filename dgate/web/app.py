@@ -28,6 +28,7 @@ from . import conquest, dicomweb, pages, scripts, static, ui_api, wadouri
 from .context import WebContext
 from .errors import HTTPProblem, problem_response
 from .gzip import Gzip
+from .ladleroutes import LadleRoutes
 from .security import Guard
 
 UI_ROOT = Path(__file__).resolve().parent.parent.parent / "webserver"
@@ -96,6 +97,7 @@ def build_app(ctx: WebContext) -> Starlette:
                    expose_headers=["Warning", "Content-Type", "Content-Length"]),
         Middleware(Guard, web=ctx.web),
         Middleware(Gzip),
+        Middleware(LadleRoutes, ctx=ctx),
     ]
     app = Starlette(routes=routes, middleware=middleware,
                     exception_handlers={HTTPProblem: on_problem, Exception: on_error})

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from . import frames, qido, rendered, retrieve, stow
 from .context import WebContext
 from .dicomjson import dumps
-from .errors import HTTPProblem, not_acceptable, warning
+from .errors import HTTPProblem, not_acceptable, not_found, warning
 from .multipart import (
     MultipartError,
     closing,
@@ -82,33 +82,21 @@ async def retrieve_instances(request: Request) -> Response:
     wanted, single = retrieve.dicom_syntaxes(request.headers.get("accept", ""))
     ctx = ctx_of(request)
 
-    def plan() -> tuple[list[retrieve.Located], list[str]]:
-        located = retrieve.locate_instances(ctx, p["study"], p.get("series", ""), p.get("instance", ""))
-        if wanted[0] == "*":
-            return located, ["*"] * len(located)
-        targets: list[str] = []
-        for loc in located:
-            stored = retrieve.stored_syntax(loc.path)
-            target = retrieve.choose(stored, wanted, retrieve.depth_of(loc.path))
-            if target is None:
-                raise not_acceptable(retrieve.refusal(stored, wanted, f"instance {loc.item.sop_uid}"))
-            targets.append(target)
-        return located, targets
-
-    located, targets = await run_in_threadpool(plan)
-    if single and len(located) == 1:
-        target = targets[0] if targets[0] != "*" else await run_in_threadpool(retrieve.stored_syntax,
-                                                                               located[0].path)
-        data = await run_in_threadpool(retrieve.instance_bytes, located[0], target, ctx.lossy_quality)
-        return Response(data, media_type=f"application/dicom; transfer-syntax={target}")
     boundary = new_boundary()
+
+    def plan() -> tuple[list[retrieve.Located], list[str], retrieve.Stored]:
+        located = retrieve.locate_instances(ctx, p["study"], p.get("series", ""), p.get("instance", ""))
+        return (located, *retrieve.plan_parts(located, wanted, boundary))
+
+    located, targets, known = await run_in_threadpool(plan)
+    if single and len(located) == 1:
+        if not targets[0]:
+            raise not_found(f"the file of instance {located[0].item.sop_uid} cannot be read")
+        data = await run_in_threadpool(retrieve.instance_bytes, located[0], targets[0], ctx.lossy_quality)
+        return Response(data, media_type=f"application/dicom; transfer-syntax={targets[0]}")
     headers = {}
-    known = None
-    if all(t == "*" for t in targets):
-        known, total = await run_in_threadpool(retrieve.stored_parts, located, boundary)
-        targets = known
-        if total is not None:
-            headers["Content-Length"] = str(total)
+    if known.total is not None:
+        headers["Content-Length"] = str(known.total)
     return StreamingResponse(retrieve.part_stream(located, targets, boundary, ctx.logs, known=known,
                                                   quality=ctx.lossy_quality),
                              headers=headers,

@@ -8,7 +8,9 @@ under ``<BaseDir>webserver/htdocs/`` for every URL no other route takes.
   (``method uri orguri query_string query headers``; a form upload's first file in
   ``query._upload_`` with ``query.filename``), ``include(path)`` (another page of the web
   folder in the same run), ``redirect(uri)``, ``writefile(name, data)``, ``unlink(name)``,
-  ``JSON`` (``encode``/``decode``), ``config``. ``.lp`` pages are text with
+  ``JSON`` (``encode``/``decode``), ``config``, ``routes`` (a router: a route the page
+  registers for the request's method and path runs after the page, as Ladle's
+  ``routes:execute``; :mod:`.ladleroutes`). ``.lp`` pages are text with
   ``<? lua ?>`` blocks (``<?= expression ?>`` writes a value).
 * A URL with a ``dgate`` segment (``/app/newweb/dgate.exe?mode=…``, ``…/dgate?…``) is the
   newweb CGI emulation: the page is ``<folder>/<mode>.lua`` (the folder is the URL before
@@ -28,9 +30,11 @@ under ``<BaseDir>webserver/htdocs/`` for every URL no other route takes.
 
 Differences from Ladle, on purpose: requests are served concurrently (Ladle has one
 thread), an error in a page gives ``500`` with the Lua message instead of stopping the
-web server, ``mode=quit`` does not stop anything, ``ladle_routes.lua`` is not run (its
-routes are our own Python routes), and running a page needs the ``full`` role (pages can
-send any server command). Names from the URL never leave the web folder.
+web server, ``mode=quit`` does not stop anything, ``ladle_routes.lua`` runs only with
+``WebLadleRoutes = 1`` (:mod:`.ladleroutes`; its stock routes are our own Python routes),
+running a page needs the ``full`` role (pages can send any server command), and newweb's
+``parameter=servercommand``/``serverpage`` (a server command typed in the browser) needs
+``WebServerCommands = 1``. Names from the URL never leave the web folder.
 """
 from __future__ import annotations
 
@@ -143,6 +147,8 @@ class Page:
         g.JSON = _to_lua(self.state, {})
         g.JSON.encode = lambda value, *_: json.dumps(_from_lua(self.state, value))
         g.JSON.decode = lambda text, *_: _to_lua(self.state, json.loads(str(text)))
+        from .ladleroutes import install_router
+        install_router(self.state.lua)
         if cgi is not None:
             self._cgi(g, cgi)
 
@@ -215,6 +221,13 @@ class Page:
             raise RuntimeError(f"syntax error in {path.name}: {error}")
         fn()
 
+    def run_routes(self, method: str, orguri: str) -> bool:
+        """Ladle's ``routes:execute(method, orguri)`` after a page ran: a route the page
+        registered for this request runs now (``index.lua`` taken out of the path)."""
+        g = self.state.lua.globals()
+        done = g.routes.execute(g.routes, method, orguri.replace("index.lua", ""), g.request.query)
+        return bool(done[0] if isinstance(done, tuple) else done)
+
     def response(self) -> Response:
         return raw_response(b"".join(self.out))
 
@@ -255,15 +268,15 @@ def raw_response(data: bytes) -> Response:
     return Response(body, status_code=status, headers=headers)
 
 
-async def _request_table(request: Request, uri: str) -> dict:
+async def _request_table(request: Request, uri: str, with_body: bool = True) -> dict:
     query = dict(parse_qsl(request.url.query, keep_blank_values=True))
     table = {"method": request.method, "uri": uri.lstrip("/"), "orguri": request.url.path,
              "query_string": request.url.query, "query": query}
     for name, value in request.headers.items():
         table[name] = value
         table["-".join(w.capitalize() for w in name.split("-"))] = value
-    if request.method in ("POST", "PUT"):
-        ctx: WebContext = request.app.state.ctx
+    if with_body and request.method in ("POST", "PUT"):
+        ctx: WebContext = request.scope["app"].state.ctx
         body = b""
         async for chunk in request.stream():
             body += chunk
@@ -326,6 +339,20 @@ def _lua_role(request: Request) -> None:
         raise HTTPProblem(403, f"Lua pages can send any server command: they need the full role; you have {role}")
 
 
+PASS_THROUGH = ("servercommand", "serverpage")
+"""newweb ``start.lua`` APIs that send an arbitrary server command from the browser
+(conquest-lua-web.md §10.6; the original refuses them when ``readOnly``)."""
+
+
+def _server_command_gate(ctx: WebContext, query: dict) -> None:
+    """``parameter=servercommand``/``serverpage`` on a newweb page (query or form field)
+    only with ``WebServerCommands = 1``; otherwise 403 and the page does not run."""
+    wanted = str(query.get("parameter", "")).strip().lower()
+    if wanted in PASS_THROUGH and not ctx.web.server_commands:
+        raise HTTPProblem(403, f"newweb's {wanted} pass-through (an arbitrary server command from the browser) "
+                               "is off: set WebServerCommands = 1 in dicom.ini to allow it")
+
+
 async def serve(request: Request) -> Response:
     """Every URL no other route takes: a page, a newweb CGI page or a file of the web folder."""
     ctx: WebContext = request.app.state.ctx
@@ -384,6 +411,7 @@ async def _run(request: Request, ctx: WebContext, root: Path, target: Path, cgi:
     _lua_role(request)
     table = await _request_table(request, request.url.path)
     if cgi is not None:
+        _server_command_gate(ctx, table["query"])
         cgi = _cgi_globals(ctx, table["query"], request.url.query)
 
     def work() -> Response | str:
@@ -391,6 +419,7 @@ async def _run(request: Request, ctx: WebContext, root: Path, target: Path, cgi:
             page = Page(ctx, root, table, cgi)
             with page.state.lock:
                 page.run_file(target)
+                page.run_routes(request.method, request.url.path)
         except _Redirect as jump:
             return jump.uri
         except Exception as exc:

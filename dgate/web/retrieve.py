@@ -107,7 +107,44 @@ def may_hold_nki(data) -> bool:
     return any(data.find(tag) >= 0 for tag in NKI_TAGS)
 
 
-def _file_may_hold_nki(path: Path) -> bool:
+PIXEL_TAG = b"\xe0\x7f\x10\x00"                          # (7FE0,0010) little endian
+HEAD = 16384
+
+
+def _pixels_before_end(head: bytes, size: int, syntax: str, fd: int) -> int:
+    """Where the top-level (7FE0,0010) Pixel Data of an uncompressed little-endian file
+    starts, when its value is followed by the end of the file or by an element of a
+    higher tag (e.g. (FFFC,FFFC) padding), else -1.
+
+    Elements are in ascending tag order, so an NKI element (7FDF,0010) at top level
+    precedes the pixel data: only the bytes before it need the NKI search. Checking what
+    follows the value (one ``pread``) makes a chance match of the tag bytes inside an
+    earlier value harmless."""
+    pos = head.find(PIXEL_TAG, 132 if head[128:132] == b"DICM" else 0)
+    while pos >= 0 and pos + 12 <= len(head):
+        end = -1
+        if syntax == IMPLICIT_LE:
+            end = pos + 8 + int.from_bytes(head[pos + 4:pos + 8], "little")
+        elif head[pos + 4:pos + 6] in (b"OW", b"OB") and head[pos + 6:pos + 8] == b"\0\0":
+            end = pos + 12 + int.from_bytes(head[pos + 8:pos + 12], "little")
+        if end == size:
+            return pos
+        if 0 <= end and end + 8 <= size:
+            after = os.pread(fd, 4, end)
+            group, elem = int.from_bytes(after[:2], "little"), int.from_bytes(after[2:4], "little")
+            if (group, elem) > (0x7FE0, 0x0010):
+                return pos
+        pos = head.find(PIXEL_TAG, pos + 1)
+    return -1
+
+
+def _file_may_hold_nki(path: Path, head: bytes = b"", size: int = -1, syntax: str = "", fd: int = -1) -> bool:
+    """:func:`may_hold_nki` for a stored file: only the header part when the top-level
+    pixel data is found (:func:`_pixels_before_end`), else the whole file mapped."""
+    if head and size >= 0 and fd >= 0 and syntax in (EXPLICIT_LE, IMPLICIT_LE):
+        at = _pixels_before_end(head, size, syntax, fd)
+        if at >= 0:
+            return head.find(NKI_TAGS[0], 0, at) >= 0
     with open(path, "rb") as handle:
         if os.fstat(handle.fileno()).st_size == 0:
             return False
@@ -115,26 +152,67 @@ def _file_may_hold_nki(path: Path) -> bool:
             return may_hold_nki(view)
 
 
-def stored_parts(located: list[Located], boundary: str) -> tuple[list[str], int | None]:
-    """For retrieval in the stored syntax: each file's syntax and the exact size of the
-    multipart body (None when a file must be converted to Part 10 or expanded first)."""
-    from .multipart import closing, part_head
-    syntaxes: list[str] = []
-    total: int | None = 0
+@dataclass
+class Stored:
+    """What :func:`stored_parts` learnt of each file: its syntax, its size and whether its
+    bytes can be sent unchanged (a Part 10 file without NKI data)."""
+    syntaxes: list[str]
+    sizes: list[int]
+    as_is: list[bool]
+    total: int | None           # exact multipart body size, None when a file must be rewritten
+
+
+def stored_parts(located: list[Located], boundary: str) -> Stored:
+    """For retrieval in the stored syntax: each file's syntax and size from one read of
+    its first bytes, and the exact size of the multipart body (for Content-Length)."""
+    out = Stored([], [], [], 0)
     for loc in located:
-        with open(loc.path, "rb") as handle:
-            head = handle.read(4096)
-            size = os.fstat(handle.fileno()).st_size
-        syntax = syntax_of_bytes(head, loc.path)
-        syntaxes.append(syntax)
-        if total is not None:
-            if head[128:132] != b"DICM" or (syntax in ts.UNCOMPRESSED and _file_may_hold_nki(loc.path)):
-                total = None
-            else:
-                total += len(part_head(boundary, f"application/dicom; transfer-syntax={syntax}")) + size + 2
-    if total is not None:
-        total += len(closing(boundary))
-    return syntaxes, total
+        try:
+            with open(loc.path, "rb", buffering=0) as handle:
+                head = handle.read(HEAD)
+                size = os.fstat(handle.fileno()).st_size
+                syntax = syntax_of_bytes(head, loc.path)
+                plain = head[128:132] == b"DICM" and not (
+                    syntax in ts.UNCOMPRESSED and _file_may_hold_nki(loc.path, head, size, syntax, handle.fileno()))
+        except OSError:                    # gone since the look-up: left out when streamed
+            syntax, size, plain = "", 0, False
+        out.syntaxes.append(syntax)
+        out.sizes.append(size)
+        out.as_is.append(plain)
+    out.total = body_size(out, boundary)
+    return out
+
+
+def body_size(known: Stored, boundary: str) -> int | None:
+    """The exact multipart body size when every file goes out as it is, else None."""
+    from .multipart import closing, part_head
+    if not all(known.as_is):
+        return None
+    return len(closing(boundary)) + sum(
+        len(part_head(boundary, f"application/dicom; transfer-syntax={syntax}")) + size + 2
+        for syntax, size in zip(known.syntaxes, known.sizes))
+
+
+def plan_parts(located: list[Located], wanted: list[str], boundary: str) -> tuple[list[str], Stored]:
+    """The syntax each file is sent in (PS3.18 §8.7.3, :func:`choose`) and what goes out
+    unchanged: a file whose chosen syntax is its stored one, with no NKI data (so the
+    common ``Accept`` without a syntax, Explicit VR LE, of files stored so, is no slower than
+    ``transfer-syntax=*``). 406 when a file cannot be sent in any acceptable syntax."""
+    known = stored_parts(located, boundary)
+    targets: list[str] = []
+    for i, loc in enumerate(located):
+        stored = known.syntaxes[i]
+        if not stored:
+            targets.append("")             # unreadable: logged and left out when streamed
+            continue
+        target = choose(stored, wanted, depth_of(loc.path))
+        if target is None:
+            raise not_acceptable(refusal(stored, wanted, f"instance {loc.item.sop_uid}"))
+        targets.append(target)
+        if target != stored:
+            known.as_is[i] = False
+    known.total = body_size(known, boundary)
+    return targets, known
 
 
 def stored_file(loc: Located) -> tuple[str, bytes]:
@@ -146,29 +224,78 @@ def stored_file(loc: Located) -> tuple[str, bytes]:
     return encoded.transfer_syntax, part10_bytes(encoded, loc.item.sop_class, loc.item.sop_uid)
 
 
+def _read_as_is(loc: Located, size: int, head: bytes, out: memoryview) -> bool:
+    """Read a file of known size straight into ``out`` after its part head; False when the
+    file changed size (then it is sent the slow way)."""
+    out[:len(head)] = head
+    with open(loc.path, "rb", buffering=0) as handle:
+        if os.fstat(handle.fileno()).st_size != size:
+            return False
+        view, got = out[len(head):len(head) + size], 0
+        while got < size:
+            n = handle.readinto(view[got:])
+            if not n:
+                return False
+            got += n
+    out[len(head) + size:len(head) + size + 2] = b"\r\n"
+    return True
+
+
 def part_stream(located: list[Located], targets: list[str], boundary: str, logs, batch: int = 4 << 20,
-                known: list[str] | None = None, quality: int = 95):
+                known: Stored | None = None, quality: int = 95):
     """The parts of a multipart/related retrieve, read in batches of about ``batch``
-    bytes per worker-thread call (few thread hops, steady streaming)."""
+    bytes per worker-thread call (few thread hops, steady streaming); the next batch is
+    read while the current one is sent. Files known to go out unchanged (``known``) are
+    read straight into the batch buffer, with no copy."""
     from .multipart import closing, part_head
 
-    def read(start: int) -> tuple[bytes, int]:
-        chunks, size, i = [], 0, start
-        while i < len(located) and size < batch:
-            loc, target = located[i], targets[i]
-            stored = known[i] if known else ""
+    def convert(i: int) -> bytes:
+        loc, target = located[i], targets[i]
+        stored = known.syntaxes[i] if known else ""
+        try:
+            if target == "*" or (target == stored and stored):
+                syntax, data = stored_file(loc)
+            else:
+                syntax, data = target, instance_bytes(loc, target, quality)
+        except Exception as exc:       # a broken file or a failed conversion: left out, logged
+            reason = exc.reason if isinstance(exc, HTTPProblem) else repr(exc)
+            logs.operator.printf(f"***WADO-RS: cannot send {loc.path}: {reason}\n")
+            return b""
+        return part_head(boundary, f"application/dicom; transfer-syntax={syntax}") + data + b"\r\n"
+
+    def read_known(start: int) -> tuple[bytes | memoryview, int]:
+        assert known is not None
+        heads: list[bytes] = []
+        size, i = 0, start
+        while i < len(located) and known.as_is[i] and (size < batch or i == start):
+            heads.append(part_head(boundary, f"application/dicom; transfer-syntax={known.syntaxes[i]}"))
+            size += len(heads[-1]) + known.sizes[i] + 2
             i += 1
+        last = i >= len(located)
+        tail = closing(boundary) if last else b""
+        buffer = bytearray(size + len(tail))
+        view, at = memoryview(buffer), 0
+        for n, head in enumerate(heads):
+            loc, fsize = located[start + n], known.sizes[start + n]
             try:
-                if target == "*" or (target == stored and stored):
-                    syntax, data = stored_file(loc)
-                else:
-                    syntax, data = target, instance_bytes(loc, target, quality)
-            except Exception as exc:       # a broken file or a failed conversion: left out, logged
-                reason = exc.reason if isinstance(exc, HTTPProblem) else repr(exc)
-                logs.operator.printf(f"***WADO-RS: cannot send {loc.path}: {reason}\n")
-                continue
-            chunks += [part_head(boundary, f"application/dicom; transfer-syntax={syntax}"), data, b"\r\n"]
-            size += len(data)
+                done = _read_as_is(loc, fsize, head, view[at:])
+            except OSError as exc:
+                done = False
+                logs.operator.printf(f"***WADO-RS: cannot send {loc.path}: {exc!r}\n")
+            if not done:                # cannot happen with a Content-Length we keep: end short
+                raise OSError(f"{loc.path} changed while it was being sent")
+            at += len(head) + fsize + 2
+        view[at:] = tail
+        return view, i
+
+    def read(start: int) -> tuple[bytes | memoryview, int]:
+        if known is not None and known.as_is[start]:
+            return read_known(start)
+        chunks, size, i = [], 0, start
+        while i < len(located) and size < batch and not (known is not None and known.as_is[i]):
+            chunks.append(convert(i))
+            size += len(chunks[-1])
+            i += 1
         if i >= len(located):
             chunks.append(closing(boundary))
         return b"".join(chunks), i

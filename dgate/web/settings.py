@@ -59,6 +59,7 @@ class WebSettings:
     anonymous_role: str = "full"
     max_upload: int = 1024 * 1024 * 1024
     server_commands: bool = False
+    ladle_routes: bool = False
     read_only: bool = False
     metadata_cache: int = 20000
     base_dir: Path = Path(".")
@@ -73,5 +74,6 @@ class WebSettings:
         return cls(port=s.int("WebPort"), address=s.str("WebAddress").strip() or "127.0.0.1",
                    remote_access=bool(s.int("WebRemoteAccess")), users=load_users(users_path),
                    anonymous_role=role, max_upload=max(s.int("WebMaxUpload"), 1) * 1024 * 1024,
-                   server_commands=bool(s.int("WebServerCommands")), read_only=bool(s.int("WEBReadOnly")),
+                   server_commands=bool(s.int("WebServerCommands")),
+                   ladle_routes=bool(s.int("WebLadleRoutes")), read_only=bool(s.int("WEBReadOnly")),
                    metadata_cache=s.int("WebMetadataCache"), base_dir=Path(config.base_dir))

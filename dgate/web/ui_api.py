@@ -6,6 +6,7 @@ Status text comes from the running DICOM server over the control channel
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import deque
 
@@ -97,12 +98,53 @@ async def log_view(request: Request) -> Response:
     return _json({"file": str(path), "lines": await run_in_threadpool(tail, path, min(int(lines), 5000))})
 
 
-async def queues(request: Request) -> Response:
-    ctx = _ctx(request)
+_QUEUE_LINE = re.compile(r"^(?P<name>.+?) queue: (?P<rest>.*)$")
+_OPEN_LINKS = re.compile(r"^Forward associations open: (?P<n>\d+)")
+
+
+def parse_queue_status(text: str) -> list[dict]:
+    """The ``queue_status:`` lines (``ExportConverterN queue: 2 queued, 0 busy, 1 waiting
+    for retry, …``, ``Delayed operations queue: …``, ``Forward associations open: N``) as
+    ``{"name": …, "queued": 2, "busy": 0, "waiting_for_retry": 1, …}``."""
+    out: list[dict] = []
+    for line in text.splitlines():
+        line = line.strip()
+        found = _QUEUE_LINE.match(line)
+        if found:
+            entry: dict = {"name": found["name"]}
+            for part in found["rest"].split(","):
+                number, _, label = part.strip().partition(" ")
+                if number.isdigit() and label:
+                    entry[label.strip().replace(" ", "_")] = int(number)
+            out.append(entry)
+            continue
+        found = _OPEN_LINKS.match(line)
+        if found:
+            out.append({"name": "Forward associations", "open": int(found["n"])})
+    return out
+
+
+def queue_state(ctx: WebContext) -> dict:
+    """The export, delayed and forward queues of the running DICOM server, asked over the
+    control channel (``queue_status:``, as the original's web pages ask for their status);
+    a hub object passed as ``status`` with a ``queues()`` method answers first."""
     provider = getattr(ctx.status, "queues", None)
     if callable(provider):
-        return _json({"queues": await run_in_threadpool(provider)})
-    return _json({"queues": [], "note": "queue details come from the server hub process"})
+        return {"queues": provider(), "text": ""}
+    try:
+        reply = send_command("queue_status:", port=ctx.dicom_port, ae=ctx.own_ae, console_text=None, timeout=10)
+    except (ControlError, OSError) as exc:
+        return {"queues": [], "text": "", "note": f"The DICOM server does not answer on port {ctx.dicom_port}: {exc}"}
+    text = reply.data().decode("latin-1") if reply.has_payload else ""
+    found = parse_queue_status(text)
+    result = {"queues": found, "text": text}
+    if not found:
+        result["note"] = "no export converters, delayed operations or forwards are configured"
+    return result
+
+
+async def queues(request: Request) -> Response:
+    return _json(await run_in_threadpool(queue_state, _ctx(request)))
 
 
 def routes() -> list[Route]:

@@ -1,0 +1,67 @@
+"""A site's ``webserver/htdocs/ladle_routes.lua`` (``WebLadleRoutes = 1``): its routes answer
+before ours (Ladle serves every request through that file, conquest-lua-web.md §10.5); with
+no match the request goes on to our routes with its body; off by default."""
+from __future__ import annotations
+
+import requests
+from webhelpers import WebServer
+
+ROUTES = r'''
+local router = require 'router'
+assert(type(router.new) == 'function')
+routes:get('/hello/:name', function(p)
+  write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Route: hello\r\n\r\n")
+  write("hello " .. p.name .. " x=" .. tostring(p.x) .. " orguri=" .. request.orguri)
+end)
+routes:get('/hello/world', function(p) write("Content-type: text/plain\n\nthe literal route") end)
+routes:post('/echo', function(p) write("Content-type: text/plain\n\necho " .. tostring(p.msg)) end)
+routes:get('/files/*rest', function(p) write("Content-type: text/plain\n\nrest=" .. p.rest) end)
+routes:match({GET = {['/dicom-web/studies'] = function(p) write("Content-type: text/plain\n\nlua studies") end}})
+routes:any('/boom', function(p) error("route failed") end)
+'''
+
+
+def _server(tmp_path, on: str) -> WebServer:
+    server = WebServer(tmp_path, WebLadleRoutes=on)
+    root = tmp_path / "webserver" / "htdocs"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "ladle_routes.lua").write_text(ROUTES)
+    (root / "hello.txt").write_text("a static file\n")
+    return server
+
+
+def test_site_routes_answer_first_and_the_rest_is_ours(tmp_path):
+    server = _server(tmp_path, "1")
+    try:
+        r = requests.get(server.url + "/hello/bob?x=1", timeout=20)
+        assert r.status_code == 200 and r.headers["x-route"] == "hello", r.text
+        assert r.text == "hello bob x=1 orguri=/hello/bob"
+        assert requests.get(server.url + "/hello/world", timeout=20).text == "the literal route"
+        r = requests.post(server.url + "/echo", data={"msg": "hi there"}, timeout=20)
+        assert r.status_code == 200 and r.text == "echo hi there"
+        assert requests.get(server.url + "/files/a/b/c.txt", timeout=20).text == "rest=a/b/c.txt"
+        assert requests.get(server.url + "/dicom-web/studies", timeout=20).text == "lua studies"
+        # not a route of the file: ours (a static file, DICOMweb, a POST body kept for STOW)
+        assert requests.get(server.url + "/hello.txt", timeout=20).text == "a static file\n"
+        assert requests.get(server.url + "/dicom-web/series", timeout=20).json() == []
+        from pydicom.data import get_testdata_file
+        from test_web_dicomweb import multipart
+        body, boundary = multipart([("application/dicom", open(get_testdata_file("CT_small.dcm"), "rb").read())])
+        r = requests.post(server.url + "/dicom-web/studies", data=body, timeout=60, headers={
+            "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}'})
+        assert r.status_code == 200, r.text
+        assert len(requests.get(server.url + "/dicom-web/series", timeout=20).json()) == 1
+        r = requests.get(server.url + "/boom", timeout=20)
+        assert r.status_code == 500 and "route failed" in r.text
+        assert requests.get(server.url + "/hello/again", timeout=20).status_code == 200   # goes on
+    finally:
+        server.stop()
+
+
+def test_site_routes_are_off_by_default(tmp_path):
+    server = _server(tmp_path, "0")
+    try:
+        assert requests.get(server.url + "/hello/bob", timeout=20).status_code == 404
+        assert requests.get(server.url + "/dicom-web/studies", timeout=20).json() == []
+    finally:
+        server.stop()
