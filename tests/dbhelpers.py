@@ -7,7 +7,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from dgate.config import Configuration
-from dgate.config.defaults import create_default_config
+from dgate.config.defaults import conf_dir, create_default_config
 from dgate.config.ini import put_param
 from dgate.db import open_database
 
@@ -51,3 +51,15 @@ def make_db(folder: Path, ini_extra: str = "", sql: str | None = None, driver: s
     db.initialize_tables(2, echo=lambda text: None)   # the shared server databases keep a worklist
     db.initialize_tables(0, echo=lambda text: None)
     return db
+
+
+def dbase_folder(tmp_path: Path) -> Path:
+    """A default config folder in ``tmp_path`` using the built-in dBase driver (SQLServer is
+    the folder of the .dbf files, SQLite=0, dicom.sql.dbase); the .dbf folder."""
+    create_default_config(tmp_path)
+    folder = tmp_path / "data" / "dbase"
+    folder.mkdir(parents=True, exist_ok=True)
+    put_param(tmp_path / "dicom.ini", "SQLServer", f"{folder}/")
+    put_param(tmp_path / "dicom.ini", "SQLite", "0")
+    (tmp_path / "dicom.sql").write_text((conf_dir() / "dicom.sql.dbase").read_text())
+    return folder

@@ -115,3 +115,16 @@ def test_shipped_soplist_is_generated_and_complete():
         assert lst.accepts_transfer(ts)
     assert lst.accepts_sop("1.2.840.10008.5.1.4.31")
     assert lst.accepts_sop("1.2.826.0.1.3680043.2.135.1066.5.1.4.1.2.2.2")
+
+
+def test_a_missing_file_is_named(tmp_path):
+    """acrnema.map, dgatesop.lst and dicom.sql share one reader: a missing file is a
+    ConfigError naming it; bytes beyond ASCII are read as Latin-1."""
+    from dgate.config.errors import read_config_text
+    from dgate.config.kfactor import load_kfactor
+    for load in (ACRNemaMap.load, SopList.load, load_kfactor):
+        with pytest.raises(ConfigError) as info:
+            load(tmp_path / "missing.file")
+        assert str(info.value) == f"{tmp_path / 'missing.file'}: file not found"
+    (tmp_path / "latin").write_bytes(b"caf\xe9\r\n")
+    assert read_config_text(tmp_path / "latin") == "caf\u00e9\r\n"

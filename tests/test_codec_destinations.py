@@ -1,6 +1,6 @@
 """Per-destination compression against a real dcmtk storescp: we propose what the acrnema.map
 column proposes (AddTransferSyntaxs), storescp chooses by its own preference, and the object
-sent (store.compression.retrieve_step) arrives in exactly the syntax it accepted."""
+sent (codec.storage.retrieve_step) arrives in exactly the syntax it accepted."""
 from __future__ import annotations
 
 import os
@@ -18,9 +18,10 @@ from pynetdicom import AE, build_context, evt
 
 from dgate import codec
 from dgate.codec import syntaxes as ts
+from dgate.codec.storage import file_step, retrieve_step
 from dgate.config import Configuration
 from dgate.config.defaults import create_default_config
-from dgate.store.compression import dropped_code, file_step, incoming_code, retrieve_step
+from dgate.store.compression import dropped_code, incoming_code
 
 STORESCP = Path("/usr/bin/storescp")
 pytestmark = pytest.mark.skipif(not STORESCP.exists(), reason="dcmtk is not installed")

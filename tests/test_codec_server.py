@@ -273,6 +273,7 @@ def test_nki_into_dcm_file_is_expanded_unless_allowed(tmp_path):
 def test_archive_compression_applies_when_data_moves_to_another_device(tmp_path):
     from convhelpers import folder
 
+    import dgate.codec.storage  # noqa: F401  (ArchiveCompression plugs in, as in the server)
     from dgate.db import open_database
     from dgate.store.archive import Archiver
     from dgate.store.devices import locate

@@ -11,21 +11,10 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 
 from dgate.config import Configuration
-from dgate.config.defaults import conf_dir, create_default_config
-from dgate.config.ini import put_param
 from dgate.db import DatabaseError, open_database
 
 from conftest import run_dgate
-
-
-def dbase_folder(tmp_path):
-    create_default_config(tmp_path)
-    folder = tmp_path / "data" / "dbase"
-    folder.mkdir(parents=True, exist_ok=True)
-    put_param(tmp_path / "dicom.ini", "SQLServer", f"{folder}/")
-    put_param(tmp_path / "dicom.ini", "SQLite", "0")
-    (tmp_path / "dicom.sql").write_text((conf_dir() / "dicom.sql.dbase").read_text())
-    return folder
+from dbhelpers import dbase_folder
 
 
 @pytest.fixture

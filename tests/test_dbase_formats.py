@@ -12,9 +12,10 @@ import time
 from pydicom.dataset import Dataset
 
 from dgate.config import Configuration
-from dgate.config.defaults import conf_dir, create_default_config
 from dgate.config.ini import put_param
 from dgate.db import open_database
+
+from dbhelpers import dbase_folder
 
 PATIENT_FIELDS = [("PATIENTID", 64), ("PATIENTNAM", 64), ("PATIENTBIR", 8), ("PATIENTSEX", 16),
                   ("ACCESSTIME", 10), ("QTIMESTAMP", 10), ("QFLAGS", 10), ("QSPARE", 64)]
@@ -39,22 +40,12 @@ def record_at(data: bytes, index: int) -> bytes:
     return data[header_len + index * record_len:header_len + (index + 1) * record_len]
 
 
-def dbase_config(tmp_path):
-    create_default_config(tmp_path)
-    folder = tmp_path / "data" / "dbase"
-    folder.mkdir(parents=True, exist_ok=True)
-    put_param(tmp_path / "dicom.ini", "SQLServer", f"{folder}/")
-    put_param(tmp_path / "dicom.ini", "SQLite", "0")
-    (tmp_path / "dicom.sql").write_text((conf_dir() / "dicom.sql.dbase").read_text())
-    return folder
-
-
 def person(patid: str, name: str) -> list[str]:
     return [patid, name, "19700101", "M", "1700000000", "", "", ""]
 
 
 def test_deleted_records_keep_their_content_and_writes_are_counted(tmp_path):
-    folder = dbase_config(tmp_path)
+    folder = dbase_folder(tmp_path)
     path = folder / "DICOMPatients.DBF"
     path.write_bytes(dbf_bytes(PATIENT_FIELDS, [(b" ", person("ZED", "ZED^Z")), (b"*", person("OLD", "GONE^G")),
                                                 (b" ", person("ALPHA", "ALPHA^A"))]))
@@ -84,7 +75,7 @@ def test_deleted_records_keep_their_content_and_writes_are_counted(tmp_path):
 
 
 def test_old_update_counter_moves_to_offset_16(tmp_path):
-    folder = dbase_config(tmp_path)
+    folder = dbase_folder(tmp_path)
     path = folder / "DICOMPatients.DBF"
     path.write_bytes(dbf_bytes(PATIENT_FIELDS, [(b" ", person("P1", "A^B"))], counter=0, old_counter=9))
     db = open_database(Configuration.open(tmp_path))
@@ -95,7 +86,7 @@ def test_old_update_counter_moves_to_offset_16(tmp_path):
 
 
 def test_new_files_are_private_and_start_at_zero(tmp_path):
-    folder = dbase_config(tmp_path)
+    folder = dbase_folder(tmp_path)
     db = open_database(Configuration.open(tmp_path))
     db.initialize_tables(0, echo=lambda text: None)
     for name in os.listdir(folder):
@@ -113,7 +104,7 @@ def names_found(db) -> list[str]:
 
 
 def test_file_order_where_no_sort_is_asked(tmp_path):
-    folder = dbase_config(tmp_path)
+    folder = dbase_folder(tmp_path)
     (folder / "DICOMPatients.DBF").write_bytes(
         dbf_bytes(PATIENT_FIELDS, [(b" ", person("P2", "ZED^Z")), (b" ", person("P1", "ALPHA^A"))]))
     dbase = open_database(Configuration.open(tmp_path))
@@ -127,7 +118,7 @@ def test_display_status_lists_the_dbase_files(tmp_path):
     from dgate.commands.context import CommandContext
     from dgate.commands.status_cmds import status_text
     from dgate.log import Logs
-    folder = dbase_config(tmp_path)
+    folder = dbase_folder(tmp_path)
     (folder / "DICOMPatients.DBF").write_bytes(
         dbf_bytes(PATIENT_FIELDS, [(b" ", person("P1", "A^B")), (b"*", person("P2", "C^D"))]))
     (folder / "XDICOMPatients.DBF").write_bytes(dbf_bytes(PATIENT_FIELDS, []))      # extracts are skipped

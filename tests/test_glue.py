@@ -416,6 +416,34 @@ def test_hl7_files_through_addimagefile_and_the_incoming_folder(tmp_path):
     assert "loaded HL7 file" in sink.text() and not (incoming / "more.hl7").exists()
 
 
+def test_addimagefile_of_uploaded_bytes(tmp_path):
+    """addimagefile with uploaded bytes (9999,0402): stored from a temporary file with the
+    name's extension (so an uploaded .hl7 goes to the worklist), the file removed after,
+    also when the bytes are refused (reply 1)."""
+    import tempfile
+
+    from dgate.commands import dispatch
+    from dgate.commands.context import CommandContext
+    from dgate.db import open_database
+    config, logs, sink = make_folder(tmp_path)
+    before = set(Path(tempfile.gettempdir()).glob("upload*"))
+    order = ("MSH|^~\\&|HIS|H|DGATE|D|20240101120000||ORM^O01|MSG9|P|2.3|\r"
+             "PID|1||PAT9||Doe^Jane||19700101|F|\r"
+             "OBR|1||ACC9|CT1^CT HEAD|||20240102||||||||||||||||CT|\r")
+    replies = []
+    for name, data in (("x.dcm", open(CT, "rb").read()), ("y.dcm", b"not dicom"), ("z.hl7", order.encode())):
+        ctx = CommandContext(config, logs, "CONQUESTSRV1", 0, upload=data)
+        try:
+            replies.append(dispatch(ctx, f"addimagefile:{name}"))
+        finally:
+            ctx.close()
+    assert replies == [b"0", b"1", b"0"], sink.text()
+    with open_database(config) as db:
+        assert db.get_file(str(pydicom.dcmread(CT).SOPInstanceUID)) is not None
+        assert [r[0] for r in db.sql(f"SELECT AccessionN FROM {db.schema.worklist.name}")] == ["ACC9"]
+    assert set(Path(tempfile.gettempdir()).glob("upload*")) - before == set()
+
+
 def test_conquest_script_endpoints(web):
     ct_bytes = open(CT, "rb").read()
     rs = web.url + "/api/dicom/rs"

@@ -226,3 +226,28 @@ def test_mllp_refuses_oversized_frames_and_extra_clients(tmp_path: Path):
         assert "MSA|AA|" in send("127.0.0.1", listener.port, ORDER.format(patid="P1", acc="ACC1"))
     assert [r[0] for r in rows(db)] == ["ACC1"]
     db.close()
+
+
+def test_dgate_fa_of_an_hl7_file_fills_the_worklist_and_sets_a_bad_one_aside(tmp_path: Path):
+    """``dgate -faFILE.hl7`` (no server running) goes through the HL7 plug-in's entry of
+    :data:`dgate.store.dropped.FILE_HANDLERS`, as AddImageFile does inside the server; a
+    malformed file writes nothing and fails."""
+    import sqlite3
+
+    from conftest import run_dgate
+    from netpeers import start_server
+
+    from dgate.store.dropped import FILE_HANDLERS
+    start_server(tmp_path, start=False)
+    good, bad = tmp_path / "o.hl7", tmp_path / "bad.hl7"
+    good.write_text("MSH|^~\\&|HIS|H|DGATE|D|20240101120000||ORM^O01|MSG7|P|2.3|\r"
+                    "PID|1||PAT7||Doe^Jane||19700101|F|\rOBR|1||ACC7|CT1^CT HEAD|||20240102||||||||||||||||CT|\r")
+    bad.write_text("this is no HL7\r")
+    assert run_dgate([f"-fa{good}"], tmp_path).returncode == 0
+    failed = run_dgate(["-v", f"-fa{bad}"], tmp_path)
+    assert failed.returncode == 1 and "HL7 file -FAILED" in failed.stdout + failed.stderr
+    rows = sqlite3.connect(tmp_path / "data" / "dbase" / "conquest.db3").execute(
+        "SELECT AccessionN FROM DICOMWorkList").fetchall()
+    assert rows == [("ACC7",)]
+    import dgate.hl7.plugin  # noqa: F401
+    assert ".hl7" in FILE_HANDLERS

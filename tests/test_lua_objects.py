@@ -220,11 +220,15 @@ def test_pixels(lua):
       local img = Data:GetImage(0)
       local none = Data:GetPixel(500, 0, 0)
       setrow(Data, 2, 0, {[0] = 9, [1] = 8})
+      Data:SetColumn(3, 0, {[0] = 7, [2] = 6})
+      setcolumn(Data, 500, 0, {[0] = 1})
       return table.concat({v, row[1], col[0], #img, tostring(none), Data:GetPixel(1, 2, 0),
-        tostring(row[0] ~= nil)}, ';')"""
+        tostring(row[0] ~= nil), Data:GetPixel(3, 0, 0), Data:GetColumn(3, 0)[2], Data:GetPixel(2, 2, 0),
+        tostring(Data:GetRow(128, 0) == nil), tostring(Data:GetColumn(-1, 0) == nil), #Data:GetRow(127, 0) + 1}, ';')"""
     out, _ = run(lua, chunk, ds)
     first = int.from_bytes(dcmread(CT).PixelData[:2], "little")
-    assert out == f"{first};1234;1234;32768;nil;8;true"
+    third = int.from_bytes(dcmread(CT).PixelData[2 * (2 * 128 + 2):][:2], "little")
+    assert out == f"{first};1234;1234;32768;nil;8;true;7;6;{third};true;true;128"
     out, _ = run(lua, "local ok, err = pcall(Data.SetImage, Data, 0, 'short'); return err", ds)
     assert out.endswith("Failed to set image, data and image dimensions incompatible")
 

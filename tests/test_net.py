@@ -31,9 +31,7 @@ def paths(names):
 
 @pytest.fixture
 def server(tmp_path):
-    create_default_config(tmp_path)
-    assert run_dgate(["-i"], tmp_path).returncode == 0
-    proc = DgateProcess(tmp_path)
+    proc = start_server(tmp_path)
     yield proc
     proc.stop()
 

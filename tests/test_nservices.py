@@ -7,6 +7,7 @@ from pathlib import Path
 import pydicom
 import pytest
 from dbhelpers import make_db, make_ds
+from nhelpers import mpps_create, status_set
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -133,17 +134,8 @@ def test_printserver_hook_replaces_saving(site, tmp_path):
 
 # -- storage commitment ---------------------------------------------------------------------------
 def commit_request(refs, transaction="1.2.3.99.1", instance=sc.COMMITMENT_INSTANCE, type_id=1) -> NRequest:
-    ds = Dataset()
-    if transaction:
-        ds.TransactionUID = transaction
-    items = []
-    for cls, uid in refs:
-        item = Dataset()
-        item.ReferencedSOPClassUID = cls
-        item.ReferencedSOPInstanceUID = uid
-        items.append(item)
-    ds.ReferencedSOPSequence = Sequence(items)
-    return NRequest(N_ACTION, sc.STORAGE_COMMITMENT, instance, ds, type_id, calling_ae="MODALITY")
+    return NRequest(N_ACTION, sc.STORAGE_COMMITMENT, instance, sc.action_dataset(transaction, refs), type_id,
+                    calling_ae="MODALITY")
 
 
 def test_commitment_answers_from_disk_and_database(site, tmp_path):
@@ -168,25 +160,6 @@ def test_commitment_answers_from_disk_and_database(site, tmp_path):
 
 # -- MPPS ---------------------------------------------------------------------------------------
 ORDER = "MSH|^~\\&|A|B|C|D|2024||ORM^O01|1|P|2.3|\rPID|1||x|PM|Mpps^Pat||19700101|F|\rOBR|1||ACCM|\r"
-
-
-def mpps_create(status="IN PROGRESS", accession="ACCM") -> Dataset:
-    ds = Dataset()
-    step = Dataset()
-    step.AccessionNumber = accession
-    step.ScheduledProcedureStepID = "SPS1"
-    ds.ScheduledStepAttributesSequence = Sequence([step])
-    ds.PatientID = "PM"
-    ds.PerformedProcedureStepStatus = status
-    ds.PerformedProcedureStepStartDate = "20240101"
-    return ds
-
-
-def status_set(status: str) -> Dataset:
-    ds = Dataset()
-    ds.PerformedProcedureStepStatus = status
-    ds.PerformedProcedureStepEndDate = "20240101"
-    return ds
 
 
 def test_mpps_steps(site, tmp_path):
@@ -221,8 +194,9 @@ def test_printserver_seam_of_the_server(site, tmp_path):
 
     from pynetdicom import AE
 
+    import dgate.services.plugin  # noqa: F401  (registers the DIMSE-N handlers in this process)
     from dgate.log import Logs
-    from dgate.net import nservices
+    from dgate.net.hooks import PRINTSERVER
     from dgate.net.server import DicomServer
 
     events: list[tuple[str, str]] = []
@@ -250,7 +224,7 @@ def test_printserver_seam_of_the_server(site, tmp_path):
     listener = socket.create_server(("127.0.0.1", 0))
     thread = threading.Thread(target=lambda: server.serve(*listener.accept(), 1), daemon=True)
     thread.start()
-    nservices.PRINTSERVER.set(per_association)
+    PRINTSERVER.set(per_association)
     try:
         ae = AE("PRINTER1")
         ae.add_requested_context(ps.GRAYSCALE_META)
@@ -268,7 +242,7 @@ def test_printserver_seam_of_the_server(site, tmp_path):
         assoc.release()
         thread.join(10)
     finally:
-        nservices.PRINTSERVER.set(None)
+        PRINTSERVER.set(None)
         listener.close()
         server.pool.close_all()
     saved = str(tmp_path / "data" / "printer_files" / f"{target}.dcm")

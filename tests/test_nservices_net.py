@@ -16,6 +16,7 @@ import pytest
 from conftest import run_dgate
 from dbdrivers import ensure_database
 from netpeers import DgateProcess, dcmtk, free_port, have_dcmtk, wait_for_port
+from nhelpers import mpps_create, status_set
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -27,8 +28,9 @@ from dgate.config.acrnema import Address
 from dgate.config.defaults import create_default_config
 from dgate.config.ini import put_param
 from dgate.hl7 import mllp
-from dgate.net.commitment_scu import request_commitment
 from dgate.net.print_scu import PrintFailed, dicomprint
+from dgate.services.commitment import action_dataset
+from dgate.services.commitment_scu import request_commitment
 
 AE_TITLE = "CONQUESTSRV1"
 COMMIT, COMMIT_INSTANCE = "1.2.840.10008.1.20.1", "1.2.840.10008.1.20.1.1"
@@ -290,16 +292,7 @@ def test_absurd_print_requests_are_refused(site):
 
 # -- storage commitment ---------------------------------------------------------------------
 def _action(refs) -> Dataset:
-    ds = Dataset()
-    ds.TransactionUID = generate_uid()
-    items = []
-    for sop_class, sop_uid in refs:
-        item = Dataset()
-        item.ReferencedSOPClassUID = sop_class
-        item.ReferencedSOPInstanceUID = sop_uid
-        items.append(item)
-    ds.ReferencedSOPSequence = Sequence(items)
-    return ds
+    return action_dataset(generate_uid(), refs)
 
 
 def test_commitment_report_on_the_same_association(site):
@@ -428,39 +421,20 @@ def test_requestcommitment_command(site):
 
 
 # -- MPPS -----------------------------------------------------------------------------------
-def _mpps(status: str, accession: str) -> Dataset:
-    ds = Dataset()
-    step = Dataset()
-    step.AccessionNumber = accession
-    step.ScheduledProcedureStepID = "SPS1"
-    ds.ScheduledStepAttributesSequence = Sequence([step])
-    ds.PatientID = "PM"
-    ds.PerformedProcedureStepStatus = status
-    ds.PerformedProcedureStepStartDate = "20240101"
-    return ds
-
-
-def _status(status: str) -> Dataset:
-    ds = Dataset()
-    ds.PerformedProcedureStepStatus = status
-    ds.PerformedProcedureStepEndDate = "20240101"
-    return ds
-
-
 def test_mpps_steps_over_the_network(site):
     accession = f"MP{site.driver[:3]}"
     assert mllp.send("127.0.0.1", site.hl7_port, order(accession, "PM")).split("\r")[1].startswith("MSA|AA")
     mark = site.mark()
     assoc = associate(site, MPPS, MPPS_RETRIEVE)
     uid = generate_uid()
-    assert assoc.send_n_create(_mpps("IN PROGRESS", accession), MPPS, uid)[0].Status == 0
-    assert assoc.send_n_create(_mpps("IN PROGRESS", accession), MPPS, uid)[0].Status == 0x0111
-    assert assoc.send_n_create(_mpps("COMPLETED", accession), MPPS, generate_uid())[0].Status == 0x0106
-    assert assoc.send_n_set(_status("COMPLETED"), MPPS, uid)[0].Status == 0
-    status, _ = assoc.send_n_set(_status("DISCONTINUED"), MPPS, uid)
+    assert assoc.send_n_create(mpps_create("IN PROGRESS", accession), MPPS, uid)[0].Status == 0
+    assert assoc.send_n_create(mpps_create("IN PROGRESS", accession), MPPS, uid)[0].Status == 0x0111
+    assert assoc.send_n_create(mpps_create("COMPLETED", accession), MPPS, generate_uid())[0].Status == 0x0106
+    assert assoc.send_n_set(status_set("COMPLETED"), MPPS, uid)[0].Status == 0
+    status, _ = assoc.send_n_set(status_set("DISCONTINUED"), MPPS, uid)
     assert status.Status == 0x0110 and "COMPLETED" in status.ErrorComment
-    assert assoc.send_n_set(_status("COMPLETED"), MPPS, "1.2.3.404")[0].Status == 0x0112
-    assert assoc.send_n_set(_status("COMPLETED"), MPPS, "../../etc/passwd")[0].Status == 0x0112
+    assert assoc.send_n_set(status_set("COMPLETED"), MPPS, "1.2.3.404")[0].Status == 0x0112
+    assert assoc.send_n_set(status_set("COMPLETED"), MPPS, "../../etc/passwd")[0].Status == 0x0112
     status, got = assoc.send_n_get([0x00400252, 0x00400250], MPPS_RETRIEVE, uid)
     assert status.Status == 0 and got.PerformedProcedureStepStatus == "COMPLETED"
     assert got.PerformedProcedureStepEndDate == "20240101"

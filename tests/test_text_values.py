@@ -8,13 +8,11 @@ import pytest
 from pydicom.dataset import Dataset
 
 from dgate.config import Configuration
-from dgate.config.defaults import conf_dir, create_default_config
-from dgate.config.ini import put_param
 from dgate.db import open_database
 from dgate.db.query import raw_element
-from dgate.db.regen import regen_one_file
+from dgate.store.regen import regen_one_file
 
-from dbhelpers import make_db, make_ds
+from dbhelpers import dbase_folder, make_db, make_ds
 
 PADDED = {0x00280004: (b"RGB\0", "CS"), 0x00081030: (b"HEAD \0", "LO"), 0x0008103E: (b"AX\0\0", "LO"),
           0x00100010: (b"DOE^JOHN\0 ", "PN")}
@@ -55,12 +53,7 @@ def test_store_and_regen_strip_nul_and_space(tmp_path, driver):
 
 @pytest.fixture
 def dbase(tmp_path):
-    create_default_config(tmp_path)
-    folder = tmp_path / "data" / "dbase"
-    folder.mkdir(parents=True, exist_ok=True)
-    put_param(tmp_path / "dicom.ini", "SQLServer", f"{folder}/")
-    put_param(tmp_path / "dicom.ini", "SQLite", "0")
-    (tmp_path / "dicom.sql").write_text((conf_dir() / "dicom.sql.dbase").read_text())
+    dbase_folder(tmp_path)
     db = open_database(Configuration.open(tmp_path))
     db.initialize_tables(0, echo=lambda text: None)
     return db

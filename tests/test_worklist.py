@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import run_dgate
 from dbhelpers import make_db
-from netpeers import DgateProcess, dcmtk, have_dcmtk
+from netpeers import dcmtk, have_dcmtk, start_server
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
@@ -95,10 +95,7 @@ def test_converter_hooks(wldb):
 
 @pytest.fixture
 def server(tmp_path):
-    from dgate.config.defaults import create_default_config
-    create_default_config(tmp_path)
-    assert run_dgate(["-i"], tmp_path).returncode == 0
-    proc = DgateProcess(tmp_path)
+    proc = start_server(tmp_path)
     yield proc
     proc.stop()
 

@@ -10,6 +10,7 @@ from .context import Invocation
 
 
 def opt_archive(inv: Invocation, text: str, rest: list) -> int:
+    from ..codec import plugin  # noqa: F401  (ArchiveCompression, as in the server)
     from ..db import open_database
     from ..store.archive import Archiver
     from . import dbtools

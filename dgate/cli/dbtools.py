@@ -8,8 +8,8 @@ import sys
 from ..commands.context import split_patient
 from ..config.keys import atoi
 from ..db import Database, DatabaseError, open_database
-from ..db.regen import RegenSummary, regen_devices, regen_folder, regen_one_file
 from ..store.formats import BadObject, uids_of_file
+from ..store.regen import RegenSummary, regen_devices, regen_folder, regen_one_file
 from ..store.removal import remove_from_pacs
 from .context import Invocation
 
@@ -180,6 +180,7 @@ def opt_archive(inv: Invocation, text: str, rest: list) -> int:
 def f_add_file(inv: Invocation, text: str) -> int:
     """-faFILE[,PATID]: copy a file into the server (optionally with a new patient ID)."""
     from ..codec import plugin  # noqa: F401  (DroppedFileCompression, as in the server)
+    from ..hl7 import plugin as _hl7  # noqa: F401  (*.hl7 files into the worklist, as in the server)
     from ..store.dropped import add_image_file
     from ..store.ingest import Ingest, StoreFailed
     filename, _, patid = text.partition(",")

@@ -25,7 +25,7 @@ At import it sets, in the hub and in every worker:
   syntax and the column asks for nothing else; uncompressed → uncompressed is the lean
   rewrite of :mod:`dgate.net.storescu`. Anything else is decoded once from a mapping of the
   file and goes through :func:`dgate.codec.for_destination` (the policy of
-  :func:`dgate.store.compression.retrieve_step`: NKI expanded for ordinary classes; the NKI
+  :func:`dgate.codec.storage.retrieve_step`: NKI expanded for ordinary classes; the NKI
   private retrieve classes get the stored form, or their (9999,0700) code), large native
   pixel data is then sent as the element's own buffer. A failed
   transcode falls back to the stored form when the destination accepted it (logged),
@@ -57,6 +57,7 @@ from . import (
     proposed_syntaxes,
     readable,
     recompress,
+    storage,  # noqa: F401  (ArchiveCompression for dgate.store.archive)
 )
 from . import syntaxes as ts
 from .encoded import Encoded as CodecEncoded

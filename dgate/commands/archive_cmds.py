@@ -2,6 +2,7 @@
 progress goes to the console as ``Archival: …`` lines."""
 from __future__ import annotations
 
+from ..codec import storage as _archive_compression  # noqa: F401  (ArchiveCompression, as in the server)
 from ..config.keys import atoi
 from ..store.archive import Archiver
 from . import command

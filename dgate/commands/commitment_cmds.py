@@ -3,7 +3,7 @@ commitment of objects we hold (e.g. after forwarding them). Beyond the original.
 
 The instances are the images of our database for the patient, study or series given
 (all three keys optional, at least one needed). The N-ACTION goes to ``AE`` from
-acrnema.map (:func:`dgate.net.commitment_scu.request_commitment`); the report is awaited on
+acrnema.map (:func:`dgate.services.commitment_scu.request_commitment`); the report is awaited on
 that association, then on a new one the archive opens to our server port (any worker
 hands it to the hub, where this command waits). Reply: ``<n> committed, <m> failed``, or
 ``failed: <why>``; the operator log names every instance that failed and its reason.
@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset
 
 from ..db import DatabaseError
 from ..log import printable
-from ..net.commitment_scu import CommitmentFailed, request_commitment
+from ..services.commitment_scu import CommitmentFailed, request_commitment
 from . import command
 from .context import CommandContext
 

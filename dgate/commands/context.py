@@ -1,6 +1,10 @@
 """What a server command can use, and the ``out`` argument convention (§5.0)."""
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +40,23 @@ class CommandContext:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+    @contextlib.contextmanager
+    def file_or_upload(self, filename: str, default_suffix: str, prefix: str) -> Iterator[str]:
+        """``filename``, or, when the command came with uploaded bytes (9999,0402), a
+        temporary file holding them (with ``filename``'s extension, else ``default_suffix``),
+        removed afterwards."""
+        if self.upload is None:
+            yield filename
+            return
+        suffix = "." + filename.rpartition(".")[2] if "." in filename else default_suffix
+        handle, temp = tempfile.mkstemp(suffix=suffix, prefix=prefix)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(self.upload)
+            yield temp
+        finally:
+            os.unlink(temp)
 
     def counters_add(self, name: str) -> None:
         from ..store.ingest import counters

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from pydicom.dataset import Dataset
 
+from ..codec.storage import read_object
 from ..config import ConfigError
 from ..config.keys import atoi
 from ..db import DatabaseError
-from ..db.regen import RegenSummary, regen_devices, regen_folder, regen_one_file
+from ..hl7 import plugin as _hl7_files  # noqa: F401  (addimagefile of a *.hl7 file: the worklist)
 from ..store.devices import locate
 from ..store.dropped import add_image_file
 from ..store.dump import DumpError, dump, dump_file
 from ..store.formats import BadObject, object_file, uids_of_file
 from ..store.ingest import Ingest, StoreFailed
-from ..store.reader import has_nki, read_object
+from ..store.reader import has_nki
+from ..store.regen import RegenSummary, regen_devices, regen_folder, regen_one_file
 from ..store.removal import remove_from_pacs
 from . import command
 from .cformat import cformat
@@ -198,22 +199,13 @@ def addimagefile(ctx: CommandContext, args: str) -> str:
     """Add a server-side file, or the uploaded bytes (9999,0402); reply ``0`` or ``1``."""
     filename, patid = _split_file_and_patid(args)
     ingest = Ingest(ctx.config, ctx.logs)
-    temp = None
     try:
-        if ctx.upload is not None:
-            suffix = "." + filename.rpartition(".")[2] if "." in filename else ""
-            handle, temp = tempfile.mkstemp(suffix=suffix, prefix="upload")
-            with os.fdopen(handle, "wb") as out:
-                out.write(ctx.upload)
-            filename = temp
-        add_image_file(filename, ingest, ctx.db(), ctx.own_ae, patid)
+        with ctx.file_or_upload(filename, "", "upload") as path:
+            add_image_file(path, ingest, ctx.db(), ctx.own_ae, patid)
         return "0"
     except (StoreFailed, DatabaseError) as exc:
         ctx.logs.operator.printf(f"{exc}\n")
         return "1"
-    finally:
-        if temp:
-            os.unlink(temp)
 
 
 @command("loadanddeletedir")

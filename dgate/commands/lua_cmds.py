@@ -10,8 +10,6 @@ own thread; ``globallua:`` runs in the global state under its lock.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 
 from pydicom.dataset import Dataset
@@ -177,16 +175,6 @@ def attachfile(ctx: CommandContext, args: str) -> None:
     """``attachfile:file,script`` (the uploaded bytes when 9999,0402 came with it)."""
     from ..luabind.modify import attach_file
     filename, _, script = args.partition(",")
-    temp = None
-    try:
-        if ctx.upload is not None:
-            suffix = "." + filename.rpartition(".")[2] if "." in filename else ".dcm"
-            handle, temp = tempfile.mkstemp(suffix=suffix, prefix="attach")
-            with os.fdopen(handle, "wb") as out:
-                out.write(ctx.upload)
-            filename = temp
-        attach_file(_state(ctx), filename, script)
-    finally:
-        if temp:
-            os.unlink(temp)
+    with ctx.file_or_upload(filename, ".dcm", "attach") as path:
+        attach_file(_state(ctx), path, script)
     return None

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from .errors import ConfigError, ConfigWarning
+from .errors import ConfigError, ConfigWarning, read_config_text
 
 ROW_FORMAT = "%-17s %-30s %-10s %-16s"
 DEFAULT_COMPRESSION = "un"
@@ -102,11 +102,7 @@ class ACRNemaMap:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ACRNemaMap":
-        try:
-            text = Path(path).read_bytes().decode("latin-1")
-        except FileNotFoundError as exc:
-            raise ConfigError(str(path), 0, "file not found") from exc
-        return cls.parse(text, str(path))
+        return cls.parse(read_config_text(path), str(path))
 
     def _warn(self, line: int, message: str) -> None:
         self.warnings.append(ConfigWarning(self.path, line, message))

@@ -52,7 +52,7 @@ QUERY_RETRIEVE = (
 )
 
 # the print classes as 1.5.0e's list has them (meta classes and their members), then the
-# services beyond the original: storage commitment and MPPS (dgate.net.nservices)
+# services beyond the original: storage commitment and MPPS (dgate.services.plugin)
 N_SERVICES = (
     ("BasicGrayscalePrintManagementMeta", "1.2.840.10008.5.1.1.9"),
     ("BasicColorPrintManagementMeta", "1.2.840.10008.5.1.1.18"),

@@ -1,6 +1,9 @@
 """Errors and warnings raised while reading Conquest configuration files."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 
 class ConfigError(Exception):
     """A configuration file cannot be used.
@@ -40,3 +43,12 @@ class ConfigWarning:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"
+
+
+def read_config_text(path: str | os.PathLike) -> str:
+    """A configuration file's text, bytes as Latin-1 (Conquest reads them as bytes);
+    :class:`ConfigError` ``<path>: file not found`` when it is missing."""
+    try:
+        return Path(path).read_bytes().decode("latin-1")
+    except FileNotFoundError as exc:
+        raise ConfigError(str(path), 0, "file not found") from exc

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from .errors import ConfigError
+from .errors import ConfigError, read_config_text
 
 BLOCKS = ("*Patient*", "*Study*", "*Series*", "*Image*", "*WorkList*")
 SQL_TYPES = ("SQL_C_CHAR", "SQL_C_DATE")
@@ -264,12 +264,7 @@ def parse_kfactor(text: str, path: str = "dicom.sql", truncate: int = 10,
 
 
 def load_kfactor(path: str | os.PathLike, truncate: int = 10, max_length: int = 0) -> DatabaseDefinition:
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("latin-1")
-    except FileNotFoundError as exc:
-        raise ConfigError(str(path), 0, "file not found") from exc
-    return parse_kfactor(text, str(path), truncate, max_length)
+    return parse_kfactor(read_config_text(path), str(Path(path)), truncate, max_length)
 
 
 def dump_kfactor(definition: DatabaseDefinition, table_names: dict[str, str]) -> str:

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigError, ConfigWarning
+from .errors import ConfigWarning, read_config_text
 
 KINDS = ("remoteae", "localae", "application", "sop", "transfer")
 _TYPE_TO_KIND = {"sop": "sop", "abstract": "sop", "transfer": "transfer",
@@ -69,11 +69,7 @@ class SopList:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SopList":
-        try:
-            text = Path(path).read_bytes().decode("latin-1")
-        except FileNotFoundError as exc:
-            raise ConfigError(str(path), 0, "file not found") from exc
-        return cls.parse(text, str(path))
+        return cls.parse(read_config_text(path), str(path))
 
     def list(self, kind: str) -> list[SopEntry]:
         return getattr(self, kind.lower())

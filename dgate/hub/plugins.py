@@ -11,8 +11,9 @@ MODULES: list[str] = [
     "dgate.store.mirror",          # mirror.copy service, mirror queue task, after-store hook
     "dgate.store.dropped",         # incoming-folder task
     "dgate.luabind.plugin",        # Lua services and lua: file names in every process
-    "dgate.net.nservices",         # print, storage commitment, MPPS handlers; commitment.report/wait services
+    "dgate.services.plugin",       # print, storage commitment, MPPS handlers; commitment.report/wait services
     "dgate.hl7.mllp",              # HL7 listener task (HL7Port)
+    "dgate.hl7.plugin",            # *.hl7 files given to AddImageFile / dropped in an incoming folder
     "dgate.web.task",              # HTTP server task (WebPort): DICOMweb, WADO, our UI, Conquest web pages
     "dgate.codec.plugin",          # compression codes on ingest, acrnema.map column on retrieve, NKI transparency
     "dgate.convert.plugin",        # converters: import step, export queues, query/retrieve hooks, routing task

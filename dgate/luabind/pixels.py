@@ -103,62 +103,56 @@ def set_pixel(state: LuaState, ds: Dataset, x: Any = None, y: Any = None, frame:
     return
 
 
-def get_row(state: LuaState, ds: Dataset, y: Any = None, frame: Any = None):
+def _line(ds: Dataset, index: Any, frame: Any, row: bool):
+    """(geometry, pixel bytes, byte offset of each pixel) of row (or column) ``index`` of
+    ``frame``; None when there are no readable pixels or the line is outside the image."""
     found = _pixels(ds)
     if found is None:
         return None
     geo, data = found
-    yi, fi = _int(y), _int(frame)
-    if not (0 <= yi < geo.rows and 0 <= fi < geo.frames):
+    ii, fi = _int(index), _int(frame)
+    if not (0 <= ii < (geo.rows if row else geo.columns) and 0 <= fi < geo.frames):
         return None
-    values = [struct.unpack_from(geo.fmt, data, geo.offset(x, yi, fi))[0] for x in range(geo.columns)]
-    return state.zero_table(values)
+    if row:
+        return geo, data, [geo.offset(x, ii, fi) for x in range(geo.columns)]
+    return geo, data, [geo.offset(ii, y, fi) for y in range(geo.rows)]
+
+
+def _get_line(state: LuaState, ds: Dataset, index: Any, frame: Any, row: bool):
+    found = _line(ds, index, frame, row)
+    if found is None:
+        return None
+    geo, data, offsets = found
+    return state.zero_table([struct.unpack_from(geo.fmt, data, pos)[0] for pos in offsets])
+
+
+def _set_line(ds: Dataset, index: Any, frame: Any, table: Any, row: bool) -> None:
+    found = _line(ds, index, frame, row) if table is not None else None
+    if found is None:
+        return
+    geo, data, offsets = found
+    mask = (1 << (8 * geo.bytes)) - 1
+    for i, pos in enumerate(offsets):
+        value = table[i]
+        if value is not None:
+            struct.pack_into(geo.fmt, data, pos, _int(value) & mask)
+    ds.PixelData = bytes(data)
+
+
+def get_row(state: LuaState, ds: Dataset, y: Any = None, frame: Any = None):
+    return _get_line(state, ds, y, frame, True)
 
 
 def set_row(state: LuaState, ds: Dataset, y: Any = None, frame: Any = None, table: Any = None):
-    found = _pixels(ds)
-    if found is None or table is None:
-        return
-    geo, data = found
-    yi, fi = _int(y), _int(frame)
-    if not (0 <= yi < geo.rows and 0 <= fi < geo.frames):
-        return
-    mask = (1 << (8 * geo.bytes)) - 1
-    for x in range(geo.columns):
-        value = table[x]
-        if value is not None:
-            struct.pack_into(geo.fmt, data, geo.offset(x, yi, fi), _int(value) & mask)
-    ds.PixelData = bytes(data)
-    return
+    _set_line(ds, y, frame, table, True)
 
 
 def get_column(state: LuaState, ds: Dataset, x: Any = None, frame: Any = None):
-    found = _pixels(ds)
-    if found is None:
-        return None
-    geo, data = found
-    xi, fi = _int(x), _int(frame)
-    if not (0 <= xi < geo.columns and 0 <= fi < geo.frames):
-        return None
-    values = [struct.unpack_from(geo.fmt, data, geo.offset(xi, y, fi))[0] for y in range(geo.rows)]
-    return state.zero_table(values)
+    return _get_line(state, ds, x, frame, False)
 
 
 def set_column(state: LuaState, ds: Dataset, x: Any = None, frame: Any = None, table: Any = None):
-    found = _pixels(ds)
-    if found is None or table is None:
-        return
-    geo, data = found
-    xi, fi = _int(x), _int(frame)
-    if not (0 <= xi < geo.columns and 0 <= fi < geo.frames):
-        return
-    mask = (1 << (8 * geo.bytes)) - 1
-    for y in range(geo.rows):
-        value = table[y]
-        if value is not None:
-            struct.pack_into(geo.fmt, data, geo.offset(xi, y, fi), _int(value) & mask)
-    ds.PixelData = bytes(data)
-    return
+    _set_line(ds, x, frame, table, False)
 
 
 def get_image(state: LuaState, ds: Dataset, frame: Any = None):

@@ -42,7 +42,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 
 from ..net import hooks
-from ..net.nservices import PRINTSERVER
+from ..net.hooks import PRINTSERVER
 from ..runtime import call as hub_call
 from ..runtime import register_service, register_task, role
 from .context import LuaContext

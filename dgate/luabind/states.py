@@ -17,20 +17,16 @@ from .runtime import LuaState
 
 _lock = threading.Lock()
 _services: LuaServices | None = None
-_global: LuaState | None = None
-_exports: dict[int, LuaState] = {}
-_delayed: LuaState | None = None
+_shared: dict[str, LuaState] = {}       # state name ("global", "prefetch", "export<N>") → state
 
 
 def configure(services: LuaServices) -> None:
     """Set the process's services (configuration, logs, injected callables); states
     made afterwards use them. Existing states are dropped."""
-    global _services, _global, _delayed
+    global _services
     with _lock:
         _services = services
-        _global = None
-        _delayed = None
-        _exports.clear()
+        _shared.clear()
 
 
 def services() -> LuaServices:
@@ -41,31 +37,26 @@ def services() -> LuaServices:
         return _services
 
 
-def global_state() -> LuaState:
-    global _global
+def _shared_state(name: str) -> LuaState:
+    """The process's state called ``name``, made on first use."""
     current = services()
     with _lock:
-        if _global is None:
-            _global = LuaState(current, "global")
-        return _global
-
-
-def export_state(number: int) -> LuaState:
-    current = services()
-    with _lock:
-        state = _exports.get(number)
+        state = _shared.get(name)
         if state is None:
-            state = _exports[number] = LuaState(current, f"export{number}")
+            state = _shared[name] = LuaState(current, name)
         return state
 
 
+def global_state() -> LuaState:
+    return _shared_state("global")
+
+
+def export_state(number: int) -> LuaState:
+    return _shared_state(f"export{number}")
+
+
 def delayed_state() -> LuaState:
-    global _delayed
-    current = services()
-    with _lock:
-        if _delayed is None:
-            _delayed = LuaState(current, "prefetch")
-        return _delayed
+    return _shared_state("prefetch")
 
 
 def association_state() -> LuaState:

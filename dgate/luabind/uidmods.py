@@ -24,9 +24,9 @@ def _changeable(tag: int, dic: Dictionary) -> bool:
     return "Class" not in name and name != "TransferSyntaxUID"
 
 
-def new_uids(ds: Dataset, db, dic: Dictionary, exclude: set[int] = frozenset(), stage: str = "",  # type: ignore[assignment]
-             mod_type: str = "") -> int:
-    """Replace the UIDs of ``ds`` (recursively); returns how many were changed."""
+def _map_uids(ds: Dataset, dic: Dictionary, exclude: set[int] | frozenset[int], change) -> int:
+    """Replace every changeable UI value of ``ds`` (recursively, not group 2 or ``exclude``)
+    with ``change(tag, value)``; a None answer keeps it. Returns how many were replaced."""
     changed = 0
     for key in list(ds.keys()):
         tag = int(key)
@@ -35,40 +35,33 @@ def new_uids(ds: Dataset, db, dic: Dictionary, exclude: set[int] = frozenset(), 
             value = ds[tag].value
             if isinstance(value, Sequence):
                 for item in value:
-                    changed += new_uids(item, db, dic, exclude, stage, mod_type)
+                    changed += _map_uids(item, dic, exclude, change)
             continue
         if vr != "UI" or tag in exclude or tag >> 16 == 2 or not _changeable(tag, dic):
             continue
-        old = (raw_bytes(ds, tag, dic) or b"").split(b"\0", 1)[0].strip().decode("latin-1")
-        if not old:
+        current = (raw_bytes(ds, tag, dic) or b"").split(b"\0", 1)[0].strip().decode("latin-1")
+        if not current:
             continue
-        entry = dic.by_tag(tag)
-        new = db.change_uid(old, mod_type or (entry.keyword if entry else "uid"), stage)
-        set_raw(ds, tag, "UI", new.encode("latin-1"))
+        replacement = change(tag, current)
+        if replacement is None:
+            continue
+        set_raw(ds, tag, "UI", replacement.encode("latin-1"))
         changed += 1
     return changed
 
 
+def new_uids(ds: Dataset, db, dic: Dictionary, exclude: set[int] = frozenset(), stage: str = "",  # type: ignore[assignment]
+             mod_type: str = "") -> int:
+    """Replace the UIDs of ``ds`` (recursively); returns how many were changed."""
+    def change(tag: int, old: str) -> str:
+        entry = dic.by_tag(tag)
+        return db.change_uid(old, mod_type or (entry.keyword if entry else "uid"), stage)
+    return _map_uids(ds, dic, exclude, change)
+
+
 def old_uids(ds: Dataset, db, dic: Dictionary, stage: str = "") -> int:
     """Restore the UIDs ``new_uids`` replaced for ``stage`` (``olduids``)."""
-    restored = 0
-    for key in list(ds.keys()):
-        tag = int(key)
-        vr = vr_of(ds, tag, dic)
-        if vr == "SQ":
-            value = ds[tag].value
-            if isinstance(value, Sequence):
-                for item in value:
-                    restored += old_uids(item, db, dic, stage)
-            continue
-        if vr != "UI" or tag >> 16 == 2 or not _changeable(tag, dic):
-            continue
-        new = (raw_bytes(ds, tag, dic) or b"").split(b"\0", 1)[0].strip().decode("latin-1")
-        old = db.change_uid_back(new, stage) if new else None
-        if old:
-            set_raw(ds, tag, "UI", old.encode("latin-1"))
-            restored += 1
-    return restored
+    return _map_uids(ds, dic, frozenset(), lambda _tag, new: db.change_uid_back(new, stage) or None)
 
 
 def merge_uids(db, uids: list[str], mod_type: str, prefix: str) -> str:

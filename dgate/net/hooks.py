@@ -42,36 +42,23 @@ Settable functions (one each, ``.set(fn)``; None restores the default):
   for a server command on C-ECHO (conquest-lua-web.md §6.3): a 1-tuple holding the reply
   when this process ran it (``lua:``/``luastart:`` in the association's Lua state), None:
   the hub runs it (``server_command``).
+* ``PRINTSERVER``: ``fn(session) -> hook | None`` for ``[lua] printserver``, ``hook(event_or_file_name,
+  dataset, request) -> bool | None`` (False: not handled, the built-in logging/saving of the print
+  SCP runs; :mod:`dgate.services.plugin`).
 
 ``ctx`` is a :class:`dgate.net.services.QueryContext` or ``RetrieveContext``.
 """
 from __future__ import annotations
 
-import threading
-from typing import Any, Callable
+from typing import Any
+
+from ..runtime.registry import Registry, Settable
 
 
-class HookList:
+class HookList(Registry):
     def __init__(self, name: str):
+        super().__init__()
         self.name = name
-        self._items: dict[str, tuple[int, int, Callable[..., Any]]] = {}
-        self._lock = threading.Lock()
-
-    def register(self, name: str, fn: Callable[..., Any], order: int = 50) -> Callable[..., Any]:
-        with self._lock:
-            self._items[name] = (order, len(self._items), fn)
-        return fn
-
-    def unregister(self, name: str) -> None:
-        with self._lock:
-            self._items.pop(name, None)
-
-    def __bool__(self) -> bool:
-        return bool(self._items)
-
-    def items(self) -> list[tuple[str, Callable[..., Any]]]:
-        with self._lock:
-            return [(n, fn) for n, (_o, _i, fn) in sorted(self._items.items(), key=lambda kv: kv[1][:2])]
 
     def run(self, logs, *args: Any) -> bool:
         """Call every hook; False as soon as one returns False."""
@@ -82,18 +69,6 @@ class HookList:
             except Exception as exc:  # a broken hook is logged, not fatal
                 logs.operator.printf(f"***{self.name} hook {name} failed: {exc}\n")
         return True
-
-
-class Settable:
-    def __init__(self, name: str):
-        self.name = name
-        self.fn: Callable[..., Any] | None = None
-
-    def set(self, fn: Callable[..., Any] | None) -> None:
-        self.fn = fn
-
-    def __call__(self, *args: Any) -> Any:
-        return self.fn(*args) if self.fn is not None else None
 
 
 ASSOCIATION_START = HookList("association start")
@@ -107,6 +82,7 @@ RETRIEVE_OBJECT = HookList("retrieve object")
 RETRIEVE_SYNTAX = Settable("retrieve syntax")
 RETRIEVE_PAYLOAD = Settable("retrieve payload")
 RETRIEVE_PROPOSAL = Settable("retrieve proposal")
+PRINTSERVER = Settable("printserver")
 WORKLIST_CONVERTERS = Settable("worklist converters")
 LOCAL_COMMAND = Settable("local server command")
 FIND_MERGE = Settable("C-FIND merge")

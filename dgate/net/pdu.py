@@ -298,16 +298,22 @@ def _user_items(assoc: Associate, request: bool) -> bytes:
     return b"".join(parts)
 
 
+def _associate_pdu(pdu_type: int, assoc: Associate, contexts: bytes) -> bytes:
+    """A-ASSOCIATE-RQ/AC (PS3.8 9.3.2, 9.3.3): protocol version 1, called and calling AE,
+    32 reserved bytes, application context, the presentation context items, user information."""
+    body = (struct.pack(">HH", 1, 0) + _ae_field(assoc.called_ae, assoc.raw_called)
+            + _ae_field(assoc.calling_ae, assoc.raw_calling) + b"\0" * 32
+            + _item(0x10, assoc.application_context.encode("ascii")) + contexts
+            + _item(0x50, _user_items(assoc, pdu_type == ASSOCIATE_RQ)))
+    return header(pdu_type, len(body)) + body
+
+
 def encode_associate_rq(assoc: Associate) -> bytes:
     contexts = b"".join(
         _item(0x20, bytes([pc.id, 0, 0, 0]) + _item(0x30, pc.abstract_syntax.encode("ascii"))
               + b"".join(_item(0x40, ts.encode("ascii")) for ts in pc.transfer_syntaxes))
         for pc in assoc.contexts)
-    body = (struct.pack(">HH", 1, 0) + _ae_field(assoc.called_ae, assoc.raw_called)
-            + _ae_field(assoc.calling_ae, assoc.raw_calling) + b"\0" * 32
-            + _item(0x10, assoc.application_context.encode("ascii")) + contexts
-            + _item(0x50, _user_items(assoc, True)))
-    return header(ASSOCIATE_RQ, len(body)) + body
+    return _associate_pdu(ASSOCIATE_RQ, assoc, contexts)
 
 
 def encode_associate_ac(assoc: Associate) -> bytes:
@@ -315,11 +321,7 @@ def encode_associate_ac(assoc: Associate) -> bytes:
         _item(0x21, bytes([pc.id, 0, pc.result, 0]) + _item(0x40, (pc.transfer_syntax or "1.2.840.10008.1.2")
                                                              .encode("ascii")))
         for pc in assoc.accepted)
-    body = (struct.pack(">HH", 1, 0) + _ae_field(assoc.called_ae, assoc.raw_called)
-            + _ae_field(assoc.calling_ae, assoc.raw_calling) + b"\0" * 32
-            + _item(0x10, assoc.application_context.encode("ascii")) + contexts
-            + _item(0x50, _user_items(assoc, False)))
-    return header(ASSOCIATE_AC, len(body)) + body
+    return _associate_pdu(ASSOCIATE_AC, assoc, contexts)
 
 
 def encode_rejection(rejection: Rejection) -> bytes:

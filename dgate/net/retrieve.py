@@ -121,6 +121,22 @@ def _select(session: AssociationInfo, identifier: Dataset) -> list:
     return session.database().stored_files(keys)
 
 
+def _selected(session: AssociationInfo, msg: Message, identifier: Dataset, name: str):
+    """(rows, objects, counts) the identifier selects (C-MOVE, C-GET); None when the database
+    failed (answered 0xA702, the database connection dropped)."""
+    counts = Counts()
+    try:
+        rows = _select(session, identifier)
+    except DatabaseError as exc:
+        session.logs.operator.printf(f"***{name}: database: {exc}\n")
+        session.database_failed()
+        session.respond(msg, UNABLE)
+        return None
+    objects = _objects(session, rows, counts)
+    counts.total = len(objects) + counts.failed
+    return rows, objects, counts
+
+
 def _objects(session: AssociationInfo, rows: list, counts: Counts) -> list[ObjectFile]:
     """Meta information of each selected file (unreadable ones count as failed)."""
     settings = session.server.settings
@@ -219,16 +235,10 @@ def move(session: AssociationInfo, msg: Message) -> None:
         logs.debug.printf(f"C-Move: compression '{printable(requested)}' requested for sending\n")
         address = address._replace(compression=requested)
     ctx.destination, ctx.address = destination, address
-    counts = Counts()
-    try:
-        rows = _select(session, identifier)
-    except DatabaseError as exc:
-        logs.operator.printf(f"***C-Move: database: {exc}\n")
-        session.database_failed()
-        session.respond(msg, UNABLE)
+    selected = _selected(session, msg, identifier, "C-Move")
+    if selected is None:
         return
-    objects = _objects(session, rows, counts)
-    counts.total = len(objects) + counts.failed
+    rows, objects, counts = selected
     if not rows:
         logs.operator.printf(f"***C-Move from {session.who()}: the identifier selects no stored object\n")
         session.respond(msg, MOVE_SEARCH_FAILED, None, counts.final())
@@ -301,16 +311,10 @@ def get(session: AssociationInfo, msg: Message) -> None:
     if prepared is None:
         return
     identifier, ctx = prepared
-    counts = Counts()
-    try:
-        rows = _select(session, identifier)
-    except DatabaseError as exc:
-        logs.operator.printf(f"***C-Get: database: {exc}\n")
-        session.database_failed()
-        session.respond(msg, UNABLE)
+    selected = _selected(session, msg, identifier, "C-Get")
+    if selected is None:
         return
-    objects = _objects(session, rows, counts)
-    counts.total = len(objects) + counts.failed
+    rows, objects, counts = selected
     assoc = session.assoc
     scp_classes = {r.sop_class for r in (assoc.accept.roles if assoc.accept else []) if r.scp}
     contexts = {i: pc for i, pc in assoc.contexts.items() if pc.abstract_syntax in scp_classes}

@@ -12,7 +12,7 @@ processing failure (in the database but the file is missing or unreadable), 0x01
 class/instance conflict (stored under another SOP class).
 
 :class:`CommitmentResults` takes the N-EVENT-REPORTs another archive sends us when we
-asked it (the SCU side, :mod:`dgate.net.commitment_scu`) on a new association. The reports
+asked it (the SCU side, :mod:`dgate.services.commitment_scu`) on a new association. The reports
 are kept in the hub (hub services ``commitment.report`` and ``commitment.wait``), so a
 request made in any process of the server gets the report whichever worker received it.
 """
@@ -62,6 +62,17 @@ def _ref(sop_class: str, sop_uid: str, reason: int | None = None) -> Dataset:
     if reason is not None:
         item.FailureReason = reason
     return item
+
+
+def action_dataset(transaction: str, references) -> Dataset:
+    """The N-ACTION (type 1) data set asking to commit to (SOP class, SOP instance)
+    ``references`` (PS3.4 J.3.2): Transaction UID and Referenced SOP Sequence; no
+    Transaction UID when ``transaction`` is empty."""
+    ds = Dataset()
+    if transaction:
+        ds.TransactionUID = transaction
+    ds.ReferencedSOPSequence = Sequence([_ref(sop_class, sop_uid) for sop_class, sop_uid in references])
+    return ds
 
 
 class CommitmentService:

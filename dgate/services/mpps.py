@@ -167,13 +167,20 @@ class MPPSService:
             stored = Dataset()
             for elem in ds:
                 stored.add(elem)
-            try:
-                self._write(uid, stored)
-            except OSError as exc:
-                self.logs.operator.printf(f"***MPPS {uid} not stored: {exc}\n")
-                return failure(PROCESSING_FAILURE, "step could not be stored", request)
+            refused = self._save(uid, stored, request, "stored")
+            if refused is not None:
+                return refused
         self.logs.operator.printf(f"MPPS {uid} IN PROGRESS from {request.calling_ae}, {self._link_text(ds)}\n")
         return NResponse(SUCCESS, None, MPPS, uid)
+
+    def _save(self, uid: str, stored: Dataset, request: NRequest, what: str) -> NResponse | None:
+        """Write the step; the 0x0110 response (and a log line) when the file cannot be written."""
+        try:
+            self._write(uid, stored)
+        except OSError as exc:
+            self.logs.operator.printf(f"***MPPS {uid} not {what}: {exc}\n")
+            return failure(PROCESSING_FAILURE, "step could not be stored", request)
+        return None
 
     def set(self, request: NRequest) -> NResponse:
         uid = request.sop_instance.rstrip("\0 ")
@@ -192,11 +199,9 @@ class MPPSService:
                                  error_comment=f"Performed Procedure Step is {_status(stored)}")
             for elem in ds:
                 stored[elem.tag] = elem
-            try:
-                self._write(uid, stored)
-            except OSError as exc:
-                self.logs.operator.printf(f"***MPPS {uid} not updated: {exc}\n")
-                return failure(PROCESSING_FAILURE, "step could not be stored", request)
+            refused = self._save(uid, stored, request, "updated")
+            if refused is not None:
+                return refused
         self.logs.operator.printf(f"MPPS {uid} {_status(stored)}, {self._link_text(stored)}\n")
         return NResponse(SUCCESS, None, MPPS, uid)
 

@@ -17,10 +17,18 @@ from pathlib import Path
 from typing import Callable
 
 from ..config.keys import Settings
+from ..runtime.registry import Settable
 from .devices import device_root, devices, free_megabytes
 from .removal import remove_stored_file
 
 Each = Callable[[Path, str], None]
+
+
+ARCHIVE_RECOMPRESSION = Settable("archive recompression")
+"""``ArchiveCompression`` for copies to another device (§6.7): ``ARCHIVE_RECOMPRESSION.set(fn)``,
+``fn(stored: ObjectFile, code, file_name, settings, counters, log) -> encoded object`` (the
+stored object itself when nothing changes); set by the codec (:mod:`dgate.codec.storage`).
+Unset: files are copied as they are."""
 
 
 class Archiver:
@@ -163,16 +171,16 @@ class Archiver:
         """Copy ``src`` to ``dst`` recompressed with ``ArchiveCompression`` (§6.7); False when
         the code leaves it as it is or the codec cannot (then the file is copied as it is).
         The copy is checked by reading it back."""
-        from .compression import archive_code, file_step, ingest_step
+        from .compression import archive_code
         code = archive_code(self.settings).strip()
-        if not code or code.lower().startswith(("as", "is", "v")):
+        recompress = ARCHIVE_RECOMPRESSION.fn
+        if not code or code.lower().startswith(("as", "is", "v")) or recompress is None:
             return False
         from ..runtime import counters
         from .formats import UNCOMPRESSED, object_file, part10_bytes, read_file, v2_bytes, write_atomic
         try:
             stored = read_file(src)
-            out = file_step(ingest_step(stored, code, self.settings, counters, self.logs.operator.printf),
-                            dst.name, self.settings, counters)
+            out = recompress(stored, code, dst.name, self.settings, counters, self.logs.operator.printf)
             if out is stored:
                 return False
             if dst.name.lower().endswith(".v2"):
@@ -265,20 +273,24 @@ class Archiver:
         self.say(f"*** could not find cache directory for: {jukebox_device}")
         return None
 
+    def _compare(self, device: str, first: str, second: str, differs: str, summary: str) -> bool:
+        """Every object of ``device`` is a file under both roots, byte for byte the same."""
+        bad = 0
+        for obj, *_ in self._rows(f"DeviceName = {self.p}", [device]):
+            rel = obj.replace("\\", "/")
+            a, b = Path(first) / rel, Path(second) / rel
+            if not (a.is_file() and b.is_file() and filecmp.cmp(a, b, shallow=False)):
+                self.say(f"*** {differs}: {rel}")
+                bad += 1
+        self.say(f"{summary} {device}: {bad} error(s)")
+        return bad == 0
+
     def compare_bunch(self, device: str) -> bool:
         """``CompareBunchAfterBurning``: the burnt JUKEBOX copy equals the cache copy."""
         cache, burnt = self._cache_of(device), device_root(self.settings, device)
         if not cache or not burnt:
             return False
-        bad = 0
-        for obj, *_ in self._rows(f"DeviceName = {self.p}", [device]):
-            rel = obj.replace("\\", "/")
-            a, b = Path(cache) / rel, Path(burnt) / rel
-            if not (a.is_file() and b.is_file() and filecmp.cmp(a, b, shallow=False)):
-                self.say(f"*** file differs or is missing: {rel}")
-                bad += 1
-        self.say(f"compare of {device}: {bad} error(s)")
-        return bad == 0
+        return self._compare(device, cache, burnt, "file differs or is missing", "compare of")
 
     def delete_bunch(self, device: str) -> bool:
         """``DeleteBunchAfterBurning``: remove the cache copies of a burnt JUKEBOX device
@@ -306,15 +318,7 @@ class Archiver:
         if not mirror or not root:
             self.say(f"*** no mirror for {device}")
             return False
-        bad = 0
-        for obj, *_ in self._rows(f"DeviceName = {self.p}", [device]):
-            rel = obj.replace("\\", "/")
-            a, b = Path(root) / rel, Path(mirror) / rel
-            if not (b.is_file() and a.is_file() and filecmp.cmp(a, b, shallow=False)):
-                self.say(f"*** mirror file differs or is missing: {rel}")
-                bad += 1
-        self.say(f"mirror verify of {device}: {bad} error(s)")
-        return bad == 0
+        return self._compare(device, root, mirror, "mirror file differs or is missing", "mirror verify of")
 
     def test_images(self, device: str) -> bool:
         """``TestImages``: every object of ``device`` can be read."""

@@ -5,8 +5,9 @@
 three instance UIDs, optionally gives it a new patient ID (new study/series/instance
 UIDs through UIDMODS, as ``ModifyPATIDofDDO``), applies ``DroppedFileCompression`` and
 stores it through the ingest pipeline with the own AE as calling and called AE. A
-``*.hl7`` file goes into the modality worklist instead (:func:`dgate.hl7.add_hl7_file`,
-as 1.5.0e's ``AddImageFile``).
+``*.hl7`` file goes into the modality worklist instead (as 1.5.0e's ``AddImageFile``): files
+whose extension is in :data:`FILE_HANDLERS` go to that handler (the HL7 plug-in,
+:mod:`dgate.hl7.plugin`, registers ``.hl7``).
 
 :class:`FolderWatcher` polls ``<MAG0>/incoming`` (only if it exists) and ``WatchFolder``
 every second: names containing ``.partial`` are skipped, ``._*`` files deleted, other
@@ -22,9 +23,9 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from ..db import Database, DatabaseError, open_database
-from ..hl7 import HL7Error, add_hl7_file
 from ..runtime import TaskContext, register_task
 from .formats import BadObject, Encoded, read_file
 from .ingest import Ingest, IngestContext, Stored, StoreFailed
@@ -41,20 +42,31 @@ class SetAside(StoreFailed):
     """The file can never be added (a malformed HL7 file): do not retry it."""
 
 
+FileHandler = Callable[[Path, Database, object], None]
+"""``handler(path, db, logs)`` for a dropped file that is no DICOM object; raises
+:class:`SetAside` when retrying cannot help, :class:`StoreFailed`, ``DatabaseError`` or
+``OSError`` otherwise."""
+
+FILE_HANDLERS: dict[str, FileHandler] = {}
+"""Lower-case file extension (``".hl7"``) → handler; filled by plug-ins."""
+
+
 def add_image_file(path: str | os.PathLike, ingest: Ingest, db: Database, own_ae: str,
                    new_patient_id: str = "") -> Stored | None:
     """Store one dropped file; raises :class:`StoreFailed` with the reason.
 
-    A ``*.hl7`` file is loaded into the worklist (None is returned): :class:`SetAside` when
-    it is malformed (nothing written), :class:`StoreFailed` when it cannot be read or the
-    database refused (worth a retry).
+    A file with an extension of :data:`FILE_HANDLERS` goes to its handler (``*.hl7``: loaded
+    into the worklist; None is returned): :class:`SetAside` when it is malformed (nothing
+    written), :class:`StoreFailed` when it cannot be read or the database refused (worth a
+    retry).
     """
     path = Path(path)
-    if path.suffix.lower() == ".hl7":
+    handler = FILE_HANDLERS.get(path.suffix.lower())
+    if handler is not None:
         try:
-            add_hl7_file(path, db, ingest.logs)
-        except HL7Error as exc:
-            raise SetAside(f"***[AddImageFile] HL7 file -FAILED: {exc}") from exc
+            handler(path, db, ingest.logs)
+        except StoreFailed:
+            raise
         except DatabaseError as exc:
             raise StoreFailed(f"***[AddImageFile] {path} -FAILED: worklist insert ({exc})", database=True) from exc
         except OSError as exc:

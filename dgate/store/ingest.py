@@ -42,6 +42,7 @@ from ..db.driver import DuplicateKey
 from ..db.store import IndexValues
 from ..log import Logs, printable
 from ..runtime import counters
+from ..runtime.registry import Registry
 from .devices import device_root, devices, free_megabytes
 from .filenames import UnsafeFileName, generate_file_name
 from .fiximage import image_fixes
@@ -113,33 +114,11 @@ AfterStore = Callable[["Stored", IngestContext], None]
 Compressor = Callable[[Encoded, str, IngestContext], Encoded]
 
 
-class _Registry:
-    """Named callables run in ``order`` (then registration order)."""
+_Registry = Registry     # the former name of this registry type, kept for code still using it
 
-    def __init__(self) -> None:
-        self._items: dict[str, tuple[int, int, Callable]] = {}
-        self._lock = threading.Lock()
-
-    def register(self, name: str, fn: Callable, order: int = 50) -> Callable:
-        with self._lock:
-            self._items[name] = (order, len(self._items), fn)
-        return fn
-
-    def unregister(self, name: str) -> None:
-        with self._lock:
-            self._items.pop(name, None)
-
-    def items(self) -> list[tuple[str, Callable]]:
-        with self._lock:
-            return [(name, fn) for name, (_o, _i, fn) in sorted(self._items.items(), key=lambda kv: kv[1][:2])]
-
-    def __bool__(self) -> bool:
-        return bool(self._items)
-
-
-IMPORT_STEPS = _Registry()
+IMPORT_STEPS = Registry()
 """``IMPORT_STEPS.register(name, step, order)``; ``step(ds, ctx) -> Verdict | None``."""
-AFTER_STORE = _Registry()
+AFTER_STORE = Registry()
 """``AFTER_STORE.register(name, hook)``; ``hook(stored, ctx)`` after the row is committed."""
 
 

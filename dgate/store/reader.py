@@ -1,15 +1,13 @@
 """Which stored files regeneration reads, where a stored object lives, and how a reader
 loads one (conquest-storage.md §6.5, §6.6, §6.8). Reading the bytes is
-:func:`dgate.store.formats.read_file`; :func:`read_object` is what every reader of a stored
-object uses (dump_header, the image commands, Lua): NKI private compression expanded.
+:func:`dgate.store.formats.read_file`; :func:`dgate.codec.storage.read_object` is what every
+reader of a stored object uses (dump_header, the image commands, Lua): NKI private
+compression expanded.
 """
 from __future__ import annotations
 
 import mmap
-import os
 from pathlib import Path
-
-from pydicom.dataset import Dataset
 
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
@@ -32,20 +30,6 @@ def regen_loader_for(name: str) -> str | None:
 def full_path(device_root: str, object_file: str) -> Path:
     """A stored object's path: device root + relative name (either separator accepted)."""
     return Path(device_root) / object_file.replace("\\", "/")
-
-
-def read_object(path: str | os.PathLike) -> Dataset:
-    """A stored object decoded, NKI compressed pixel data expanded to ordinary (7fe0,0010)
-    (``DecompressNKI`` on load, conquest-storage.md §6.5, §6.8). A damaged NKI stream is
-    left as it is (the header stays readable). Raises BadObject/OSError as ``read_file``."""
-    from .. import codec
-    from ..runtime import counters
-    from .formats import read_file
-    ds = read_file(path).dataset()
-    try:
-        return codec.readable(ds, counters)
-    except codec.CodecError:
-        return ds
 
 
 NKI_PIXELS = 0x7FDF0010

@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..store.devices import device_of, devices
-from ..store.formats import BadObject, read_file
-from ..store.reader import regen_loader_for
-from .database import Database
-from .driver import DatabaseError
+from ..db.database import Database
+from ..db.driver import DatabaseError
+from .devices import device_of, devices
+from .formats import BadObject, read_file
+from .reader import regen_loader_for
 
 SKIP_DIRS = {"incoming", "printer_files", "bin", ".dgate-tmp"}
 PROGRESS_EVERY = 1000

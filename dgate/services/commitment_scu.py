@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
 from pynetdicom import AE, build_context, build_role, evt
 
 from ..config.acrnema import Address
-from ..services import commitment
-from ..services.nmessages import N_EVENT_REPORT, EventReport, NRequest
 from ..uids import gen_uid
+from . import commitment
+from .nmessages import N_EVENT_REPORT, EventReport, NRequest
 
 STORAGE_COMMITMENT = commitment.STORAGE_COMMITMENT
 COMMITMENT_INSTANCE = commitment.COMMITMENT_INSTANCE
@@ -70,15 +69,7 @@ def request_commitment(own_ae: str, address: Address, references: Iterable[tuple
     """Ask ``address`` to commit to (SOP class, SOP instance) ``references``."""
     refs = list(references)
     transaction = gen_uid(uid_prefix)
-    action = Dataset()
-    action.TransactionUID = transaction
-    items = []
-    for sop_class, sop_uid in refs:
-        item = Dataset()
-        item.ReferencedSOPClassUID = sop_class
-        item.ReferencedSOPInstanceUID = sop_uid
-        items.append(item)
-    action.ReferencedSOPSequence = Sequence(items)
+    action = commitment.action_dataset(transaction, refs)
     got: dict[str, Dataset] = {}
     arrived = threading.Event()
 
