@@ -488,3 +488,33 @@ def test_queue_status_lines_are_parsed():
          "given_up": 6},
         {"name": "Delayed operations", "queued": 0, "busy": 0, "waiting_for_retry": 0, "done": 7, "failures": 0},
         {"name": "Forward associations", "open": 2}]
+
+
+def test_standalone_web_server_loads_the_plug_ins(tmp_path):
+    """``python3 -m dgate.web`` on its own applies IncomingCompression to STOW as the server does
+    (the plug-ins of dgate.hub.plugins are loaded there too)."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    folder = tmp_path / "web"
+    folder.mkdir()
+    start_server(folder, start=False, IncomingCompression="j2")
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "dgate.web", f"-w{folder}", "--port", str(port)],
+                            cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port)
+        body, boundary = multipart([("application/dicom", Path(get_testdata_file("CT_small.dcm")).read_bytes())])
+        kind = f"multipart/related; type=application/dicom; boundary={boundary}"
+        reply = requests.post(f"http://127.0.0.1:{port}/dicom-web/studies", data=body, timeout=30,
+                              headers={"Content-Type": kind})
+        assert reply.status_code == 200, reply.text
+        stored = [p for p in (folder / "data").rglob("*.dcm")]
+        assert len(stored) == 1
+        assert str(dcmread(stored[0], stop_before_pixels=True).file_meta.TransferSyntaxUID) == "1.2.840.10008.1.2.4.57"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     logs.operator.send_to(StdoutSink())
     logs.open_files(config.settings.path("TroubleLog"), config.settings.path("UserLog"))
+    from ..hub import plugins
+    plugins.load(logs)      # IncomingCompression, import steps and converters for STOW, as in the server
     from .server import run_web
     return run_web(config, logs, args.port, args.address)
 
