@@ -67,7 +67,7 @@ class _ViewReader(io.RawIOBase):
 
         import numpy as np
         owner = self.view.obj
-        base = np.frombuffer(owner, np.uint8).ctypes.data
+        base = np.frombuffer(owner, np.uint8).ctypes.data  # type: ignore[call-overload]
         here = np.frombuffer(self.view, np.uint8).ctypes.data
         out = bytes(end - start)          # new and unshared: filled in place below
         target = ctypes.cast(ctypes.c_char_p(out), ctypes.c_void_p).value or 0
@@ -119,13 +119,13 @@ def parse(raw: bytes, transfer_syntax: str, stop_before_pixels: bool = False) ->
     implicit = transfer_syntax == ts.IMPLICIT_LE
     little = transfer_syntax != ts.EXPLICIT_BE
     stop = (lambda tag, vr, length: tag >= PIXEL_DATA) if stop_before_pixels else None
-    view = isinstance(raw, memoryview)
     try:
-        ds = read_dataset(_ViewReader(raw) if view else io.BytesIO(raw), implicit, little, stop_when=stop)
+        source = _ViewReader(raw) if isinstance(raw, memoryview) else io.BytesIO(raw)
+        ds = read_dataset(source, implicit, little, stop_when=stop)
     except Exception as exc:
         raise CodecError(f"cannot parse data set: {exc}") from None
     finally:
-        if view and not stop_before_pixels:
+        if isinstance(raw, memoryview) and not stop_before_pixels:
             _release_pages(raw)
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = UID(transfer_syntax)

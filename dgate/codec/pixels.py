@@ -263,10 +263,10 @@ class _Frames:
         return self.count
 
     def append(self, arr: np.ndarray) -> None:
-        view = memoryview(arr).cast("B")
+        view = memoryview(arr).cast("B")  # type: ignore[arg-type]
         if self.buffer is not None and len(view) == self.size and self.count < self.expected and not self.parts:
             source = np.frombuffer(view, np.uint8)
-            ctypes.memmove(self.address + self.count * self.size, source.ctypes.data, self.size)
+            ctypes.memmove((self.address or 0) + self.count * self.size, source.ctypes.data, self.size)
         else:
             if self.buffer is not None:          # sizes differ: go on with a list
                 self.parts = [bytes(self.buffer[i * self.size:(i + 1) * self.size]) for i in range(self.count)]

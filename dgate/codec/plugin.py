@@ -78,7 +78,7 @@ def _serialized(ds: Dataset, uid: str) -> memoryview | bytes:
     fp.is_little_endian = uid != ts.EXPLICIT_BE
     fp.is_implicit_VR = uid == ts.IMPLICIT_LE
     write_dataset(fp, Dataset({tag: elem for tag, elem in ds.items() if tag.group != 2}))
-    return fp.parent.getbuffer()
+    return fp.parent.getbuffer()  # type: ignore[union-attr]
 
 
 def _chunks(ds: Dataset, uid: str) -> list:
@@ -192,10 +192,10 @@ def _settings(ctx: Any):
 
 def _log(ctx: Any):
     session = getattr(ctx, "session", None)
-    logs = getattr(session, "logs", None)
-    if logs is None:
-        from ..log import logs
-    return logs.operator.printf
+    found: Any = getattr(session, "logs", None)
+    if found is None:
+        from ..log import logs as found
+    return found.operator.printf
 
 
 def _control(ctx: Any, tag: int) -> str:
@@ -280,7 +280,8 @@ def _stored_dataset(obj: ObjectFile) -> Dataset:
     pages are given back after parsing)."""
     with open(obj.path, "rb") as handle:
         mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    return CodecEncoded(memoryview(mapping)[obj.offset:obj.offset + obj.size], obj.transfer_syntax).dataset()
+    view = memoryview(mapping)[obj.offset:obj.offset + obj.size]
+    return CodecEncoded(view, obj.transfer_syntax).dataset()  # type: ignore[arg-type]
 
 
 def retrieve_payload(obj: ObjectFile, target: str, ctx: Any):

@@ -174,7 +174,7 @@ def command_dataset(command) -> Dataset | None:
     raw = b"".join(struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(value)) + value
                    for tag, value in sorted(command.elements.items()))
     try:
-        return read_dataset(DicomBytesIO(raw), is_implicit_VR=True, is_little_endian=True)
+        return read_dataset(DicomBytesIO(raw), is_implicit_VR=True, is_little_endian=True)  # type: ignore[arg-type]
     except Exception:
         return None
 

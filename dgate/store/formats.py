@@ -96,7 +96,8 @@ class Encoded:
         fp.is_implicit_VR = ts == IMPLICIT_LE
         body = Dataset({tag: elem for tag, elem in ds.items() if tag.group != 2})
         if None not in ds.original_encoding:     # raw elements of a decoded object are written as they are
-            body.set_original_encoding(*ds.original_encoding, ds.original_character_set)
+            implicit, little = ds.original_encoding
+            body.set_original_encoding(implicit, little, ds.original_character_set)
         write_dataset(fp, body)
         raw = fp.getvalue()
         if ts == DEFLATED:

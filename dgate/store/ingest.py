@@ -161,7 +161,7 @@ def _needs_normalising(sc: Scan) -> bool:
     if photometric in ("PALETTE COLOR", "YBR_FULL"):
         return True
     planar = sc.raw(0x00280006)
-    return bool(planar) and any(planar[:2])
+    return planar is not None and any(planar[:2])
 
 
 @dataclass
