@@ -10,13 +10,12 @@ import sqlite3
 import time
 from pathlib import Path
 
-import pydicom
 import pytest
+from conftest import run_dgate
 from convhelpers import ct, mr
 from netpeers import DgateProcess, free_port, have_dcmtk, start_server
 from pydicom.data import get_testdata_file
 
-from conftest import run_dgate
 from dgate.config.defaults import create_default_config
 from dgate.config.ini import put_param
 
@@ -97,3 +96,83 @@ def test_regen_converters_veto_and_see_failures(tmp_path):
     assert "mr.dcm -SKIPPED by RegenConverter0" in result.stdout
     assert (data / "broken.dcm.failed").is_dir(), result.stdout
     assert not (data / "ct.dcm.failed").exists()
+
+
+# -- ArchiveConverter0 / MoveDeviceConverter0 through the control channel -------------------------
+def _wait(predicate, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return predicate()
+
+
+def _devices(folder: Path) -> dict[str, str]:
+    return dict(db_rows(folder, "SELECT ImagePat, DeviceName FROM DICOMImages"))
+
+
+def test_archival_commands_run_the_archive_and_move_device_converters(tmp_path):
+    """``movedatatodevice:MAG1,MAG0`` moves the stored CT to MAG1 (MoveDeviceConverter0 on each,
+    %f = its new path); ``selectlruforarchival:0,MAG0`` + ``preparebunchforburning:JUKEBOX0.1,MAG0``
+    copy the MR to the cache of CD 1 (ArchiveConverter0 on each), all sent to the running server."""
+    port = free_port()
+    a = tmp_path / "a"
+    _server(a, port, MAGDevices="2", MAGDevice1=str(tmp_path / "mag1") + "/", CACHEDevices="1",
+            CACHEDevice0=str(tmp_path / "cache_%d_%04d"), JUKEBOXDevices="1", JUKEBOXDevice0=str(tmp_path / "cd%04d"),
+            ArchiveConverter0="mkdir %f.archived", MoveDeviceConverter0="mkdir %f.moved")
+    (tmp_path / "mag1").mkdir()
+    server = DgateProcess(a, port)
+    try:
+        assoc = _assoc(port)
+        assert assoc.send_c_store(ct()).Status == 0
+        assoc.release()
+        assert run_dgate([f"-p{port}", "--movedatatodevice:MAG1,MAG0"], a).returncode == 0
+        assert _wait(lambda: _devices(a).get("1CT1") == "MAG1"), server.output()
+        (ct_file,) = db_rows(a, "SELECT ObjectFile FROM DICOMImages")
+        moved = tmp_path / "mag1" / ct_file[0]
+        assert moved.is_file() and _wait(lambda: Path(f"{moved}.moved").is_dir()), server.output()
+        assoc = _assoc(port)
+        assert assoc.send_c_store(mr()).Status == 0
+        assoc.release()
+        assert run_dgate([f"-p{port}", "--selectlruforarchival:0,MAG0"], a).returncode == 0
+        assert _wait(lambda: _devices(a).get("4MR1") == "MAG0.Archiving"), server.output()
+        assert run_dgate([f"-p{port}", "--preparebunchforburning:JUKEBOX0.1,MAG0"], a).returncode == 0
+        assert _wait(lambda: _devices(a).get("4MR1") == "JUKEBOX0.1"), server.output()
+        mr_file = db_rows(a, "SELECT ObjectFile FROM DICOMImages WHERE ImagePat = '4MR1'")[0][0]
+        archived = tmp_path / "cache_0_0001" / mr_file
+        assert archived.is_file() and _wait(lambda: Path(f"{archived}.archived").is_dir()), server.output()
+        assert not Path(f"{archived}.moved").exists() and not Path(f"{moved}.archived").exists()
+        assert _devices(a)["1CT1"] == "MAG1"
+    finally:
+        server.stop()
+
+
+# -- automatic space making --------------------------------------------------------------------
+def test_low_free_space_deletes_lru_patients_but_not_what_an_export_queue_holds(tmp_path):
+    """MAGDeviceThreshHold above the free space: each new object starts the LRU cleanup, which
+    deletes the oldest patients (their rows and files), but not the MR patient whose objects
+    still wait in the ExportConverter0 queue (its destination is down)."""
+    port, dead = free_port(), free_port()
+    a = tmp_path / "a"
+    _server(a, port, MAGDeviceThreshHold=str(10 ** 9), ExportConverters="1", ExportConverter0="forward to DEAD",
+            ExportModality0="MR", RetryDelay="1000", FailHoldOff="1000")
+    (a / "acrnema.map").write_text(f"DEAD              127.0.0.1 {dead:<10} un\n")
+    server = DgateProcess(a, port)
+    try:
+        first, later = ct(), ct()
+        later.PatientID, later.SOPInstanceUID = "LATER", first.SOPInstanceUID + ".7"
+        for ds in (first, mr(), later):
+            assoc = _assoc(port)
+            assert assoc.send_c_store(ds).Status == 0
+            assoc.release()
+            time.sleep(1.2)              # the device check is redone at most once a second
+        files = {p: f for p, f in db_rows(a, "SELECT ImagePat, ObjectFile FROM DICOMImages")}
+        assert _wait(lambda: "1CT1" not in _devices(a)), server.output()
+        assert "Deleted patient to make space: 1CT1" in server.output()
+        assert "4MR1" in _devices(a), server.output()
+        assert (a / "data" / files["4MR1"]).is_file()
+        if "1CT1" in files:
+            assert not (a / "data" / files["1CT1"]).exists()
+    finally:
+        server.stop()
