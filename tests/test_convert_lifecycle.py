@@ -10,6 +10,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pydicom
 import pytest
 from conftest import run_dgate
 from convhelpers import ct, mr
@@ -174,5 +175,44 @@ def test_low_free_space_deletes_lru_patients_but_not_what_an_export_queue_holds(
         assert (a / "data" / files["4MR1"]).is_file()
         if "1CT1" in files:
             assert not (a / "data" / files["1CT1"]).exists()
+    finally:
+        server.stop()
+
+
+# -- WorkListMode and RejectedImageWorkListConverter0 -------------------------------------------------
+def test_worklist_mode_2_updates_rejects_and_runs_the_rejected_worklist_converter(tmp_path):
+    """WorkListMode 2: an object whose AccessionNumber has a worklist row takes the row's
+    non-empty values (PatientName); one without a row is refused after the
+    RejectedImageWorkListConverter0, which here fixes the AccessionNumber of one of them and
+    asks for a retry (stored), and leaves the other refused (0x0110)."""
+    port = free_port()
+    a = tmp_path / "a"
+    _server(a, port, WorkListMode="2",
+            RejectedImageWorkListConverter0='mkdir wl_rejected_seen; ifequal "%V0008,0050","FIXME"; '
+                                            '{ set 0008,0050 to "ACC1"; retry }')
+    con = sqlite3.connect(a / "data" / "dbase" / "conquest.db3")
+    con.execute("INSERT INTO DICOMWorkList (AccessionN, PatientNam) VALUES ('ACC1', 'FROM^WORKLIST')")
+    con.commit()
+    con.close()
+    server = DgateProcess(a, port)
+    try:
+        assoc = _assoc(port)
+        matched, fixed, refused = ct(), ct(), ct()
+        matched.AccessionNumber, matched.PatientName = "ACC1", "AS^SENT"
+        fixed.AccessionNumber, fixed.SOPInstanceUID = "FIXME", matched.SOPInstanceUID + ".2"
+        refused.AccessionNumber, refused.SOPInstanceUID = "NONE", matched.SOPInstanceUID + ".3"
+        assert assoc.send_c_store(matched).Status == 0
+        assert assoc.send_c_store(fixed).Status == 0
+        assert assoc.send_c_store(refused).Status == 0x0110
+        assoc.release()
+        out = server.output()
+        assert "no worklist entry for AccessionNumber 'NONE'" in out, out
+        assert (a / "wl_rejected_seen").is_dir()
+        stored = {}
+        for path in (a / "data").rglob("*.dcm"):
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            stored[str(ds.SOPInstanceUID)] = (str(ds.AccessionNumber), str(ds.PatientName))
+        assert stored == {matched.SOPInstanceUID: ("ACC1", "FROM^WORKLIST"),
+                          fixed.SOPInstanceUID: ("ACC1", "FROM^WORKLIST")}, out
     finally:
         server.stop()

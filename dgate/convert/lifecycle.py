@@ -22,8 +22,11 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from ..db.regen import REGEN
+from ..net import hooks
 from ..store.ingest import REJECTED, IngestContext, Verdict
 from ..store.space import PROTECTED
+from ..store.worklist import REJECTED_WORKLIST
+from ..store.worklist import sync as worklist_sync
 from .context import ConvertContext
 from .keys import Converters
 from .pristine import snapshot, syntax_of, unchanged
@@ -80,6 +83,30 @@ def _rejected(ds: Dataset, ictx: IngestContext, why: str) -> Verdict | None:
     if verdict.ran and not unchanged(ds, before, ts_before):
         ictx.mark_changed()
     return Verdict.RETRY if verdict.rc == RC.RETRY else None
+
+
+def _rejected_worklist(ds: Dataset, ictx: IngestContext) -> Verdict | None:
+    """RejectedImageWorkListConverter0: WorkListMode 2 found no worklist row for ``ds``."""
+    ingest = ictx.ingest
+    if ingest is None or not _configured(ingest.config, "RejectedImageWorkListConverter0"):
+        return None
+    config, logs = ingest.config, ingest.logs
+    from .plugin import command_dataset
+    ctx = _context(config, logs, "RejectedImageWorkList", calling=ictx.calling, called=ictx.called,
+                   sop=str(ds.get("SOPInstanceUID", "") or ""), command=command_dataset(ictx.command),
+                   filename=ictx.filename or None, association=ictx.association)
+    before, ts_before = snapshot(ds), syntax_of(ds)
+    try:
+        verdict = _converters(config, logs).run_rejected_worklist(ds, ctx)
+    finally:
+        ctx.close()
+    if verdict.ran and not unchanged(ds, before, ts_before):
+        ictx.mark_changed()
+    return Verdict.RETRY if verdict.rc == RC.RETRY else None
+
+
+def _association_start(info) -> None:
+    worklist_sync(info.server.config.settings)
 
 
 # -- RegenConverter0 / RegenFailConverter0 -------------------------------------------------------
@@ -159,5 +186,7 @@ def _queued_patients() -> set[str]:
 
 
 REJECTED.register("convert.rejected", _rejected)
+REJECTED_WORKLIST.register("convert.rejected_worklist", _rejected_worklist)
+hooks.ASSOCIATION_START.register("worklistmode.sync", _association_start, order=4)
 PROTECTED.add("convert.exports", _queued_patients)
 REGEN.set(_regen_check, _regen_failed)

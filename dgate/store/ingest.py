@@ -312,6 +312,7 @@ class Ingest:
         if ctx is None:
             ctx = IngestContext(calling, called, compression)
         ctx.ingest = self
+        ctx.extra.setdefault("db", db)
         received = obj if isinstance(obj, Received) else Received(obj.transfer_syntax, obj.raw)
         try:
             return self._store(received, db, ctx)
