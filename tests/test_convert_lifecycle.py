@@ -222,7 +222,7 @@ def test_worklist_mode_2_updates_rejects_and_runs_the_rejected_worklist_converte
 class ErrorSCP:
     """A pynetdicom storage SCP answering every C-STORE with 0xA700 and counting them."""
 
-    def __init__(self, ae_title: str = "ERRDEST"):
+    def __init__(self, ae_title: str = "ERRDEST", abort: bool = False):
         from pynetdicom import AE, AllStoragePresentationContexts, evt
         self.count = 0
         ae = AE(ae_title=ae_title)
@@ -230,6 +230,8 @@ class ErrorSCP:
 
         def on_store(event):
             self.count += 1
+            if abort:                       # the connection breaks in the middle of the C-STORE
+                event.assoc.abort()
             return 0xA700
         self.port = free_port()
         self.server = ae.start_server(("127.0.0.1", self.port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
@@ -264,6 +266,33 @@ def test_remote_dicom_error_is_retried_only_with_retryforwardremotedicomerror(tm
         r = run_dgate([f"-p{port}", "--queue_status:"], a)
         assert "ExportConverter0 queue: 0 queued" in r.stdout, r.stdout + r.stderr
         assert ("1 given up" in r.stdout) == (retry == "1") and ("1 done" in r.stdout) == (retry == "0"), r.stdout
+    finally:
+        server.stop()
+        peer.stop()
+
+
+@pytest.mark.parametrize("retry", ["0", "1"])
+def test_broken_connection_is_retried_only_with_retryforwardfailed(tmp_path, retry):
+    """The export destination aborts the association during the C-STORE: retried only with
+    RetryForwardFailed = 1 (until MaximumExportRetries = 3 gives up)."""
+    peer = ErrorSCP(abort=True)
+    port = free_port()
+    a = tmp_path / "a"
+    _server(a, port, ExportConverters="1", ExportConverter0="forward to ERRDEST", RetryForwardFailed=retry,
+            MaximumExportRetries="3", RetryDelay="1", FailHoldOff="1")
+    (a / "acrnema.map").write_text(f"ERRDEST           127.0.0.1 {peer.port:<10} un\n")
+    server = DgateProcess(a, port)
+    try:
+        assoc = _assoc(port)
+        assert assoc.send_c_store(ct()).Status == 0
+        assoc.release()
+        want = 3 if retry == "1" else 1
+        assert _wait(lambda: peer.count >= want, 20), server.output()
+        time.sleep(2.5)
+        assert peer.count == want, server.output()
+        out = server.output()
+        assert "Forward failed to send DICOM image" in out, out
+        assert ("giving up on an entry after 3 tries" in out) == (retry == "1"), out
     finally:
         server.stop()
         peer.stop()
