@@ -222,7 +222,7 @@ def test_worklist_mode_2_updates_rejects_and_runs_the_rejected_worklist_converte
 class ErrorSCP:
     """A pynetdicom storage SCP answering every C-STORE with 0xA700 and counting them."""
 
-    def __init__(self, ae_title: str = "ERRDEST", abort: bool = False):
+    def __init__(self, ae_title: str = "ERRDEST", abort: bool = False, status: int = 0xA700):
         from pynetdicom import AE, AllStoragePresentationContexts, evt
         self.count = 0
         ae = AE(ae_title=ae_title)
@@ -232,7 +232,7 @@ class ErrorSCP:
             self.count += 1
             if abort:                       # the connection breaks in the middle of the C-STORE
                 event.assoc.abort()
-            return 0xA700
+            return status
         self.port = free_port()
         self.server = ae.start_server(("127.0.0.1", self.port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
 
@@ -293,6 +293,84 @@ def test_broken_connection_is_retried_only_with_retryforwardfailed(tmp_path, ret
         out = server.output()
         assert "Forward failed to send DICOM image" in out, out
         assert ("giving up on an entry after 3 tries" in out) == (retry == "1"), out
+    finally:
+        server.stop()
+        peer.stop()
+
+
+# -- server commands through the control channel ------------------------------------------------------
+def _images(folder: Path) -> list[tuple]:
+    return db_rows(folder, "SELECT ImagePat, SeriesInst, SOPInstanc FROM DICOMImages ORDER BY SOPInstanc")
+
+
+def test_routing_and_attach_server_commands_of_a_running_dgate(tmp_path, monkeypatch):
+    """forward:, export:, submit:, submit2:, prefetch: and the attach commands sent with
+    ``dgate --cmd:args`` to a running server (conquest-lua-web.md §6.3/§7). ``submit`` runs
+    ``scp`` (here a fake one on PATH that copies), ``submit2`` the given command line."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "scp").write_text('#!/bin/sh\nshift\ncp "$1" "$2"\n')
+    (fake / "scp").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{__import__('os').environ['PATH']}")
+    peer = ErrorSCP("OKDEST", status=0)
+    port = free_port()
+    a = tmp_path / "a"
+    _server(a, port)
+    (a / "acrnema.map").write_text(f"OKDEST            127.0.0.1 {peer.port:<10} un\n")
+    server = DgateProcess(a, port)
+    try:
+        assoc = _assoc(port)
+        assert assoc.send_c_store(ct()).Status == 0
+        assoc.release()
+        ((ct_pat, ct_series, ct_sop),) = _images(a)
+        (ct_file,) = db_rows(a, "SELECT ObjectFile FROM DICOMImages")[0]
+        ct_path = str(a / "data" / ct_file)
+
+        def cmd(text: str) -> str:
+            r = run_dgate([f"-p{port}", f"--{text}"], a)
+            assert r.returncode == 0, r.stdout + r.stderr
+            return r.stdout
+
+        cmd(f"forward:{ct_path},un,OKDEST")
+        assert _wait(lambda: peer.count == 1), server.output()
+
+        cmd(f"export:{ct_pat},,,,{tmp_path / 'out.zip'}")
+        import zipfile
+        assert zipfile.ZipFile(tmp_path / "out.zip").namelist() == [Path(ct_file).name]
+        cmd(f"submit:{ct_pat},,,,{tmp_path / 'submitted.zip'},secret")
+        assert _wait(lambda: (tmp_path / "submitted.zip").is_file()), server.output()
+        assert zipfile.ZipFile(tmp_path / "submitted.zip").namelist() == [Path(ct_file).name]
+        cmd(f"submit2:{ct_pat},,,,{tmp_path / 'submitted2.zip'},cp %s %s")
+        assert _wait(lambda: (tmp_path / "submitted2.zip").is_file()), server.output()
+
+        cmd(f"prefetch:{ct_pat}")
+        assert _wait(lambda: f"Prefetched 1 file(s) of patient {ct_pat}" in server.output()), server.output()
+
+        mr_path = tmp_path / "mr.dcm"
+        mr().save_as(mr_path, enforce_file_format=True)
+        cmd(f"attachanytoseries:{mr_path},{ct_path}")
+        cmd(f"attachanytopatient:{mr_path},{ct_path}")
+        assert _wait(lambda: len(_images(a)) == 3), server.output()
+        rows = _images(a)
+        assert all(pat == ct_pat for pat, _, _ in rows)
+        assert sum(series == ct_series for _, series, _ in rows) == 2      # the one attached to the series
+        assert len({sop for _, _, sop in rows}) == 3 and str(mr().SOPInstanceUID) not in {s for *_, s in rows}
+        cmd(f"attachanytostudy:{mr_path},{ct_path}")
+        assert _wait(lambda: len(_images(a)) == 4), server.output()
+        studies = db_rows(a, "SELECT StudyInsta FROM DICOMSeries")
+        ct_study = str(ct().StudyInstanceUID)
+        # series: the CT's (holding the series-attached one), the patient-attached one's in a new
+        # study, the study-attached one's in the CT study
+        assert len(studies) == 3 and sum(st == ct_study for (st,) in studies) == 2, studies
+
+        from pydicom.data import get_testdata_file
+        cmd(f"attachrtplantortstruct:{get_testdata_file('rtplan.dcm')},{get_testdata_file('rtstruct.dcm')}")
+        struct = pydicom.dcmread(get_testdata_file("rtstruct.dcm"), stop_before_pixels=True, force=True)
+        assert _wait(lambda: any(p == str(struct.PatientID) for p, *_ in _images(a))), server.output()
+        (plan_file,) = db_rows(a, f"SELECT ObjectFile FROM DICOMImages WHERE ImagePat = '{struct.PatientID}'")[0]
+        plan = pydicom.dcmread(a / "data" / plan_file, force=True)
+        assert plan.Modality == "RTPLAN" and plan.StudyInstanceUID == struct.StudyInstanceUID
+        assert plan.ReferencedStructureSetSequence[0].ReferencedSOPInstanceUID == struct.SOPInstanceUID
     finally:
         server.stop()
         peer.stop()
