@@ -374,3 +374,55 @@ def test_routing_and_attach_server_commands_of_a_running_dgate(tmp_path, monkeyp
     finally:
         server.stop()
         peer.stop()
+
+
+# -- virtualserver / virtualservermask and 9999,0802 ---------------------------------------------------
+def _find_studies(port: int, mask: int | None = None) -> set[str]:
+    from pynetdicom import AE
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind  # type: ignore[attr-defined]
+    ae = AE(ae_title="FINDER")
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    assoc = ae.associate("127.0.0.1", port, ae_title="CONQUESTSRV1")
+    assert assoc.is_established
+    ident = pydicom.Dataset()
+    ident.QueryRetrieveLevel = "STUDY"
+    ident.PatientID = ""
+    ident.StudyInstanceUID = ""
+    if mask is not None:
+        ident.add_new(0x99990802, "US", mask)
+    found = set()
+    for status, answer in assoc.send_c_find(ident, StudyRootQueryRetrieveInformationModelFind):
+        if status and status.Status in (0xFF00, 0xFF01) and answer is not None:
+            found.add(str(answer.PatientID))
+    assoc.release()
+    return found
+
+
+def test_virtualserver_statements_and_the_9999_0802_mask(tmp_path):
+    """A answers for B (VirtualServerFor0) and C (VirtualServerFor1). 9999,0802 in the query
+    selects which are asked; QueryConverter0 ``virtualserver 1`` ORs bit 1 into it (no mask: only
+    C; mask 1: B and C); on A2 ``virtualservermask 1`` replaces it (only B, whatever was asked)."""
+    port_a, port_a2, port_b, port_c = free_port(), free_port(), free_port(), free_port()
+    amap = f"SRVB              127.0.0.1 {port_b:<10} un\nSRVC              127.0.0.1 {port_c:<10} un\n"
+    procs = []
+    for name, port, params in (("b", port_b, {}), ("c", port_c, {}),
+                               ("a", port_a, dict(QueryConverter0="virtualserver 1")),
+                               ("a2", port_a2, dict(QueryConverter0="virtualservermask 1"))):
+        _server(tmp_path / name, port, VirtualServerFor0="SRVB" if name.startswith("a") else "",
+                VirtualServerFor1="SRVC" if name.startswith("a") else "", **params)
+        (tmp_path / name / "acrnema.map").write_text(amap)
+    try:
+        for name, port in (("b", port_b), ("c", port_c), ("a", port_a), ("a2", port_a2)):
+            procs.append(DgateProcess(tmp_path / name, port))
+        for port, ds in ((port_b, ct()), (port_c, mr())):
+            assoc = _assoc(port)
+            assert assoc.send_c_store(ds).Status == 0
+            assoc.release()
+        assert _find_studies(port_b) == {"1CT1"} and _find_studies(port_c) == {"4MR1"}
+        assert _find_studies(port_a) == {"4MR1"}, procs[2].output()
+        assert _find_studies(port_a, mask=1) == {"1CT1", "4MR1"}, procs[2].output()
+        assert _find_studies(port_a2) == {"1CT1"}, procs[3].output()
+        assert _find_studies(port_a2, mask=2) == {"1CT1"}, procs[3].output()
+    finally:
+        for proc in procs:
+            proc.stop()
