@@ -57,6 +57,9 @@ def mask_value(ds: Dataset) -> int:
         return 0
     value = ds[0x99990802].value
     if isinstance(value, (bytes, bytearray)):
+        text = bytes(value).strip(b" \0")
+        if text and text.isdigit():      # an IS string (dgate.dic says IS); a binary US has control bytes
+            return int(text) & 0xFFFF
         return int.from_bytes(bytes(value[:2]).ljust(2, b"\0"), "little") if value else 0
     if isinstance(value, (list, tuple)):
         value = value[0] if value else 0
