@@ -8,6 +8,8 @@
 * ``RegenConverter0`` / ``RegenFailConverter0`` (:data:`dgate.db.regen.REGEN`): each file
   regeneration enters (``destroy``/``reject`` vetoes it), and each file it cannot enter
   (an empty object when the file cannot be read).
+* ``RejectedImageWorkListConverter0`` (:data:`dgate.store.worklist.REJECTED_WORKLIST`):
+  ``WorkListMode`` 2 found no worklist row; ``retry`` looks it up once more.
 * ``ArchiveConverter0`` / ``MoveDeviceConverter0``: :func:`archive_runner`, the per-object
   callback of :class:`dgate.store.archive.Archiver` (archival to a JUKEBOX/cache, device
   moves).
@@ -173,12 +175,16 @@ def archive_runner(config, logs, own_ae: str = ""):
 
 # -- space making: what an export queue still needs ------------------------------------------------
 def _queued_patients() -> set[str]:
-    """Patient IDs of the objects waiting in this hub's export queues."""
+    """Patient IDs of the objects waiting in this hub's export and delayed-operation queues."""
     from . import plugin
     routing = plugin._hub_routing
     exports = getattr(routing, "exports", None)
+    queues = list(getattr(exports, "queues", {}).values())
+    delayed = getattr(getattr(routing, "delayed", None), "queue", None)
+    if delayed is not None:                       # forward/get/… after N: they still need the data
+        queues.append(delayed)
     found: set[str] = set()
-    for queue in list(getattr(exports, "queues", {}).values()):
+    for queue in queues:
         for _id, entry in queue.journal.items():
             if entry.get("patient_id"):
                 found.add(str(entry["patient_id"]))

@@ -58,8 +58,10 @@ def make_space(config, logs, mb: int) -> int:
         from .archive import Archiver
         db = open_database(config, logs)
         try:
-            logs.operator.printf(f"Making space on the MAG devices: {mb} MB wanted\n")
             deleted = Archiver(db, config.settings, logs).make_space(mb, protected=PROTECTED.patients())
+            if deleted:
+                logs.operator.printf(f"Made space on the MAG devices ({mb} MB wanted): {deleted} patient(s) "
+                                     "deleted\n")
         finally:
             db.close()
         return deleted
