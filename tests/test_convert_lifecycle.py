@@ -426,3 +426,23 @@ def test_virtualserver_statements_and_the_9999_0802_mask(tmp_path):
     finally:
         for proc in procs:
             proc.stop()
+
+
+def test_incoming_file_given_up_on_runs_the_rejected_image_converter(tmp_path):
+    """A file in <MAG0>/incoming that can never be added (a malformed HL7 file is given up on
+    at once) runs ``[lua] RejectedImageConverter0`` with ``Filename`` set, and is set aside."""
+    port = free_port()
+    a = tmp_path / "a"
+    _server(a, port)
+    _lua(a, "RejectedImageConverter0 = local f = io.open('rejected.txt', 'a'); "
+            "f:write(Filename .. '\\n'); f:close()")
+    (a / "data" / "incoming").mkdir(parents=True, exist_ok=True)
+    server = DgateProcess(a, port)
+    try:
+        bad = a / "data" / "incoming" / "bad.hl7"
+        bad.write_text("this is not HL7\r")
+        out = a / "rejected.txt"
+        assert _wait(lambda: out.exists() and "bad.hl7" in out.read_text()), server.output()
+        assert (a / "data" / "printer_files" / "rejected" / "bad.hl7").is_file()
+    finally:
+        server.stop()
