@@ -180,20 +180,31 @@ def test_low_free_space_deletes_lru_patients_but_not_what_an_export_queue_holds(
 
 
 # -- WorkListMode and RejectedImageWorkListConverter0 -------------------------------------------------
-def test_worklist_mode_2_updates_rejects_and_runs_the_rejected_worklist_converter(tmp_path):
+@pytest.mark.parametrize("driver", ["sqlite", "postgres"])
+def test_worklist_mode_2_updates_rejects_and_runs_the_rejected_worklist_converter(tmp_path, driver):
     """WorkListMode 2: an object whose AccessionNumber has a worklist row takes the row's
     non-empty values (PatientName); one without a row is refused after the
     RejectedImageWorkListConverter0, which here fixes the AccessionNumber of one of them and
     asks for a retry (stored), and leaves the other refused (0x0110)."""
+    extra = {}
+    if driver != "sqlite":
+        from dbdrivers import ensure_database
+        for line in ensure_database(driver).splitlines():
+            key, _, value = line.partition("=")
+            extra[key.strip()] = value.strip()
     port = free_port()
     a = tmp_path / "a"
     _server(a, port, WorkListMode="2",
             RejectedImageWorkListConverter0='mkdir wl_rejected_seen; ifequal "%V0008,0050","FIXME"; '
-                                            '{ set 0008,0050 to "ACC1"; retry }')
-    con = sqlite3.connect(a / "data" / "dbase" / "conquest.db3")
-    con.execute("INSERT INTO DICOMWorkList (AccessionN, PatientNam) VALUES ('ACC1', 'FROM^WORKLIST')")
-    con.commit()
-    con.close()
+                                            '{ set 0008,0050 to "ACC1"; retry }', **extra)
+    from dgate.config import Configuration
+    from dgate.db import open_database
+    from dgate.log import Logs
+    db = open_database(Configuration.open(a), Logs())
+    p = db.driver.text_param
+    db.driver.execute(f"INSERT INTO DICOMWorkList (AccessionN, PatientNam) VALUES ({p}, {p})",
+                      ["ACC1", "FROM^WORKLIST"])
+    db.close()
     server = DgateProcess(a, port)
     try:
         assoc = _assoc(port)
