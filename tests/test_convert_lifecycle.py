@@ -457,3 +457,32 @@ def test_incoming_file_given_up_on_runs_the_rejected_image_converter(tmp_path):
         assert (a / "data" / "printer_files" / "rejected" / "bad.hl7").is_file()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_delayedforwarderthreads_runs_export_entries_side_by_side(tmp_path, threads):
+    """DelayedForwarderThreads worker threads per export queue: with 2 the ExportConverter0 runs
+    of different objects overlap in time, with 1 never (each run notes start and end)."""
+    port = free_port()
+    a = tmp_path / "a"
+    _server(a, port, ExportConverters="1", ExportConverter0="system sh ./slow.sh", DelayedForwarderThreads=threads)
+    (a / "slow.sh").write_text('echo "$(date +%s.%N) S" >> runs.txt; sleep 0.8; echo "$(date +%s.%N) E" >> runs.txt\n')
+    server = DgateProcess(a, port)
+    try:
+        assoc = _assoc(port)
+        base = ct()
+        for i in range(4):
+            ds = ct()
+            ds.SOPInstanceUID = f"{base.SOPInstanceUID}.{i + 1}"
+            assert assoc.send_c_store(ds).Status == 0
+        assoc.release()
+        runs = a / "runs.txt"
+        assert _wait(lambda: runs.exists() and runs.read_text().count(" E") == 4, 30), server.output()
+        events = sorted((float(t), kind) for t, kind in (line.split() for line in runs.read_text().splitlines()))
+        busy, most = 0, 0
+        for _t, kind in events:
+            busy += 1 if kind == "S" else -1
+            most = max(most, busy)
+        assert most == int(threads), events
+    finally:
+        server.stop()
