@@ -183,7 +183,7 @@ COMPRESSION = _Compression()
 class _Space:
     """``SPACE.set(fn)``; ``fn(ingest, low_mb, wait) -> bool``: make space on the MAG devices
     (:mod:`.space`; ``low_mb`` = ``MAGDeviceThreshHold``). ``wait``: no device has room, the
-    store waits; True when something was deleted. None: never (``*** Out of disk space``)."""
+    store waits for it and then looks for a device again. None: never (``*** Out of disk space``)."""
 
     def __init__(self) -> None:
         self.fn: Callable[[Any, int, bool], bool] | None = None
@@ -289,8 +289,9 @@ class Ingest:
                         if kind == "MAG" and low and free < low:
                             SPACE(self, low, False)         # the LRU cleanup thread
                         return ("MAG" + str(dev.index) if kind == "MIRROR" else dev.name), Path(dev.root)
-            if attempt or not low or not SPACE(self, low, True):
+            if attempt or not low or SPACE.fn is None:
                 break
+            SPACE(self, low, True)                  # wait for the cleanup, then look again
         raise StoreFailed("*** Out of disk space", OUT_OF_RESOURCES)
 
     def spool_root(self) -> str | None:
@@ -312,7 +313,7 @@ class Ingest:
         if ctx is None:
             ctx = IngestContext(calling, called, compression)
         ctx.ingest = self
-        ctx.extra.setdefault("db", db)
+        ctx.extra["db"] = db                 # for import steps that read the index (WorkListMode)
         received = obj if isinstance(obj, Received) else Received(obj.transfer_syntax, obj.raw)
         try:
             return self._store(received, db, ctx)

@@ -22,6 +22,7 @@ from ..runtime import role as runtime_role
 from .ingest import SPACE
 
 MARGIN = 1000 + 5
+WAIT_SECONDS = 300
 
 
 class _Protected:
@@ -48,10 +49,11 @@ _context: TaskContext | None = None
 _running = threading.Lock()
 
 
-def make_space(config, logs, mb: int) -> int:
+def make_space(config, logs, mb: int, wait: bool = False) -> int:
     """Delete LRU patients (not :data:`PROTECTED`) until a MAG device has ``mb`` MB free;
-    the number deleted. One run at a time: a second caller returns 0 at once."""
-    if not _running.acquire(blocking=False):
+    the number deleted. One run at a time: a second caller returns 0 at once, or with
+    ``wait`` after the running one (then runs itself)."""
+    if not _running.acquire(blocking=wait, timeout=WAIT_SECONDS if wait else -1):
         return 0
     try:
         from ..db import open_database
@@ -75,7 +77,7 @@ def _service(mb: int, wait: bool = False) -> int:
     if ctx is None:
         return 0
     if wait:
-        return make_space(ctx.config, ctx.logs, mb)
+        return make_space(ctx.config, ctx.logs, mb, wait=True)
     threading.Thread(target=make_space, args=(ctx.config, ctx.logs, mb), name="make-space", daemon=True).start()
     return 0
 
