@@ -486,3 +486,29 @@ def test_delayedforwarderthreads_runs_export_entries_side_by_side(tmp_path, thre
         assert most == int(threads), events
     finally:
         server.stop()
+
+
+def test_no_room_on_any_mag_waits_for_the_cleanup_before_answering(tmp_path):
+    """With no MAG device above MAGDeviceFullThreshHold (raised with ``put_param:`` in the
+    running server) a store waits for the LRU cleanup: the older patient is gone when the
+    answer comes. Here the disk stays "full", so the answer is still out of resources (0xA700)."""
+    port = free_port()
+    a = tmp_path / "a"
+    _server(a, port)
+    server = DgateProcess(a, port)
+    try:
+        assoc = _assoc(port)
+        assert assoc.send_c_store(ct()).Status == 0
+        assoc.release()
+        assert "1CT1" in _devices(a)
+        for key in ("MAGDeviceFullThreshHold", "MAGDeviceThreshHold"):
+            assert run_dgate([f"-p{port}", f"--put_param:{key},{10 ** 9}"], a).returncode == 0
+        time.sleep(1.2)                   # the device check is redone at most once a second
+        assoc = _assoc(port)
+        assert assoc.send_c_store(mr()).Status == 0xA700
+        assoc.release()
+        assert "1CT1" not in _devices(a), server.output()
+        assert "Deleted patient to make space: 1CT1" in server.output()
+        assert "*** Out of disk space" in server.output()
+    finally:
+        server.stop()
