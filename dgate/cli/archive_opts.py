@@ -26,7 +26,8 @@ def opt_archive(inv: Invocation, text: str, rest: list) -> int:
     inv.logs.operator.printf(" ---------- Start archival operation  -----------\n")
     db = open_database(inv.config, inv.logs, own_ae=inv.my_ae)
     try:
-        arch = Archiver(db, inv.settings, inv.logs)
+        from ..convert.lifecycle import archive_runner
+        arch = Archiver(db, inv.settings, inv.logs, each=archive_runner(inv.config, inv.logs, inv.my_ae))
         first, _, second = arg.partition(",")
         mag = f"MAG{second}" if second else "MAG?"
         ok = {

@@ -7,6 +7,7 @@ import sys
 
 from ..commands.context import split_patient
 from ..config.keys import atoi
+from ..convert import lifecycle as _lifecycle  # noqa: F401  (RegenConverter0/RegenFailConverter0)
 from ..db import Database, DatabaseError, open_database
 from ..store.formats import BadObject, uids_of_file
 from ..store.regen import RegenSummary, regen_devices, regen_folder, regen_one_file

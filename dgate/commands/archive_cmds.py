@@ -14,20 +14,10 @@ def archiver(ctx: CommandContext) -> Archiver:
 
 
 def _converter_runner(ctx: CommandContext):
-    """MoveDeviceConverter0 on every object moved (with %f its new path)."""
-    if not ctx.settings.str("MoveDeviceConverter0", ""):
-        return None
-    from ..convert import ConvertContext, Converters
-    from ..store.formats import read_file
-    converters = Converters(ctx.config, ctx.logs)
-
-    def each(path, device):
-        try:
-            ds = read_file(path).dataset()
-        except Exception:
-            return
-        converters.run_move_device(ds, ConvertContext(ctx.config, ctx.logs, file_name=str(path), own_ae=ctx.own_ae))
-    return each
+    """ArchiveConverter0 on every object archived, MoveDeviceConverter0 on every object moved
+    (``%f`` its new path; conquest-storage.md §1.4 device.cpp:543–547)."""
+    from ..convert.lifecycle import archive_runner
+    return archive_runner(ctx.config, ctx.logs, ctx.own_ae)
 
 
 def _two(args: str) -> tuple[str, str]:

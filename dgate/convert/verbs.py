@@ -475,8 +475,8 @@ def virtualservermask(run: Run, line: str, raw: str) -> None:
 def virtualserver(run: Run, line: str, raw: str) -> None:
     n = atoi(line[14:])
     ds = _ds(run)
-    current = int(ds[0x99990802].value or 0) if 0x99990802 in ds else 0
-    mask = (current | (1 << n)) & 0xFFFF
+    from .virtual import mask_value
+    mask = (mask_value(ds) | (1 << n)) & 0xFFFF
     run.log(f": enables virtual server {n}")
     ds.add_new(0x99990802, "US", mask)
     run.ctx.virtual_mask = mask

@@ -49,9 +49,28 @@ def servers(settings) -> list[VirtualServer]:
     return found
 
 
+def mask_value(ds: Dataset) -> int:
+    """The 9999,0802 virtual-server mask of ``ds`` (0 when absent or unreadable). From the
+    network a private element arrives as UN bytes (US, little endian, conquest-lua-web.md
+    §8.11); a converter sets it as US."""
+    if 0x99990802 not in ds:
+        return 0
+    value = ds[0x99990802].value
+    if isinstance(value, (bytes, bytearray)):
+        text = bytes(value).strip(b" \0")
+        if text and text.isdigit():      # an IS string (dgate.dic says IS); a binary US has control bytes
+            return int(text) & 0xFFFF
+        return int.from_bytes(bytes(value[:2]).ljust(2, b"\0"), "little") if value else 0
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else 0
+    try:
+        return int(value or 0) & 0xFFFF
+    except (TypeError, ValueError):
+        return 0
+
+
 def _mask(identifier: Dataset) -> int:
-    mask = int(identifier[0x99990802].value or 0) if 0x99990802 in identifier else 0
-    return mask or 0xFFFF
+    return mask_value(identifier) or 0xFFFF
 
 
 def _query_for(server: VirtualServer, identifier: Dataset, level: str) -> Dataset | None:

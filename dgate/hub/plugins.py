@@ -17,6 +17,8 @@ MODULES: list[str] = [
     "dgate.web.task",              # HTTP server task (WebPort): DICOMweb, WADO, our UI, Conquest web pages
     "dgate.codec.plugin",          # compression codes on ingest, acrnema.map column on retrieve, NKI transparency
     "dgate.convert.plugin",        # converters: import step, export queues, query/retrieve hooks, routing task
+    "dgate.store.space",           # automatic space making (MAGDeviceThreshHold): store.make_space service
+    "dgate.convert.lifecycle",     # RejectedImage/Regen/RegenFail converters (ingest/regen hooks)
 ]
 
 

@@ -21,7 +21,7 @@ from ..runtime.registry import Settable
 from .devices import device_root, devices, free_megabytes
 from .removal import remove_stored_file
 
-Each = Callable[[Path, str], None]
+Each = Callable[[Path, str, str], None]    # (new path, device, "archive" | "move")
 
 
 ARCHIVE_RECOMPRESSION = Settable("archive recompression")
@@ -236,7 +236,7 @@ class Archiver:
             except OSError:
                 pass
             if self.each:
-                self.each(Path(cache_root) / obj.replace("\\", "/"), to)
+                self.each(Path(cache_root) / obj.replace("\\", "/"), to, "archive")
         self.say(f"{len(rows)} object(s) moved to {to}")
         return True
 
@@ -259,7 +259,7 @@ class Archiver:
             except OSError:
                 pass
             if self.each:
-                self.each(Path(dst_root) / obj.replace("\\", "/"), to)
+                self.each(Path(dst_root) / obj.replace("\\", "/"), to, "move")
         self.say(f"moved {len(rows)} object(s) from {source} to {to}")
         return True
 
@@ -340,15 +340,19 @@ class Archiver:
         self.say(f"renamed device {old} to {new} ({n} objects)")
         return True
 
-    def make_space(self, mb: int) -> int:
+    def make_space(self, mb: int, protected: set[str] | frozenset[str] = frozenset()) -> int:
         """``makespace``: delete least recently used patients of the MAG devices until
-        the largest free MAG has ``mb`` MB; the number of patients deleted."""
+        the largest free MAG has ``mb`` MB; the number of patients deleted. Patients in
+        ``protected`` (still needed by an export queue) are kept."""
         mags = [d for d in devices(self.settings, "MAG") if d.root not in ("", "NULL")]
         deleted = 0
+        tried: set[str] = set()
         while mags and max(free_megabytes(d.root) for d in mags) < mb:
-            victim = next((p for d in mags for p in self.lru_patients(d.name)), None)
+            victim = next((p for d in mags for p in self.lru_patients(d.name)
+                           if p not in protected and p not in tried), None)
             if victim is None:
                 break
+            tried.add(victim)
             for item in self.db.delete(patient_id=victim):
                 remove_stored_file(self.settings, item.object_file, item.device)
             self.logs.operator.printf(f"Deleted patient to make space: {victim}\n")

@@ -185,12 +185,27 @@ class FolderWatcher(threading.Thread):
                 self.ingest.logs.operator.printf(f"{why}; will retry\n")
             return
         self.failures.pop(path, None)
+        self._rejected_hooks(path, why)
         mag0 = self.ingest.settings.str("MAGDevice0", "")
         target = Path(mag0) / "printer_files" / "rejected" / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(path), target)
         after = f" after {tries} tries" if tries > 1 else ""
         self.ingest.logs.operator.printf(f"***Incoming file {path} rejected{after} ({why}); moved to {target}\n")
+
+
+    def _rejected_hooks(self, path: Path, why: str) -> None:
+        """The RejectedImageConverter0 on an empty object with ``Filename`` = the file given up
+        on (as LoadAndDeleteDir, conquest-storage.md §6.2)."""
+        from pydicom.dataset import Dataset
+
+        from .ingest import REJECTED
+        ctx = IngestContext(self.own_ae, self.own_ae, source="file", filename=str(path), ingest=self.ingest)
+        for name, hook in REJECTED.items():
+            try:
+                hook(Dataset(), ctx, why)
+            except Exception as exc:  # the file is set aside regardless
+                self.ingest.logs.operator.printf(f"***Rejected-object step {name} failed: {exc}\n")
 
 
 def incoming_folders(settings, logs) -> list[Path]:

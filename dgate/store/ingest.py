@@ -53,8 +53,8 @@ from .removal import remove_stored_file
 from .scan import DEFLATED, Scan, StructureError, patch, repair, scan
 from .tempfiles import TempFile
 
-__all__ = ["AFTER_STORE", "COMPRESSION", "IMPORT_STEPS", "Ingest", "IngestContext", "Received", "Spool",
-           "StoreFailed", "Stored", "Verdict", "counters"]
+__all__ = ["AFTER_STORE", "COMPRESSION", "IMPORT_STEPS", "REJECTED", "SPACE", "Ingest", "IngestContext",
+           "Received", "Spool", "StoreFailed", "Stored", "Verdict", "counters"]
 
 CANNOT_UNDERSTAND = 0xC000
 OUT_OF_RESOURCES = 0xA700
@@ -72,10 +72,11 @@ class StoreFailed(Exception):
     ``status`` is the DIMSE status to answer (None: ``StorageFailedErrorCode``).
     """
 
-    def __init__(self, message: str, status: int | None = None, database: bool = False):
+    def __init__(self, message: str, status: int | None = None, database: bool = False, refused: bool = False):
         super().__init__(message)
         self.status = status
         self.database = database          # caused by a database error (the connection may be broken)
+        self.refused = refused            # the index refused it (``SaveToDataBase`` failed): REJECTED runs
 
 
 class Verdict(enum.Enum):
@@ -120,6 +121,11 @@ IMPORT_STEPS = Registry()
 """``IMPORT_STEPS.register(name, step, order)``; ``step(ds, ctx) -> Verdict | None``."""
 AFTER_STORE = Registry()
 """``AFTER_STORE.register(name, hook)``; ``hook(stored, ctx)`` after the row is committed."""
+REJECTED = Registry()
+"""``REJECTED.register(name, hook)``; ``hook(ds, ctx, why) -> Verdict | None`` when the index
+refused an object (``SaveToDataBase`` failed, conquest-storage.md §6.3 step 4: the
+RejectedImageConverter0). ``Verdict.RETRY`` stores it once more, with the changes the hook
+made (``ctx.mark_changed()``); anything else keeps the refusal."""
 
 
 def _default_compression(obj: Encoded, code: str, ctx: IngestContext) -> Encoded:
@@ -162,6 +168,28 @@ def _needs_normalising(sc: Scan) -> bool:
         return True
     planar = sc.raw(0x00280006)
     return planar is not None and any(planar[:2])
+class _Space:
+    """``SPACE.set(fn)``; ``fn(ingest, low_mb, wait) -> bool``: make space on the MAG devices
+    (:mod:`.space`; ``low_mb`` = ``MAGDeviceThreshHold``). ``wait``: no device has room, the
+    store waits for it and then looks for a device again. None: never (``*** Out of disk space``)."""
+
+    def __init__(self) -> None:
+        self.fn: Callable[[Any, int, bool], bool] | None = None
+
+    def set(self, fn: Callable[[Any, int, bool], bool] | None) -> None:
+        self.fn = fn
+
+    def __call__(self, ingest: Any, low: int, wait: bool) -> bool:
+        if self.fn is None:
+            return False
+        try:
+            return bool(self.fn(ingest, low, wait))
+        except Exception as exc:  # the hub may be gone: the store decides without it
+            ingest.logs.operator.printf(f"***Cannot make space: {exc}\n")
+            return False
+
+
+SPACE = _Space()
 
 
 @dataclass
@@ -234,17 +262,24 @@ class Ingest:
     def _choose_device(self, preferred: str | None) -> tuple[str, Path]:
         threshold = self.settings.int("MAGDeviceFullThreshHold")
         ignore = self.settings.int("IgnoreMAGDeviceThreshHold")
+        low = 0 if ignore else self.settings.int("MAGDeviceThreshHold")
         if preferred and preferred.upper().startswith("MAG"):
             root = device_root(self.settings, preferred.upper())
             if root and (ignore or free_megabytes(root) > 30):
                 return preferred.upper(), Path(root)
-        for kind in ("MAG", "MIRROR"):
-            for dev in devices(self.settings, kind):
-                if dev.root in ("", "NULL"):
-                    continue
-                free = 10000 if ignore else free_megabytes(dev.root)
-                if free > threshold:
-                    return ("MAG" + str(dev.index) if kind == "MIRROR" else dev.name), Path(dev.root)
+        for attempt in (0, 1):
+            for kind in ("MAG", "MIRROR"):
+                for dev in devices(self.settings, kind):
+                    if dev.root in ("", "NULL"):
+                        continue
+                    free = 10000 if ignore else free_megabytes(dev.root)
+                    if free > threshold:
+                        if kind == "MAG" and low and free < low:
+                            SPACE(self, low, False)         # the LRU cleanup thread
+                        return ("MAG" + str(dev.index) if kind == "MIRROR" else dev.name), Path(dev.root)
+            if attempt or not low or SPACE.fn is None:
+                break
+            SPACE(self, low, True)                  # wait for the cleanup, then look again
         raise StoreFailed("*** Out of disk space", OUT_OF_RESOURCES)
 
     def spool_root(self) -> str | None:
@@ -266,6 +301,7 @@ class Ingest:
         if ctx is None:
             ctx = IngestContext(calling, called, compression)
         ctx.ingest = self
+        ctx.extra["db"] = db                 # for import steps that read the index (WorkListMode)
         received = obj if isinstance(obj, Received) else Received(obj.transfer_syntax, obj.raw)
         try:
             return self._store(received, db, ctx)
@@ -329,7 +365,33 @@ class Ingest:
             else:
                 if result is not original:
                     item.replace(result.raw, result.transfer_syntax)
+        try:
+            return self._save(item, db, ctx)
+        except StoreFailed as exc:
+            if not exc.refused or not REJECTED or self._rejected(item, ctx, str(exc)) is not Verdict.RETRY:
+                raise
+            self.logs.operator.printf(f"{exc}; retried (RejectedImageConverter)\n")
         return self._save(item, db, ctx)
+
+    def _rejected(self, item: _Object, ctx: IngestContext, why: str) -> Verdict:
+        """Run the :data:`REJECTED` hooks on the refused object; RETRY when one asks for it."""
+        try:
+            ds = item.encoded().dataset()
+        except BadObject:
+            return Verdict.REJECT
+        ctx.changed = False
+        verdict = Verdict.REJECT
+        for name, hook in REJECTED.items():
+            try:
+                verdict = hook(ds, ctx, why) or verdict
+            except Exception as exc:  # a broken hook keeps the refusal
+                self.logs.operator.printf(f"***Rejected-object step {name} failed: {printable(str(exc))}\n")
+        if verdict is Verdict.RETRY and ctx.changed:
+            ts = str(getattr(ds.file_meta, "TransferSyntaxUID", item.transfer_syntax) or item.transfer_syntax)
+            new = Encoded.from_dataset(ds, ts)
+            item.replace(new.raw, new.transfer_syntax)
+            self._check_uids(item.scan, ctx)
+        return verdict
 
     def _check_uids(self, sc: Scan, ctx: IngestContext) -> None:
         sop = sc.raw(0x00080018)
@@ -410,7 +472,7 @@ class Ingest:
             if existing is None and rows:
                 raise StoreFailed(f"***Refused {self._who(ctx, sop)}: this SOP instance is already stored for "
                                   f"patient '{printable(rows[0].patient_id)}', this object is for patient "
-                                  f"'{printable(patid)}'")
+                                  f"'{printable(patid)}'", refused=True)
             name = self._name(header, ctx)
             rewritten = False
             replaced = None         # the row's old file: removed once the row points at the new one
@@ -443,10 +505,10 @@ class Ingest:
                 # indexed meanwhile by another server on the same database: that row wins
                 self._undo(path, backup, created)
                 raise StoreFailed(f"***Refused {self._who(ctx, sop)}: it was indexed meanwhile by another "
-                                  "process")
+                                  "process", refused=True)
             except DatabaseError as exc:
                 self._undo(path, backup, created)
-                raise StoreFailed(f"***Error saving to SQL: {exc}", database=True) from exc
+                raise StoreFailed(f"***Error saving to SQL: {exc}", database=True, refused=True) from exc
             if backup is not None:
                 backup.unlink(missing_ok=True)
             if replaced is not None:

@@ -21,6 +21,21 @@ from .devices import device_of, devices
 from .formats import BadObject, read_file
 from .reader import regen_loader_for
 
+
+class _RegenHooks:
+    """``REGEN.set(check, failed)``: ``check(db, path, device) -> bool`` before a file is
+    entered (False: not entered; the RegenConverter0 veto), ``failed(db, path, device, why)``
+    for a file that could not be entered (RegenFailConverter0). Set by the converter plug-in."""
+
+    def __init__(self) -> None:
+        self.check = None
+        self.failed = None
+
+    def set(self, check=None, failed=None) -> None:
+        self.check, self.failed = check, failed
+
+
+REGEN = _RegenHooks()
 SKIP_DIRS = {"incoming", "printer_files", "bin", ".dgate-tmp"}
 PROGRESS_EVERY = 1000
 
@@ -47,11 +62,20 @@ def regen_file(db: Database, path: Path, root: Path, device: str, summary: Regen
         for keyword in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
             if keyword not in ds:
                 raise BadObject(f"no {keyword}")
+        if REGEN.check is not None and not REGEN.check(db, path, device):
+            summary.skipped += 1
+            log.operator.printf(f"[Regen] {path} -SKIPPED by RegenConverter0\n")
+            return False
         db.add(ds, relative, device, filename_for_log=str(path))
     except (OSError, BadObject, DatabaseError) as exc:
         summary.failed += 1
         summary.failures.append(str(path))
         log.operator.printf(f"***[Regen] {path} -FAILED: {exc}\n")
+        if REGEN.failed is not None:
+            try:
+                REGEN.failed(db, path, device, str(exc))
+            except Exception as hook_exc:  # a broken converter must not stop the regen
+                log.operator.printf(f"***[Regen] RegenFailConverter0 failed: {hook_exc}\n")
         return False
     summary.indexed += 1
     log.debug.printf(f"[Regen] {path} -SUCCESS\n")
