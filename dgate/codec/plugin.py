@@ -150,7 +150,8 @@ def _column(code: str) -> str:
 
 def preference(code: str, stored: set[str] | frozenset[str], as_stored: bool = False) -> list[str]:
     """Transfer syntaxes to offer a destination with acrnema.map column ``code`` for objects
-    stored in ``stored``, most preferred first (one presentation context each)."""
+    stored in ``stored``, most preferred first (grouped into contexts by
+    :func:`retrieve_proposal`)."""
     c = _column(code)
     compressed = sorted(s for s in stored if s not in UNCOMPRESSED)
     if as_stored or c == "" or c.startswith(("as", "is", "v")):
@@ -173,8 +174,37 @@ def preference(code: str, stored: set[str] | frozenset[str], as_stored: bool = F
     return seen
 
 
-def retrieve_proposal(sop_class: str, stored: set[str], code: str, as_stored: bool) -> list[str]:
-    return preference(code, stored, as_stored)
+def retrieve_proposal(sop_class: str, stored: set[str], code: str, as_stored: bool) -> list[list[str]]:
+    """Presentation contexts for one SOP class (issue 12): :func:`preference` grouped so that
+    syntaxes the column treats alike share one context and the acceptor's choice among them
+    cannot change what the column asks for:
+
+    - the JPEG family members of a ``j…`` column (``AddTransferSyntaxs``) form one context;
+    - for ``as``/``is``/``v`` (and NKI private classes) Explicit and Implicit VR LE form one
+      context, each stored compressed syntax its own (sent untouched where accepted);
+    - every other syntax (the Implicit VR LE of ``un``, its Explicit fallback, a stored
+      compressed fallback) has its own context, so the destination keeps the column's first
+      choice whenever it supports it.
+
+    Typically 1–3 contexts per SOP class instead of one per syntax."""
+    c = _column(code)
+    order = preference(code, stored, as_stored)
+    family: set[str] = set()
+    if c.startswith("j") and not as_stored:
+        family = {s for s in proposed_syntaxes(c) if s not in UNCOMPRESSED}
+    elif as_stored or c == "" or c.startswith(("as", "is", "v")):
+        family = {ts.EXPLICIT_LE, ts.IMPLICIT_LE}
+    groups: list[list[str]] = []
+    grouped: list[str] | None = None
+    for s in order:
+        if s in family:
+            if grouped is None:
+                grouped = []
+                groups.append(grouped)
+            grouped.append(s)
+        else:
+            groups.append([s])
+    return groups
 
 
 class _Defaults:

@@ -31,7 +31,7 @@ from .association import Aborted, Closed, Message, ProtocolError, Rejected
 from .dimse import MOVE_DESTINATION, status_counts
 from .negotiation import NKI_MOVE
 from .session import AssociationInfo
-from .storescu import WARNINGS, StoreSCU, choose_syntax, offered, payload, send_object
+from .storescu import WARNINGS, StoreSCU, batches, choose_syntax, offered, payload, send_object
 
 MOVE_MODELS = {
     "1.2.840.10008.5.1.4.1.2.1.2": "PatientRoot", "1.2.840.10008.5.1.4.1.2.2.2": "StudyRoot",
@@ -47,6 +47,7 @@ DESTINATION_UNKNOWN = 0xA801
 UNABLE = 0xA702
 IDENTIFIER_MISMATCH = 0xA900
 REFUSED_BY_CONVERTER = 0xC013
+GET_COMPRESSION = "un"          # C-GET: dgate 1.5.0e sends decompressed, Implicit VR LE where accepted
 MOVE_SEARCH_FAILED = 0xC004     # Conquest: a C-MOVE whose identifier selects nothing ("move search failed")
 
 
@@ -246,31 +247,45 @@ def move(session: AssociationInfo, msg: Message) -> None:
     if not objects:
         _finish(session, msg, counts)
         return
+    originator = (session.calling, msg.command.message_id)
+    needs = [(o.sop_class, o.transfer_syntax) for o in objects]
+    for group in batches(needs, address.compression, ctx.as_stored):
+        part = [o for o in objects if o.sop_class in group]
+        outcome = _move_batch(session, msg, ctx, address, part, counts, originator)
+        if outcome is not None:
+            session.respond(msg, outcome, None, counts.pending())
+            return
+    if counts.failed:
+        logs.operator.printf(f"***C-Move to {printable(destination)}: {counts.failed} of {counts.total} "
+                             "object(s) failed\n")
+    _finish(session, msg, counts)
+
+
+def _move_batch(session: AssociationInfo, msg: Message, ctx: RetrieveContext, address: Address,
+                objects: list[ObjectFile], counts: Counts, originator: tuple[str, int]) -> int | None:
+    """Send ``objects`` over one association to the destination (one of the
+    :func:`~dgate.net.storescu.batches` of a C-MOVE); a final status to answer with when the
+    move must stop (cancel 0xFE00, no association 0xA702), else None."""
+    logs = session.logs
     scu = StoreSCU(session.server.ae_title, address, timeout=session.server.network_timeout(),
                    max_length=session.server.limits().max_length)
     try:
         scu.open({(o.sop_class, o.transfer_syntax) for o in objects}, ctx.as_stored)
     except (Rejected, OSError) as exc:
-        logs.operator.printf(f"***C-Move: cannot associate with {printable(destination)} at "
+        logs.operator.printf(f"***C-Move: cannot associate with {printable(ctx.destination)} at "
                              f"{address.host}:{address.port}: {exc}\n")
-        session.respond(msg, UNABLE, None, counts.pending())
-        return
-    originator = (session.calling, msg.command.message_id)
+        return UNABLE
     try:
         for obj in objects:
             if session.assoc.cancelled(msg.command.message_id):
                 logs.operator.printf("Cancel request\n")
-                session.respond(msg, 0xFE00, None, counts.pending())
-                return
+                return 0xFE00
             status = _send_one(scu, obj, originator, ctx)
             counts.add(status, obj.sop_instance)
             session.respond(msg, 0xFF00, None, counts.pending())
     finally:
         scu.close()
-    if counts.failed:
-        logs.operator.printf(f"***C-Move to {printable(destination)}: {counts.failed} of {counts.total} "
-                             "object(s) failed\n")
-    _finish(session, msg, counts)
+    return None
 
 
 def _send_one(scu: StoreSCU, obj: ObjectFile, originator: tuple[str, int], ctx: RetrieveContext) -> int:
@@ -326,7 +341,7 @@ def get(session: AssociationInfo, msg: Message) -> None:
         syntaxes = offered(contexts, obj.sop_class)
         status = -1
         try:
-            target = choose_syntax(obj, syntaxes, "", False, ctx)
+            target = choose_syntax(obj, syntaxes, GET_COMPRESSION, ctx.as_stored, ctx)
             if target is None:
                 logs.operator.printf(f"***C-Get: no presentation context (SCP role) for {printable(obj.sop_class)}\n")
             else:

@@ -14,7 +14,9 @@ Proposal (:func:`proposal`), as dgate 1.5.0e where it matters: for a destination
 compression ``un`` (``u…``) each SOP class gets a context offering Implicit VR Little
 Endian and one offering Explicit VR LE (the original offers implicit only); implicit is
 sent where it was accepted. Other codes offer each stored compressed syntax, then an
-uncompressed fallback. The codec plug-in (:mod:`dgate.codec.plugin`) replaces all three choices
+uncompressed fallback context with both. More SOP classes than fit in 128 contexts are
+split over several associations (:func:`batches`). The codec plug-in
+(:mod:`dgate.codec.plugin`) replaces all three choices
 after the acrnema.map column (:data:`dgate.net.hooks.RETRIEVE_PROPOSAL`,
 :data:`~dgate.net.hooks.RETRIEVE_SYNTAX`, :data:`~dgate.net.hooks.RETRIEVE_PAYLOAD`).
 """
@@ -36,30 +38,49 @@ SMALL = 4 << 20
 WARNINGS = {0x0001, 0xB000, 0xB006, 0xB007}
 
 
-def proposal(needs: Iterable[tuple[str, str]], code: str, as_stored: bool = False) -> list[pdu.ProposedContext]:
-    """Presentation contexts for objects of these (SOP class, stored transfer syntax)."""
+def _class_contexts(sop: str, syntaxes: set[str], code: str, as_stored: bool) -> list[list[str]]:
+    """The transfer-syntax lists (one per presentation context) proposed for one SOP class."""
+    custom = hooks.RETRIEVE_PROPOSAL(sop, syntaxes, code, as_stored)
+    if custom is not None:
+        return [[ts] if isinstance(ts, str) else list(ts) for ts in custom]
+    if code.lower().startswith("u") and not as_stored:
+        return [[IMPLICIT_LE], [EXPLICIT_LE]]
+    return [[ts] for ts in sorted(syntaxes - UNCOMPRESSED)] + [[EXPLICIT_LE, IMPLICIT_LE]]
+
+
+def _by_class(needs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
     by_class: dict[str, set[str]] = {}
     for sop, ts in needs:
         by_class.setdefault(sop, set()).add(ts)
-    contexts: list[pdu.ProposedContext] = []
-    uncompressed_first = code.lower().startswith("u") and not as_stored
+    return by_class
 
-    def add(sop: str, syntaxes: list[str]) -> None:
-        if len(contexts) < MAX_CONTEXTS:
-            contexts.append(pdu.ProposedContext(2 * len(contexts) + 1, sop, syntaxes))
-    for sop, syntaxes in by_class.items():
-        custom = hooks.RETRIEVE_PROPOSAL(sop, syntaxes, code, as_stored)
-        if custom is not None:
-            for ts in custom:
-                add(sop, [ts])
-            continue
-        if uncompressed_first:
-            add(sop, [IMPLICIT_LE])
-            add(sop, [EXPLICIT_LE])
-            continue
-        for ts in sorted(syntaxes - UNCOMPRESSED):
-            add(sop, [ts])
-        add(sop, [EXPLICIT_LE, IMPLICIT_LE])
+
+def batches(needs: Iterable[tuple[str, str]], code: str, as_stored: bool = False) -> list[set[str]]:
+    """The SOP classes of ``needs`` split into groups whose proposal fits one association
+    (at most :data:`MAX_CONTEXTS` presentation contexts, PS3.8 §9.3.2.2: odd IDs 1..255), in
+    first-seen order; a C-MOVE sends each group over its own association."""
+    out: list[set[str]] = []
+    used = MAX_CONTEXTS
+    for sop, syntaxes in _by_class(needs).items():
+        n = min(len(_class_contexts(sop, syntaxes, code, as_stored)), MAX_CONTEXTS)
+        if used + n > MAX_CONTEXTS:
+            out.append(set())
+            used = 0
+        out[-1].add(sop)
+        used += n
+    return out
+
+
+def proposal(needs: Iterable[tuple[str, str]], code: str, as_stored: bool = False) -> list[pdu.ProposedContext]:
+    """Presentation contexts for objects of these (SOP class, stored transfer syntax): for
+    each SOP class the contexts of the codec's proposal (:data:`dgate.net.hooks.RETRIEVE_PROPOSAL`,
+    several transfer syntaxes per context where the acrnema.map column allows it), at most
+    :data:`MAX_CONTEXTS` (split larger sets with :func:`batches`)."""
+    contexts: list[pdu.ProposedContext] = []
+    for sop, syntaxes in _by_class(needs).items():
+        for group in _class_contexts(sop, syntaxes, code, as_stored):
+            if len(contexts) < MAX_CONTEXTS:
+                contexts.append(pdu.ProposedContext(2 * len(contexts) + 1, sop, group))
     return contexts
 
 
