@@ -11,7 +11,8 @@ At import it sets, in the hub and in every worker:
   before a non-``.v2`` file is written (unless ``AllowNKIAsDICOM = 1``).
 * :data:`dgate.net.hooks.RETRIEVE_PROPOSAL` / ``RETRIEVE_SYNTAX`` / ``RETRIEVE_PAYLOAD``: what a
   C-MOVE / C-GET / forward destination is offered and sent, after its acrnema.map column
-  (wildcard rows included, as the lookup resolves them):
+  (wildcard rows included, as the lookup resolves them; C-GET uses ``un``), grouped into
+  presentation contexts by :func:`retrieve_proposal`:
 
   - ``as``/``is``: the stored syntax, then Explicit and Implicit VR LE;
   - ``un``/``ui``: Implicit VR LE first (as the original, issue 17), Explicit VR LE as a
