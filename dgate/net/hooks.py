@@ -26,10 +26,9 @@ Settable functions (one each, ``.set(fn)``; None restores the default):
   presentation context for its SOP class); None: the default policy of
   :func:`dgate.net.storescu.choose_syntax`.
 * ``RETRIEVE_PROPOSAL``: ``fn(sop_class, stored: set[str], code: str, as_stored: bool)
-  -> list[list[str] | str] | None``, the presentation contexts to propose to a retrieve/forward destination
-  for one SOP class, in
-  order of preference: each item the transfer syntaxes of one context (a bare string: a
-  context with that one syntax); None: :func:`dgate.net.storescu.proposal`. A C-MOVE that
+  -> list[list[str] | str] | None``, the presentation contexts to propose to a retrieve/forward
+  destination for one SOP class, in order of preference: each item the transfer syntaxes of
+  one context (a bare string: a context with that one syntax); None: :func:`dgate.net.storescu.proposal`. A C-MOVE that
   needs more than 128 contexts is split over associations (:func:`dgate.net.storescu.batches`).
 * ``RETRIEVE_PAYLOAD``: ``fn(obj, target_ts, ctx) -> Iterable[bytes] | None``, the data set
   bytes to send (NKI expansion, recompression); None: :func:`dgate.net.storescu.payload`.
