@@ -241,6 +241,7 @@ def test_quit_stops_the_server(tmp_path):
     proc = start_server(tmp_path)
     result = run_dgate([f"-p{proc.port}", "--quit:"], tmp_path)
     assert result.returncode == 1
+    assert result.stderr == ""           # the server closing without a reply is what quit: does
     proc.proc.wait(10)
     assert proc.proc.returncode == 0
 

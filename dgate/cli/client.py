@@ -84,6 +84,8 @@ def send_to_server(command: str, host: str, port: str | int, ae: str,
         reply = send_command(command, host=host, port=int(port), ae=ae, console_text=console_text,
                              upload=upload)
     except ControlError as exc:
+        if command.partition(":")[0] in ("quit", "safequit") and "closed" in str(exc):
+            return 1             # the server stops without a reply: quiet, exit code 1 as the original
         _hint(prog, f"no answer from the server at {host}:{port} ({exc})")
         return 1
     except ValueError:
