@@ -358,3 +358,64 @@ def uids_of_file(path: str | os.PathLike) -> tuple[str, str]:
     if "SOPInstanceUID" not in header:
         raise BadObject("no SOPInstanceUID")
     return str(header.SOPInstanceUID), str(header.get("PatientID", ""))
+
+
+def encode_changes(ds: Dataset, before: dict, sc: "Scan") -> bytes | None:
+    """The bytes :meth:`Encoded.from_dataset` would give for ``ds``, made by splicing: the
+    top-level elements still as they were decoded (``before``: ``dict(ds._dict)`` taken right
+    after decoding the bytes scanned as ``sc``) are copied from those bytes, only the changed,
+    added or parsed ones are encoded by pydicom (PS3.5 §7.1: elements in tag order; retired
+    group lengths dropped as pydicom does). None when this cannot be the same as a full
+    encode: another transfer syntax, character set or encoding, unsorted or repaired input."""
+    ts = sc.transfer_syntax
+    meta = getattr(ds, "file_meta", None)
+    if ts in (EXPLICIT_BE, DEFLATED) or sc.needs_repair or meta is None \
+            or str(getattr(meta, "TransferSyntaxUID", "") or "") != ts:
+        return None
+    implicit = ts == IMPLICIT_LE
+    if ds.original_encoding != (implicit, True) or ds.original_character_set != ds._character_set:
+        return None
+    order = sc.order
+    if len(order) != len(before) or any(a >= b for a, b in zip(order, order[1:])):
+        return None
+    now = ds._dict
+    changes: dict[int, bytes | None] = {tag: None for tag in before.keys() - now.keys()}
+    encoding = ds.get("SpecificCharacterSet", "iso8859")
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, implicit
+    from pydicom.filewriter import write_data_element
+    for tag, elem in now.items():
+        group = tag >> 16
+        if group == 2 or (tag & 0xFFFF == 0 and group > 6):
+            if tag in before:
+                changes[tag] = None
+            continue
+        if before.get(tag) is elem and isinstance(elem, _RawDataElement):
+            continue
+        start = fp.tell()
+        try:
+            write_data_element(fp, elem, encoding)
+        except Exception:
+            return None
+        changes[tag] = fp.getvalue()[start:]
+    data = sc.data
+    out = bytearray()
+    pending = sorted(changes)
+    i, last = 0, 0
+    for tag in order:
+        while i < len(pending) and pending[i] < tag:
+            out += data[last:sc.element(tag).header]  # type: ignore[union-attr]
+            last = sc.element(tag).header             # type: ignore[union-attr]
+            out += changes[pending[i]] or b""
+            i += 1
+        if i < len(pending) and pending[i] == tag:
+            elem_pos = sc.element(tag)
+            assert elem_pos is not None
+            out += data[last:elem_pos.header]
+            out += changes[tag] or b""
+            last = elem_pos.end
+            i += 1
+    out += data[last:len(data)]
+    for tag in pending[i:]:
+        out += changes[tag] or b""
+    return bytes(out)
