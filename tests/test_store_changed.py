@@ -95,3 +95,14 @@ def test_stored_file_of_a_lua_changed_object_equals_the_pydicom_encoding(tmp_pat
             assert got[elem.tag].VR == elem.VR and got[elem.tag].value == elem.value, elem.tag
     finally:
         plugin.IMPORT_STEPS.unregister("convert.import")
+
+
+@pytest.mark.parametrize("name", FILES + ["SC_rgb_rle.dcm", "rtstruct.dcm", "emri_small_jpeg_2k_lossless.dcm"])
+def test_dataset_from_the_scan_equals_pydicoms(name):
+    from dgate.store.formats import dataset_from_scan
+    encoded = read_file(get_testdata_file(name))
+    mine, theirs = dataset_from_scan(scan(encoded.raw, encoded.transfer_syntax)), encoded.dataset()
+    assert mine is not None and list(mine.keys()) == list(theirs.keys())
+    assert mine == theirs                                     # every element parsed and compared
+    assert mine.original_encoding == theirs.original_encoding
+    assert mine.original_character_set == theirs.original_character_set

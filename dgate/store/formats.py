@@ -419,3 +419,58 @@ def encode_changes(ds: Dataset, before: dict, sc: "Scan") -> bytes | None:
     for tag in pending[i:]:
         out += changes[tag] or b""
     return bytes(out)
+
+
+def dataset_from_scan(sc: "Scan") -> Dataset | None:
+    """The data set of the scanned bytes as pydicom's ``read_dataset`` gives it (each
+    top-level element a raw element, parsed when used), built from the scan's offsets instead
+    of walking the bytes again; an element of undefined length is read by pydicom from its own
+    bytes. None for big endian and deflated data (use :meth:`Encoded.dataset`)."""
+    from .scan import _LE_LONG, _LE_TAG_LEN, _LE_TAG_VR_LEN, _VR_TEXT, LONG_VRS, Element
+    ts = sc.transfer_syntax
+    if ts in (EXPLICIT_BE, DEFLATED) or sc.needs_repair:
+        return None
+    implicit = ts == IMPLICIT_LE
+    data = sc.data
+    raw_elem, tag_type = _RawDataElement, _BaseTag
+    unpack_short, unpack_long, unpack_implicit = _LE_TAG_VR_LEN.unpack_from, _LE_LONG.unpack_from, \
+        _LE_TAG_LEN.unpack_from
+    vr_text, long_vrs = _VR_TEXT, LONG_VRS
+    elements: dict = {}
+    for tag, where in sc.elements.items():
+        key = tag_type(tag)
+        if isinstance(where, int):
+            if implicit:
+                vr, length, value = None, unpack_implicit(data, where)[2], where + 8
+            else:
+                vr_bytes = data[where + 4:where + 6]
+                if vr_bytes in long_vrs:
+                    length, value = unpack_long(data, where + 8)[0], where + 12
+                else:
+                    length, value = unpack_short(data, where)[3], where + 8
+                vr = vr_text[bytes(vr_bytes)]
+        else:
+            elem = Element(*where)
+            if elem.length == 0xFFFFFFFF:
+                part = read_dataset(io.BytesIO(bytes(data[elem.header:elem.end])), implicit, True)
+                found = part._dict.get(tag)
+                if found is None:
+                    return None
+                elements[key] = found._replace(value_tell=found.value_tell + elem.header) \
+                    if isinstance(found, raw_elem) else found
+                continue
+            vr, length, value = elem.vr, elem.length, elem.value
+        elements[key] = raw_elem(key, vr, length, bytes(data[value:value + length]), value,
+                                 implicit, True, True, False)
+    ds = Dataset(elements)
+    encoding: str | list[str] = "iso8859"
+    charset = elements.get(0x00080005)
+    if charset is not None:
+        from pydicom.charset import convert_encodings
+        from pydicom.dataelem import convert_raw_data_element
+        value = convert_raw_data_element(charset).value if isinstance(charset, raw_elem) else charset.value
+        encoding = convert_encodings(value)
+    ds.set_original_encoding(implicit, True, encoding)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = UID(ts)
+    return ds

@@ -46,7 +46,16 @@ from ..runtime.registry import Registry
 from .devices import device_root, devices, free_megabytes
 from .filenames import UnsafeFileName, generate_file_name
 from .fiximage import image_fixes
-from .formats import UNCOMPRESSED, BadObject, Encoded, ScanHeader, encode_changes, part10_prefix, v2_bytes
+from .formats import (
+    UNCOMPRESSED,
+    BadObject,
+    Encoded,
+    ScanHeader,
+    dataset_from_scan,
+    encode_changes,
+    part10_prefix,
+    v2_bytes,
+)
 from .locks import instance_lock
 from .received import Received, Spool
 from .removal import remove_stored_file
@@ -418,7 +427,7 @@ class Ingest:
     def _import_steps(self, item: _Object, ctx: IngestContext) -> Verdict:
         try:
             encoded = item.encoded()
-            ds = encoded.dataset()
+            ds = dataset_from_scan(item.scan) or encoded.dataset()   # the scan's offsets: no second walk
         except BadObject as exc:
             raise StoreFailed(f"***Refused {self._who(ctx, item.scan.text(0x00080018))}: {exc}",
                               CANNOT_UNDERSTAND) from exc
