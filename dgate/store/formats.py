@@ -432,7 +432,7 @@ def dataset_from_scan(sc: "Scan") -> Dataset | None:
         return None
     implicit = ts == IMPLICIT_LE
     data = sc.data
-    raw_elem, tag_type = _RawDataElement, _BaseTag
+    raw_elem, tag_type, new_tuple = _RawDataElement, _BaseTag, tuple.__new__
     unpack_short, unpack_long, unpack_implicit = _LE_TAG_VR_LEN.unpack_from, _LE_LONG.unpack_from, \
         _LE_TAG_LEN.unpack_from
     vr_text, long_vrs = _VR_TEXT, LONG_VRS
@@ -460,8 +460,8 @@ def dataset_from_scan(sc: "Scan") -> Dataset | None:
                     if isinstance(found, raw_elem) else found
                 continue
             vr, length, value = elem.vr, elem.length, elem.value
-        elements[key] = raw_elem(key, vr, length, bytes(data[value:value + length]), value,
-                                 implicit, True, True, False)
+        elements[key] = new_tuple(raw_elem, (key, vr, length, bytes(data[value:value + length]), value,
+                                             implicit, True, True, False))      # RawDataElement(...), faster
     ds = Dataset(elements)
     encoding: str | list[str] = "iso8859"
     charset = elements.get(0x00080005)
