@@ -40,7 +40,7 @@ from ..store.ingest import AFTER_STORE, IMPORT_STEPS, IngestContext, Stored, Ver
 from .context import ConvertContext, Services
 from .forward import Forwarder
 from .keys import Converters
-from .pristine import remember_source, snapshot, syntax_of, unchanged
+from .pristine import SOURCE, remember_source, snapshot, syntax_of, unchanged
 from .rc import RC
 
 FETCH_MESSAGE_ID = 0xFBAD
@@ -244,7 +244,9 @@ def _import_step(ds: Dataset, ictx: IngestContext) -> Verdict | None:
     encoded = ictx.extra.get("encoded")
     if encoded is not None and not ictx.changed:    # forwards send the received bytes while ds is unchanged
         remember_source(ds, encoded.raw, encoded.transfer_syntax)
-    before, ts_before = snapshot(ds), syntax_of(ds)
+        before, ts_before = ds.__dict__[SOURCE][2:4]  # the snapshot just taken
+    else:
+        before, ts_before = snapshot(ds), syntax_of(ds)
     try:
         verdict = routing.converters.run_import(ds, ctx)
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydicom.dataset import Dataset
 
-_SOURCE = "_dgate_source"
+SOURCE = _SOURCE = "_dgate_source"   # (bytes, syntax, snapshot, syntax of ds) kept on ds
 
 
 def syntax_of(ds: Dataset) -> str:

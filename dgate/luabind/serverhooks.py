@@ -18,11 +18,13 @@ Per association (in the process and thread that serve it):
   abort or a broken link, as the original); then the state is dropped.
 * ``PRINTSERVER``: ``[lua] printserver`` instead of the print SCP's logging/saving, with
   ``command_line`` the event name or the image box file name, ``Data`` the request data.
-* ``LOCAL_COMMAND``: ``lua:`` and ``luastart:`` server commands run in the association's
+* ``LOCAL_COMMAND``: ``globallua:`` runs in the server's one global state (:func:`run_global`,
+  in a worker through the hub service ``lua.global``, with ``Command`` the C-ECHO request);
+  ``lua:`` and ``luastart:`` server commands run in the association's
   state in the serving process (fresh per command association, ``[lua] association`` has
   run in it); ``luastart:`` answers at once and runs the chunk on a thread of its own
   (``endassociation`` then runs after that chunk, in the same state).
-  ``globallua:`` and every other command go to the hub.
+  every other command goes to the hub.
 
 Process-wide (the hub): ``[lua] background`` about every second and ``nightly`` at 03:00 in
 the global state, as the hub task ``lua.background`` (run unconditionally, keys re-read each
@@ -49,7 +51,7 @@ from .context import LuaContext
 from .hooks import AssociationInfo, AssociationLua, LuaBackground
 
 KEY = "lua"
-LOCAL_COMMANDS = ("lua", "luastart")
+LOCAL_COMMANDS = ("lua", "luastart", "globallua")
 
 
 class ServerLua(AssociationLua):
@@ -197,6 +199,12 @@ def local_command(info: Any, text: str, upload: bytes | None, command: Any) -> t
         return None
     from ..runtime import counters
     counters.add("gui_requests")
+    if name == "globallua":
+        # the server's one global state (the hub's, through the service lua.global from a
+        # worker), under its lock; Command is this C-ECHO; no returnfile (§1.6)
+        result, _ = run_global(args, lua.info.calling or "global", lua.info.called or "global",
+                               command_dataset(command))
+        return ((result.encode("latin-1", "replace") or None) if result is not None else None,)
     state = lua.state
     cmd = command_dataset(command, state.dictionary)
     if name == "lua":
@@ -240,19 +248,22 @@ def lua_reply(state: Any, chunk: str, ctx: LuaContext, cmd: Dataset, logs: Any) 
 
 
 # -- global state in the hub -----------------------------------------------------------------
-def _global_service(chunk: str, calling: str = "global", called: str = "global") -> tuple[str | None, int]:
+def _global_service(chunk: str, calling: str = "global", called: str = "global",
+                    command: Dataset | None = None) -> tuple[str | None, int]:
     from . import states
     ctx = LuaContext(calling, called)
-    result = states.global_state().run(chunk, ctx)
+    result = states.global_state().run(chunk, ctx, None, command)
     return result, ctx.rc
 
 
-def run_global(chunk: str, calling: str = "global", called: str = "global") -> tuple[str | None, int]:
+def run_global(chunk: str, calling: str = "global", called: str = "global",
+               command: Dataset | None = None) -> tuple[str | None, int]:
     """Run ``chunk`` in the server's global state (the hub's; from a worker through the
-    hub service ``lua.global``); (result, verdict)."""
+    hub service ``lua.global``), ``Command`` = ``command``; (result, verdict). Used by
+    ``globallua:`` served in a worker (``dolua_critical`` in globalPDU, dgate.cpp)."""
     if role() == "worker":
-        return hub_call("lua.global", chunk, calling, called)
-    return _global_service(chunk, calling, called)
+        return hub_call("lua.global", chunk, calling, called, command)
+    return _global_service(chunk, calling, called, command)
 
 
 def background_task(ctx: Any) -> LuaBackground:

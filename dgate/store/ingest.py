@@ -46,7 +46,16 @@ from ..runtime.registry import Registry
 from .devices import device_root, devices, free_megabytes
 from .filenames import UnsafeFileName, generate_file_name
 from .fiximage import image_fixes
-from .formats import UNCOMPRESSED, BadObject, Encoded, ScanHeader, part10_prefix, v2_bytes
+from .formats import (
+    UNCOMPRESSED,
+    BadObject,
+    Encoded,
+    ScanHeader,
+    dataset_from_scan,
+    encode_changes,
+    part10_prefix,
+    v2_bytes,
+)
 from .locks import instance_lock
 from .received import Received, Spool
 from .removal import remove_stored_file
@@ -418,12 +427,13 @@ class Ingest:
     def _import_steps(self, item: _Object, ctx: IngestContext) -> Verdict:
         try:
             encoded = item.encoded()
-            ds = encoded.dataset()
+            ds = dataset_from_scan(item.scan) or encoded.dataset()   # the scan's offsets: no second walk
         except BadObject as exc:
             raise StoreFailed(f"***Refused {self._who(ctx, item.scan.text(0x00080018))}: {exc}",
                               CANNOT_UNDERSTAND) from exc
         ctx.extra["encoded"] = encoded       # the bytes ds was decoded from (steps may send them as they are)
         ctx.changed = False
+        before = dict(ds._dict)              # to store a changed object by re-encoding only what changed
         for name, step in IMPORT_STEPS.items():
             try:
                 verdict = step(ds, ctx) or Verdict.KEEP
@@ -434,8 +444,10 @@ class Ingest:
                 return verdict
         if ctx.changed:
             ts = str(getattr(ds.file_meta, "TransferSyntaxUID", item.transfer_syntax) or item.transfer_syntax)
-            new = Encoded.from_dataset(ds, ts)
-            item.replace(new.raw, new.transfer_syntax)
+            raw = encode_changes(ds, before, item.scan) if ts == item.transfer_syntax else None
+            if raw is None:
+                raw = Encoded.from_dataset(ds, ts).raw
+            item.replace(raw, ts)
         return Verdict.KEEP
 
     # -- naming, writing, indexing -------------------------------------------------------
