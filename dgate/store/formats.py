@@ -384,7 +384,8 @@ def encode_changes(ds: Dataset, before: dict, sc: "Scan") -> bytes | None:
     fp = DicomBytesIO()
     fp.is_little_endian, fp.is_implicit_VR = True, implicit
     from pydicom.filewriter import write_data_element
-    for tag, elem in now.items():
+    for key, elem in now.items():
+        tag = int(key)
         group = tag >> 16
         if group == 2 or (tag & 0xFFFF == 0 and group > 6):
             if tag in before:
@@ -453,7 +454,7 @@ def dataset_from_scan(sc: "Scan") -> Dataset | None:
             elem = Element(*where)
             if elem.length == 0xFFFFFFFF:
                 part = read_dataset(io.BytesIO(bytes(data[elem.header:elem.end])), implicit, True)
-                found = part._dict.get(tag)
+                found = part._dict.get(key)
                 if found is None:
                     return None
                 elements[key] = found._replace(value_tell=found.value_tell + elem.header) \
