@@ -67,44 +67,36 @@ def _context(config, logs, family: str, **fields) -> ConvertContext:
     return ctx
 
 
-# -- RejectedImageConverter0 -----------------------------------------------------------------------
-def _rejected(ds: Dataset, ictx: IngestContext, why: str) -> Verdict | None:
+# -- RejectedImageConverter0 / RejectedImageWorkListConverter0 -------------------------------------
+def _run_on_rejected(ds: Dataset, ictx: IngestContext, key: str, run: str) -> Verdict | None:
+    """Run converter ``key`` (the :class:`Converters` method ``run``) on an object the store
+    refused; the changes it makes are kept, ``retry`` asks the store to try once more."""
     ingest = ictx.ingest
-    if ingest is None or not _configured(ingest.config, "RejectedImageConverter0"):
+    if ingest is None or not _configured(ingest.config, key):
         return None
     config, logs = ingest.config, ingest.logs
     from .plugin import command_dataset
-    ctx = _context(config, logs, "RejectedImage", calling=ictx.calling, called=ictx.called,
+    ctx = _context(config, logs, key[:-len("Converter0")], calling=ictx.calling, called=ictx.called,
                    sop=str(ds.get("SOPInstanceUID", "") or ""), command=command_dataset(ictx.command),
                    filename=ictx.filename or None, association=ictx.association)
     before, ts_before = snapshot(ds), syntax_of(ds)
     try:
-        verdict = _converters(config, logs).run_rejected(ds, ctx)
+        verdict = getattr(_converters(config, logs), run)(ds, ctx)
     finally:
         ctx.close()
     if verdict.ran and not unchanged(ds, before, ts_before):
         ictx.mark_changed()
     return Verdict.RETRY if verdict.rc == RC.RETRY else None
+
+
+def _rejected(ds: Dataset, ictx: IngestContext, why: str) -> Verdict | None:
+    """RejectedImageConverter0: the index refused ``ds`` (``why``)."""
+    return _run_on_rejected(ds, ictx, "RejectedImageConverter0", "run_rejected")
 
 
 def _rejected_worklist(ds: Dataset, ictx: IngestContext) -> Verdict | None:
     """RejectedImageWorkListConverter0: WorkListMode 2 found no worklist row for ``ds``."""
-    ingest = ictx.ingest
-    if ingest is None or not _configured(ingest.config, "RejectedImageWorkListConverter0"):
-        return None
-    config, logs = ingest.config, ingest.logs
-    from .plugin import command_dataset
-    ctx = _context(config, logs, "RejectedImageWorkList", calling=ictx.calling, called=ictx.called,
-                   sop=str(ds.get("SOPInstanceUID", "") or ""), command=command_dataset(ictx.command),
-                   filename=ictx.filename or None, association=ictx.association)
-    before, ts_before = snapshot(ds), syntax_of(ds)
-    try:
-        verdict = _converters(config, logs).run_rejected_worklist(ds, ctx)
-    finally:
-        ctx.close()
-    if verdict.ran and not unchanged(ds, before, ts_before):
-        ictx.mark_changed()
-    return Verdict.RETRY if verdict.rc == RC.RETRY else None
+    return _run_on_rejected(ds, ictx, "RejectedImageWorkListConverter0", "run_rejected_worklist")
 
 
 def _association_start(info) -> None:

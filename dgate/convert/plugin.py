@@ -42,6 +42,7 @@ from .forward import Forwarder
 from .keys import Converters
 from .pristine import SOURCE, remember_source, snapshot, syntax_of, unchanged
 from .rc import RC
+from .routing import RoutingBase
 
 FETCH_MESSAGE_ID = 0xFBAD
 
@@ -58,7 +59,7 @@ class _DelayedProxy:
         return bool(call("convert.delayed", op))
 
 
-class ProcessRouting:
+class ProcessRouting(RoutingBase):
     """A worker's converter services: converters, its own forwarder, the hub's delayed queue."""
 
     def __init__(self, config, logs, port: int, own_ae: str):
@@ -70,22 +71,6 @@ class ProcessRouting:
         self._compression_lua = None
         from ..codec import set_compression_converter
         set_compression_converter(self.compression_converter)
-
-    def compression_converter(self, ds, n: int):
-        """Compression code ``s<n>`` in this worker: CompressionConverterN on ``ds`` (as
-        :meth:`.routing.Routing.compression_converter`)."""
-        ctx = self.context(family="Compression", number=n, lua_state=self._compression_lua)
-        try:
-            self.converters.run_compression(n, ds, ctx)
-        finally:
-            self._compression_lua = ctx.lua_state
-            ctx.close()
-        return None
-
-    def context(self, **fields) -> ConvertContext:
-        fields.setdefault("own_ae", self.own_ae)
-        fields.setdefault("port", self.port)
-        return ConvertContext(self.config, self.logs, services=self.services, **fields)
 
 
 def routing_for(config, logs, port: int | None = None, own_ae: str = ""):

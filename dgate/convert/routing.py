@@ -13,6 +13,7 @@ the most recently made Routing of the process is the one the codec calls.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from .context import ConvertContext, Services
 from .delayed import DelayedQueue
@@ -21,23 +22,19 @@ from .keys import Converters
 from .queues import ExportQueues, StoredObject
 
 
-class Routing:
-    def __init__(self, config, logs, port: int | None = None, own_ae: str = ""):
-        self.config = config
-        self.logs = logs
-        self.port = port if port is not None else config.settings.int("TCPPort")
-        self.own_ae = own_ae or config.settings.str("MyACRNema")
-        self.converters = Converters(config, logs)
-        self.forwarder = Forwarder(config, logs)
-        self.services = Services(forwarder=self.forwarder)
-        self.delayed = DelayedQueue(config, logs, forwarder=self.forwarder, port=self.port, own_ae=self.own_ae,
-                                    services=self.services)
-        self.services.delayed = self.delayed
-        self.exports = ExportQueues(config, logs, services=self.services, port=self.port, own_ae=self.own_ae)
-        self.started = False
-        self._compression_lua = None
-        from ..codec import set_compression_converter
-        set_compression_converter(self.compression_converter)
+class RoutingBase:
+    """What the hub's :class:`Routing` and a worker's routing share: converter contexts wired
+    to their services, and CompressionConverterN for compression code ``s<n>``. Subclasses set
+    ``config``, ``logs``, ``port``, ``own_ae``, ``converters``, ``services`` and
+    ``_compression_lua``."""
+
+    config: Any
+    logs: Any
+    port: int
+    own_ae: str
+    converters: Converters
+    services: Services
+    _compression_lua: Any
 
     def compression_converter(self, ds, n: int):
         """Compression code ``s<n>``: CompressionConverterN on ``ds`` (changed in place; its
@@ -55,6 +52,25 @@ class Routing:
         fields.setdefault("own_ae", self.own_ae)
         fields.setdefault("port", self.port)
         return ConvertContext(self.config, self.logs, services=self.services, **fields)
+
+
+class Routing(RoutingBase):
+    def __init__(self, config, logs, port: int | None = None, own_ae: str = ""):
+        self.config = config
+        self.logs = logs
+        self.port = port if port is not None else config.settings.int("TCPPort")
+        self.own_ae = own_ae or config.settings.str("MyACRNema")
+        self.converters = Converters(config, logs)
+        self.forwarder = Forwarder(config, logs)
+        self.services = Services(forwarder=self.forwarder)
+        self.delayed = DelayedQueue(config, logs, forwarder=self.forwarder, port=self.port, own_ae=self.own_ae,
+                                    services=self.services)
+        self.services.delayed = self.delayed
+        self.exports = ExportQueues(config, logs, services=self.services, port=self.port, own_ae=self.own_ae)
+        self.started = False
+        self._compression_lua = None
+        from ..codec import set_compression_converter
+        set_compression_converter(self.compression_converter)
 
     def enqueue_export(self, stored: StoredObject | dict) -> int:
         return self.exports.enqueue(stored)
