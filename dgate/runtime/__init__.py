@@ -6,6 +6,7 @@ and :mod:`.shm`. Imports nothing else of dgate.
 from .counters import Counters, counters
 from .services import (
     HubGone,
+                       IdleTask,
                        ServiceError,
                        Task,
                        TaskContext,
@@ -21,5 +22,6 @@ from .services import (
                        tasks,
 )
 
-__all__ = ["Counters", "HubGone", "ServiceError", "Task", "TaskContext", "call", "counters", "local_service", "post",
-           "register_service", "register_task", "role", "service", "set_role", "set_transport", "tasks"]
+__all__ = ["Counters", "HubGone", "IdleTask", "ServiceError", "Task", "TaskContext", "call", "counters",
+           "local_service", "post", "register_service", "register_task", "role", "service", "set_role",
+           "set_transport", "tasks"]

@@ -107,6 +107,17 @@ class Task(Protocol):
     def stop(self) -> None: ...
 
 
+class IdleTask:
+    """A task with nothing to run: for a plug-in that only needs the hub's start-up call
+    (``factory(ctx)``) to set itself up."""
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
 @dataclass
 class TaskContext:
     """What a hub task gets: the configuration, the logs and the server identity."""

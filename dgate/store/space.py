@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-from ..runtime import TaskContext, call, post, register_service, register_task
+from ..runtime import IdleTask, TaskContext, call, post, register_service, register_task
 from ..runtime import role as runtime_role
 from .ingest import SPACE
 
@@ -96,18 +96,10 @@ def _request(ingest, low: int, wait: bool) -> bool:
     return False
 
 
-class _Task:
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-
-def _task(ctx: TaskContext) -> _Task:
+def _task(ctx: TaskContext) -> IdleTask:
     global _context
     _context = ctx
-    return _Task()
+    return IdleTask()
 
 
 register_task("space", _task)

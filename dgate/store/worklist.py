@@ -14,7 +14,7 @@ from __future__ import annotations
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from ..runtime import TaskContext, register_task
+from ..runtime import IdleTask, TaskContext, register_task
 from .ingest import IMPORT_STEPS, IngestContext, Verdict, _Registry
 
 REJECTED_WORKLIST = _Registry()
@@ -83,17 +83,9 @@ def sync(settings) -> None:
         IMPORT_STEPS.unregister("worklist")
 
 
-class _Task:
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-
-def _task(ctx: TaskContext) -> _Task:
+def _task(ctx: TaskContext) -> IdleTask:
     sync(ctx.config.settings)
-    return _Task()
+    return IdleTask()
 
 
 register_task("worklistmode", _task)
