@@ -71,13 +71,49 @@ def have_dcmtk() -> bool:
 def start_server(folder: Path, start: bool = True, **params: str) -> DgateProcess | None:
     """Default configuration in ``folder`` with ``params`` put into dicom.ini, tables
     initialised, and (unless ``start=False``) a running dgate."""
+    from conftest import run_dgate
+
     from dgate.config.defaults import create_default_config
     from dgate.config.ini import put_param
-
-    from conftest import run_dgate
     create_default_config(folder)
     params.setdefault("WebPort", "0")      # no web server on the shared port 8086 unless a test asks
     for key, value in params.items():
         put_param(folder / "dicom.ini", key, value)
     assert run_dgate(["-i"], folder).returncode == 0
     return DgateProcess(folder) if start else None
+
+
+class StoreSCP:
+    """dcmtk ``storescp`` as AE ``ae`` writing every object it receives into ``folder``
+    (``options``: more storescp options, e.g. ``-uf`` unique file names, ``+xa`` every syntax)."""
+
+    def __init__(self, folder: Path, ae: str, *options: str, port: int | None = None):
+        self.folder, self.ae = folder, ae
+        folder.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        env = dict(os.environ, TCP_NODELAY="1")
+        self.proc = subprocess.Popen([str(DCMTK / "storescp"), "-aet", ae, "-od", str(folder), *options,
+                                      str(self.port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port)
+
+    def files(self) -> list[Path]:
+        return sorted(p for p in self.folder.iterdir() if p.is_file())
+
+    def wait_for(self, n: int, timeout: float = 20) -> list[Path]:
+        """The files received, once there are ``n`` of them (or after ``timeout`` seconds)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.files()) < n:
+            time.sleep(0.1)
+        return self.files()
+
+    def take(self) -> list:
+        """The objects received so far, read and removed."""
+        import pydicom
+        got = [pydicom.dcmread(p) for p in self.files()]
+        for p in self.files():
+            p.unlink()
+        return got
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)

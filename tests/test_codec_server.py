@@ -6,7 +6,6 @@ compressed streams (stored as received; sent as stored or the sub-operation fail
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import numpy as np
 import pydicom
 import pytest
 from conftest import run_dgate
-from netpeers import DgateProcess, dcmtk, free_port, have_dcmtk, start_server, wait_for_port
+from netpeers import DgateProcess, StoreSCP, dcmtk, free_port, have_dcmtk, start_server
 from pydicom.data import get_testdata_file
 from pydicom.encaps import encapsulate, generate_frames
 from pynetdicom import AE
@@ -62,28 +61,6 @@ def _move(port: int, destination: str, study: str, requested: str = "") -> list:
     finally:
         assoc.release()
     return [last.Status, last.get("NumberOfCompletedSuboperations", 0), last.get("NumberOfFailedSuboperations", 0)]
-
-
-class StoreSCP:
-    """dcmtk storescp writing what it receives into a folder (``+xa``: every syntax it knows)."""
-
-    def __init__(self, folder: Path, ae: str, *options: str):
-        self.port = free_port()
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(["/usr/bin/storescp", "-od", str(folder), "-aet", ae, *options,
-                                      str(self.port)], env={"TCP_NODELAY": "1"})
-        wait_for_port(self.port)
-
-    def take(self) -> list[pydicom.Dataset]:
-        got = [pydicom.dcmread(p) for p in sorted(self.folder.iterdir())]
-        for p in self.folder.iterdir():
-            p.unlink()
-        return got
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(5)
 
 
 def _server(folder: Path, rows: list[tuple[str, int, str]] = (), **params: str) -> DgateProcess:

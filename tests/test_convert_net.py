@@ -13,37 +13,11 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 from convhelpers import ct, folder, mr
-from netpeers import DCMTK, free_port, have_dcmtk, wait_for_port
+from netpeers import DCMTK, StoreSCP, free_port, have_dcmtk
 
 from dgate.config.ini import put_param
 
 pytestmark = pytest.mark.skipif(not have_dcmtk(), reason="dcmtk not installed")
-
-
-class StoreSCP:
-    """dcmtk storescp writing every object it receives into ``folder``."""
-
-    def __init__(self, folder: Path, ae: str, port: int | None = None):
-        self.folder, self.ae = folder, ae
-        folder.mkdir(parents=True, exist_ok=True)
-        self.port = port or free_port()
-        env = dict(os.environ, TCP_NODELAY="1")
-        self.proc = subprocess.Popen([str(DCMTK / "storescp"), "-aet", ae, "-od", str(folder), "-uf",
-                                      str(self.port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port)
-
-    def files(self) -> list[Path]:
-        return sorted(p for p in self.folder.iterdir() if p.is_file())
-
-    def wait_for(self, n: int, timeout: float = 20) -> list[Path]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and len(self.files()) < n:
-            time.sleep(0.1)
-        return self.files()
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 def _amap(config_dir: Path, *rows: tuple[str, int]) -> None:
@@ -53,7 +27,7 @@ def _amap(config_dir: Path, *rows: tuple[str, int]) -> None:
 
 def test_forward_chain_with_link_reuse_and_export_forward(tmp_path):
     """A (converter functions) → B (storescp) and → C (storescp) by an export converter."""
-    b, c = StoreSCP(tmp_path / "b", "PEERB"), StoreSCP(tmp_path / "c", "PEERC")
+    b, c = StoreSCP(tmp_path / "b", "PEERB", "-uf"), StoreSCP(tmp_path / "c", "PEERC", "-uf")
     try:
         config, logs, sink = folder(tmp_path / "a", ImportConverter0="forward to PEERB; forward to 127.0.0.1:%d"
                                     % c.port, ForwardAssociationLevel="STUDY")
@@ -78,7 +52,7 @@ def test_forward_chain_with_link_reuse_and_export_forward(tmp_path):
             # export side: the stored file goes on to C through an ExportConverter
             stored = b.files()[0]
             put_param(tmp_path / "a" / "dicom.ini", "ExportConverters", "1")
-            d = StoreSCP(tmp_path / "d", "PEERD")
+            d = StoreSCP(tmp_path / "d", "PEERD", "-uf")
             put_param(tmp_path / "a" / "dicom.ini", "ExportConverter0", "forward to 127.0.0.1:%d" % d.port)
             config.ini.refresh(force=True)
             from dgate.convert.queues import StoredObject
@@ -159,7 +133,7 @@ def test_export_queue_survives_kill_9_and_sends_once(tmp_path):
     assert journal.exists()
     with open(journal, "a") as f:
         f.write("{this line is damaged\n")
-    dest = StoreSCP(tmp_path / "dest", "DEST", dest_port)
+    dest = StoreSCP(tmp_path / "dest", "DEST", "-uf", port=dest_port)
     try:
         out = _queue_process(tmp_path / "srv", "drain", []).communicate(timeout=60)[0]
         assert "line 1" in out or "damaged" in out
@@ -176,7 +150,7 @@ def test_delayed_forward_collects_a_study(tmp_path):
     from dgate.db import open_database
     from dgate.store.formats import Encoded
     from dgate.store.ingest import Ingest
-    dest = StoreSCP(tmp_path / "dest", "DEST")
+    dest = StoreSCP(tmp_path / "dest", "DEST", "-uf")
     try:
         config, logs, sink = folder(tmp_path / "srv", ForwardCollectDelay="1")
         _amap(tmp_path / "srv", ("DEST", dest.port))

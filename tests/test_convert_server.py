@@ -10,35 +10,9 @@ from pathlib import Path
 
 import pytest
 from convhelpers import ct, mr
-from netpeers import DCMTK, DgateProcess, dcmtk, free_port, have_dcmtk, start_server, wait_for_port
+from netpeers import DCMTK, DgateProcess, StoreSCP, dcmtk, free_port, have_dcmtk, start_server, wait_for_port
 
 pytestmark = pytest.mark.skipif(not have_dcmtk(), reason="dcmtk not installed")
-
-
-class StoreSCP:
-    """dcmtk storescp writing every object it receives into ``folder``."""
-
-    def __init__(self, folder: Path, ae: str, port: int | None = None):
-        self.folder, self.ae = folder, ae
-        folder.mkdir(parents=True, exist_ok=True)
-        self.port = port or free_port()
-        env = dict(os.environ, TCP_NODELAY="1")
-        self.proc = subprocess.Popen([str(DCMTK / "storescp"), "-aet", ae, "-od", str(folder), "-uf",
-                                      str(self.port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port)
-
-    def files(self) -> list[Path]:
-        return sorted(p for p in self.folder.iterdir() if p.is_file())
-
-    def wait_for(self, n: int, timeout: float = 20) -> list[Path]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and len(self.files()) < n:
-            time.sleep(0.1)
-        return self.files()
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 def _amap(folder: Path, *rows: tuple[str, int]) -> None:
@@ -84,7 +58,7 @@ def test_import_converter_forwards_and_verdicts_set_the_status(tmp_path, workers
     With workers and in a single-process server (ServerWorkers = 0)."""
     from pynetdicom import AE
     from pynetdicom.sop_class import CTImageStorage, MRImageStorage  # type: ignore[attr-defined]
-    dest = StoreSCP(tmp_path / "dest", "DEST")
+    dest = StoreSCP(tmp_path / "dest", "DEST", "-uf")
     port = free_port()
     _server(tmp_path / "a", port, "SRVA", (("DEST", dest.port),),
             ImportConverters="3", ImportConverter0="forward to DEST",
@@ -121,7 +95,7 @@ def test_import_converter_forwards_and_verdicts_set_the_status(tmp_path, workers
 
 def test_forward_chain_a_b_c(tmp_path):
     """A (ImportConverter0 forward to B) → B, a second dgate (forward to C) → C, storescp."""
-    c = StoreSCP(tmp_path / "c", "SRVC")
+    c = StoreSCP(tmp_path / "c", "SRVC", "-uf")
     port_a, port_b = free_port(), free_port()
     _server(tmp_path / "b", port_b, "SRVB", (("SRVC", c.port),), ImportConverter0="forward to SRVC")
     _server(tmp_path / "a", port_a, "SRVA", (("SRVB", port_b),), ImportConverter0="forward to SRVB")
@@ -174,7 +148,7 @@ def test_export_queue_survives_kill_9_and_sends_nothing_twice(tmp_path):
         _kill_server(server)
     journals = list((tmp_path / "a").glob("ExportQueue*_0.jsonl"))
     assert journals, "no export queue journal"
-    dest = StoreSCP(tmp_path / "dest", "DEST", dest_port)
+    dest = StoreSCP(tmp_path / "dest", "DEST", "-uf", port=dest_port)
     try:
         server = DgateProcess(tmp_path / "a", port)
         try:
@@ -221,7 +195,7 @@ def test_query_converters_change_and_refuse_answers(tmp_path):
 def test_virtual_server_answers_and_caches_in_the_running_server(tmp_path):
     """A (empty, VirtualServerFor0 = SRVB) answers a C-FIND with B's study and serves a
     C-MOVE of it by fetching it from B first; afterwards A holds it."""
-    dest = StoreSCP(tmp_path / "dest", "DEST")
+    dest = StoreSCP(tmp_path / "dest", "DEST", "-uf")
     port_a, port_b = free_port(), free_port()
     _server(tmp_path / "b", port_b, "SRVB", (("SRVA", port_a),))
     _server(tmp_path / "a", port_a, "SRVA", (("SRVB", port_b), ("DEST", dest.port)), VirtualServerFor0="SRVB")
@@ -320,7 +294,7 @@ def test_retrieve_converters_refuse_a_move_and_change_what_is_sent(tmp_path):
     """RetrieveConverter0 (``%s`` = destination) refuses a C-MOVE with 0xC013;
     RetrieveResultConverter0 changes each object sent, not the stored one."""
     import pydicom
-    dest = StoreSCP(tmp_path / "dest", "DEST")
+    dest = StoreSCP(tmp_path / "dest", "DEST", "-uf")
     port = free_port()
     _server(tmp_path / "a", port, "SRVA", (("DEST", dest.port), ("OTHER", dest.port)),
             RetrieveConverter0='ifequal "%s","OTHER"; destroy',
@@ -351,7 +325,7 @@ def test_retrieve_converters_refuse_a_move_and_change_what_is_sent(tmp_path):
 def test_delayed_forward_from_a_worker_and_export_filters(tmp_path):
     """``forward study to DEST after 1`` in an import converter (run in a worker) is queued in
     the hub and sends the study once; ExportModality1 = MR lets only the MR through."""
-    dest, mr_dest = StoreSCP(tmp_path / "dest", "DEST"), StoreSCP(tmp_path / "mrdest", "MRDEST")
+    dest, mr_dest = StoreSCP(tmp_path / "dest", "DEST", "-uf"), StoreSCP(tmp_path / "mrdest", "MRDEST", "-uf")
     port = free_port()
     _server(tmp_path / "a", port, "SRVA", (("DEST", dest.port), ("MRDEST", mr_dest.port)),
             ImportConverter0='ifequal "%m","CT"; forward study to DEST after 1',
@@ -443,7 +417,7 @@ def test_incoming_folder_objects_go_through_import_and_export_converters(tmp_pat
     """Files dropped into <MAG0>/incoming are stored by the hub: ImportConverter0 and the
     export queue run there as for C-STORE."""
     import shutil
-    imp, exp = StoreSCP(tmp_path / "imp", "IMP"), StoreSCP(tmp_path / "exp", "EXP")
+    imp, exp = StoreSCP(tmp_path / "imp", "IMP", "-uf"), StoreSCP(tmp_path / "exp", "EXP", "-uf")
     port = free_port()
     _server(tmp_path / "a", port, "SRVA", (("IMP", imp.port), ("EXP", exp.port)),
             ImportConverter0="forward to IMP", ExportConverters="1", ExportConverter0="forward to EXP")
@@ -519,7 +493,7 @@ def test_export_filter_sql_in_the_running_server(tmp_path, driver):
         for line in ensure_database(driver).splitlines():
             key, _, value = line.partition("=")
             extra[key.strip()] = value.strip()
-    dest = StoreSCP(tmp_path / "dest", "DEST")
+    dest = StoreSCP(tmp_path / "dest", "DEST", "-uf")
     port = free_port()
     _server(tmp_path / "a", port, "SRVA", (("DEST", dest.port),), ExportConverters="1",
             ExportConverter0="forward to DEST", ExportFilter0="Modality = 'MR'", **extra)
