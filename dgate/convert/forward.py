@@ -300,37 +300,29 @@ class Forwarder:
 
     def close_import_links(self) -> int:
         """Close the idle import links (the last association of the server ended); the number closed."""
-        release = self.config.settings.int("ForwardAssociationRelease") != 0
-        closed = 0
-        with self._lock:
-            links = [link for link in self.links.values() if not link.export]
-        for link in links:
-            if link.connected and not link.active and link.lock.acquire(blocking=False):
-                try:
-                    link.close(release)
-                    closed += 1
-                finally:
-                    link.lock.release()
-        return closed
+        return self._close_where(lambda link: not link.export)
 
     def close_idle(self, now: float | None = None) -> int:
         """Close links idle past their delay; the number closed."""
         now = now if now is not None else time.time()
         settings = self.config.settings
         import_delay = settings.int("ForwardAssociationCloseDelay")
-        release = settings.int("ForwardAssociationRelease") != 0
+        return self._close_where(lambda link: now - link.last_used > (5 if link.export else import_delay))
+
+    def _close_where(self, wanted) -> int:
+        """Close the connected, unused links for which ``wanted(link)``; the number closed
+        (a link busy in another thread is left alone)."""
+        release = self.config.settings.int("ForwardAssociationRelease") != 0
         closed = 0
         with self._lock:
             links = list(self.links.values())
         for link in links:
-            delay = 5 if link.export else import_delay
-            if link.connected and not link.active and now - link.last_used > delay:
-                if link.lock.acquire(blocking=False):
-                    try:
-                        link.close(release)
-                        closed += 1
-                    finally:
-                        link.lock.release()
+            if link.connected and not link.active and wanted(link) and link.lock.acquire(blocking=False):
+                try:
+                    link.close(release)
+                    closed += 1
+                finally:
+                    link.lock.release()
         return closed
 
     def _closer(self) -> None:

@@ -312,32 +312,27 @@ def _delayed_service(op) -> bool:
 
 
 # -- C-FIND ------------------------------------------------------------------------------------
-def _find_query(identifier: Dataset, qctx) -> bool | None:
+def _run_find_converter(ds: Dataset, qctx, key: str, family: str, run: str) -> bool | None:
+    """C-FIND converter ``key`` (Converters method ``run``) on ``ds``; False: destroyed
+    (the query is refused / the answer dropped). Worklist queries have their own hook."""
     if qctx.level is None:                    # worklist: WORKLIST_CONVERTERS
         return None
-    config = qctx.session.server.config
-    if not configured(config, "QueryConverter0"):
+    if not configured(qctx.session.server.config, key):
         return None
-    routing, ctx = _session_context(qctx.session, "Query", command=_request(qctx))
+    routing, ctx = _session_context(qctx.session, family, command=_request(qctx))
     try:
-        verdict = routing.converters.run_query(identifier, ctx)
+        verdict = getattr(routing.converters, run)(ds, ctx)
     finally:
         _keep_lua_state(qctx.session, ctx)
     return False if verdict.destroyed else None
+
+
+def _find_query(identifier: Dataset, qctx) -> bool | None:
+    return _run_find_converter(identifier, qctx, "QueryConverter0", "Query", "run_query")
 
 
 def _find_result(result: Dataset, qctx) -> bool | None:
-    if qctx.level is None:
-        return None
-    config = qctx.session.server.config
-    if not configured(config, "QueryResultConverter0"):
-        return None
-    routing, ctx = _session_context(qctx.session, "QueryResult", command=_request(qctx))
-    try:
-        verdict = routing.converters.run_query_result(result, ctx)
-    finally:
-        _keep_lua_state(qctx.session, ctx)
-    return False if verdict.destroyed else None
+    return _run_find_converter(result, qctx, "QueryResultConverter0", "QueryResult", "run_query_result")
 
 
 def _find_merge(level: str, identifier: Dataset, local: list[Dataset], qctx) -> list[Dataset] | None:
