@@ -18,6 +18,7 @@ routes:post('/echo', function(p) write("Content-type: text/plain\n\necho " .. to
 routes:get('/files/*rest', function(p) write("Content-type: text/plain\n\nrest=" .. p.rest) end)
 routes:match({GET = {['/dicom-web/studies'] = function(p) write("Content-type: text/plain\n\nlua studies") end}})
 routes:any('/boom', function(p) error("route failed") end)
+routes:get('/jump', function(p) redirect('/hello.txt') end)
 '''
 
 
@@ -37,6 +38,8 @@ def test_site_routes_answer_first_and_the_rest_is_ours(tmp_path):
         assert r.status_code == 200 and r.headers["x-route"] == "hello", r.text
         assert r.text == "hello bob x=1 orguri=/hello/bob"
         assert requests.get(server.url + "/hello/world", timeout=20).text == "the literal route"
+        jump = requests.get(server.url + "/jump", timeout=20, allow_redirects=False)
+        assert jump.status_code == 307 and jump.headers["location"] == "/hello.txt", jump.text
         r = requests.post(server.url + "/echo", data={"msg": "hi there"}, timeout=20)
         assert r.status_code == 200 and r.text == "echo hi there"
         assert requests.get(server.url + "/files/a/b/c.txt", timeout=20).text == "rest=a/b/c.txt"

@@ -15,6 +15,9 @@ PAGES = {
                'write(JSON.encode({x = request.query.x, method = request.method, uri = request.uri}))\n',
     "cgi.lua": 'write("Content-type: text/plain\\n\\n", "plain ", request.query_string)\n',
     "bare.lua": 'write("<p>no header</p>")\n',
+    "json.lua": 'io.write("Content-type: text/plain\\n\\n")\n'
+                'io.write(JSON:encode({a = 1}), "|"):write(JSON.encode({b = 2}), "|")\n'
+                'io.write(JSON:decode(\'{"c": 3}\').c, JSON.decode(\'{"d": 4}\').d)\n',
     "sum.lp": "<html><?= 1 + 2 ?>|<? for i = 1, 3 do write(i) end ?>|]]</html>\n",
     "outer.lua": 'write("Content-type: text/plain\\n\\nouter ")\ninclude("/inc/inner.lua")\n',
     "inc/inner.lua": 'write("inner")\n',
@@ -154,3 +157,10 @@ def test_a_page_can_register_routes_for_itself(web):
     page runs after its body; the POST one does not for a GET."""
     r = requests.get(web.url + "/routed.lua?x=7")
     assert r.status_code == 200 and r.text == "page route x=7", r.text
+
+
+def test_io_write_and_both_json_call_forms(web):
+    """Conquest's pages answer with ``io.write`` and call ``JSON:encode``/``JSON.encode`` (rquery.lua)."""
+    r = requests.get(web.url + "/json.lua")
+    assert r.status_code == 200, r.text
+    assert r.text == '{"a": 1}|{"b": 2}|34'

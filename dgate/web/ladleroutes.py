@@ -153,7 +153,7 @@ class LadleRoutes:
 
 async def answer(request: Request, ctx: WebContext, path: Path):
     """Run the routes file; None when no route takes ``request``."""
-    from .pages import Page, _request_table, webroot
+    from .pages import Page, _request_table, redirect_target, webroot
     root = webroot(ctx)
     table = await _request_table(request, "ladle_routes.lua", with_body=False)
     uri = route_path(request)
@@ -189,6 +189,10 @@ async def answer(request: Request, ctx: WebContext, path: Path):
     try:
         return await run_in_threadpool(run)
     except Exception as exc:
+        target = redirect_target(exc)
+        if target is not None:               # redirect(uri) in a route: the client asks for uri
+            from starlette.responses import RedirectResponse
+            return RedirectResponse(target, status_code=307)
         return _failed(ctx, exc)
 
 

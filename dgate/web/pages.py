@@ -68,6 +68,32 @@ def webroot(ctx: WebContext) -> Path:
 
 REDIRECT = "__dgate_redirect__:"
 
+PAGE_PRELUDE = """
+local encode, decode = __json_encode, __json_decode
+__json_encode, __json_decode = nil, nil
+JSON = {}
+function JSON.encode(a, b) if a == JSON then a = b end return encode(a) end
+function JSON.decode(a, b) if a == JSON then a = b end return decode(a) end
+local page_write, real_io = write, io
+local page_io
+local function io_write(first, ...)
+  if first == page_io then page_write(...) elseif first ~= nil then page_write(first, ...) end
+  return page_io
+end
+page_io = setmetatable({write = io_write}, {__index = real_io})
+io = page_io
+"""
+
+
+def redirect_target(exc: BaseException) -> str | None:
+    """The URI of a page's ``redirect(uri)`` when ``exc`` is one (also as it comes back
+    through Lua, as an error text), else None."""
+    if isinstance(exc, _Redirect):
+        return exc.uri
+    text = str(exc)
+    marker = text.find(REDIRECT)
+    return text[marker + len(REDIRECT):].split("\n")[0].strip() if marker >= 0 else None
+
 
 class _Redirect(Exception):
     """``redirect(uri)``: ends the page; the same request goes to ``uri``."""
@@ -144,9 +170,11 @@ class Page:
         g.unlink = lambda name: Path(str(name)).unlink(missing_ok=True)
         g.request = _to_lua(self.state, request)
         g.config = _to_lua(self.state, {"hostname": "*", "port": ctx.web.port, "webroot": str(root) + "/"})
-        g.JSON = _to_lua(self.state, {})
-        g.JSON.encode = lambda value, *_: json.dumps(_from_lua(self.state, value))
-        g.JSON.decode = lambda text, *_: _to_lua(self.state, json.loads(str(text)))
+        g["__json_encode"] = lambda value: json.dumps(_from_lua(self.state, value))
+        g["__json_decode"] = lambda text: _to_lua(self.state, json.loads(str(text)))
+        # JSON.encode(v) and JSON:encode(v) both work (Conquest's pages use either); io.write
+        # writes into the page, as print/write do (rquery.lua answers with io.write)
+        self.state.lua.execute(PAGE_PRELUDE)
         from .ladleroutes import install_router
         install_router(self.state.lua)
         if cgi is not None:
@@ -420,13 +448,11 @@ async def _run(request: Request, ctx: WebContext, root: Path, target: Path, cgi:
             with page.state.lock:
                 page.run_file(target)
                 page.run_routes(request.method, request.url.path)
-        except _Redirect as jump:
-            return jump.uri
         except Exception as exc:
+            target_uri = redirect_target(exc)
+            if target_uri is not None:
+                return target_uri
             text = str(exc)
-            marker = text.find(REDIRECT)
-            if marker >= 0:
-                return text[marker + len(REDIRECT):].split("\n")[0].strip()
             ctx.logs.operator.printf(f"***web page {target.name}: {text}\n")
             return Response(f"error in page {target.name}: {text}\n", status_code=500, media_type="text/plain")
         return page.response()
