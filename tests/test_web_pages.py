@@ -108,6 +108,8 @@ def test_newweb_cgi_emulation(web):
     assert requests.get(web.url + "/app/newweb/dgate.exe").status_code == 404
     r = requests.get(web.url + "/app/newweb/", allow_redirects=False)
     assert r.status_code in (302, 307) and r.headers["location"] == "/app/newweb/dgate.exe?mode=start"
+    r = requests.get(web.url + "/app/newweb/?mode=listthings&x=2")        # newweb's own "View" links
+    assert r.status_code == 200 and r.headers["x-mode"] == "listthings" and "x=2 y=dflt" in r.text
 
 
 @pytest.mark.parametrize("url", ["/app/newweb/dgate.exe?mode=../../secret", "/app/newweb/dgate.exe?mode=..%2Fsecret",

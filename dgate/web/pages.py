@@ -396,8 +396,15 @@ async def serve(request: Request) -> Response:
             if not root.is_dir():
                 raise HTTPProblem(404, "Not found!")
             target = safe_file(root, path)
-            if target is None and path.strip("/") == "app/newweb" and not request.url.query:
-                return RedirectResponse("/app/newweb/dgate.exe?mode=start")     # as ladle_routes.lua
+            if target is None and path.strip("/") == "app/newweb":
+                if not request.url.query:
+                    return RedirectResponse("/app/newweb/dgate.exe?mode=start")     # as ladle_routes.lua
+                # newweb's own links (listseries' "View"): /app/newweb/?mode=… is its CGI page
+                answer = await _cgi_page(request, ctx, root, "app/newweb")
+                if isinstance(answer, Response):
+                    return answer
+                path = answer.lstrip("/").partition("?")[0]
+                continue
             if target is None:
                 return Response("Not found!", status_code=404, media_type="text/plain")
             if target.suffix.lower() == ".php":
