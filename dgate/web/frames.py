@@ -14,7 +14,6 @@ compressed files are expanded (:func:`dgate.codec.readable`) before anything els
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -24,6 +23,7 @@ from .. import codec
 from ..codec import pixels as codec_pixels
 from ..codec import syntaxes as ts
 from ..codec.decoders import decoder_for
+from ..codec.pixels import Geometry
 from .errors import HTTPProblem, not_acceptable, not_found
 from .multipart import split_accept
 
@@ -149,29 +149,6 @@ def _candidates(media: str, want: str, stored: str) -> list[str]:
 
 
 # -- frames ------------------------------------------------------------------------------------
-@dataclass
-class Geometry:
-    rows: int
-    columns: int
-    samples: int
-    bits_allocated: int
-    bits_stored: int
-    photometric: str
-    frames: int
-
-    @classmethod
-    def of(cls, ds: Dataset) -> "Geometry":
-        def number(keyword: str, default: int) -> int:
-            try:
-                return int(ds.get(keyword, default) or default)
-            except (TypeError, ValueError):
-                return default
-        allocated = number("BitsAllocated", 16)
-        return cls(number("Rows", 0), number("Columns", 0), number("SamplesPerPixel", 1), allocated,
-                   number("BitsStored", allocated), str(ds.get("PhotometricInterpretation", "") or "").strip(),
-                   max(number("NumberOfFrames", 1), 1))
-
-
 def frame_count(ds: Dataset) -> int:
     return Geometry.of(ds).frames
 
