@@ -62,7 +62,8 @@ class Options:
     warnings: list[str] = field(default_factory=list)
 
 
-def _number(text: str, what: str) -> float:
+def finite_number(text: str, what: str) -> float:
+    """``text`` as a finite number, else a 400 naming ``what``."""
     try:
         value = float(text)
     except ValueError:
@@ -77,7 +78,7 @@ def _parse_window(text: str) -> Window:
     if len(parts) not in (2, 3):
         raise HTTPProblem(400, f"window is center,width,function (function linear, linear-exact or sigmoid), "
                                f"not '{text}'")
-    center, width = _number(parts[0], "window center"), _number(parts[1], "window width")
+    center, width = finite_number(parts[0], "window center"), finite_number(parts[1], "window width")
     function = FUNCTIONS.get(parts[2].lower()) if len(parts) == 3 else "LINEAR"
     if function is None:
         raise HTTPProblem(400, f"window function '{parts[2]}' is not linear, linear-exact or sigmoid")
@@ -100,7 +101,7 @@ def _parse_viewport(text: str, thumbnail: bool) -> Viewport:
         size.append(int(value))
     view = Viewport(size[0], size[1])
     if len(parts) == 6:
-        sx, sy, sw, sh = (None if not p else _number(p, f"viewport {n}")
+        sx, sy, sw, sh = (None if not p else finite_number(p, f"viewport {n}")
                           for p, n in zip(parts[2:], ("sx", "sy", "sw", "sh")))
         if (sx is not None and sx < 0) or (sy is not None and sy < 0):
             raise HTTPProblem(400, "viewport sx and sy are not negative")

@@ -41,6 +41,7 @@ from ..store.dump import dump, dump_file
 from . import retrieve, wadoimage
 from .context import WebContext
 from .errors import HTTPProblem, not_acceptable, warning
+from .rendering import finite_number
 
 DICOM_TYPES = ("application/dicom", "application/*", "*/*")
 TEXT_TYPES = ("text/plain", "text/html")
@@ -80,15 +81,7 @@ def _positive(params: dict[str, str], name: str) -> int:
 
 def _number(params: dict[str, str], name: str) -> float | None:
     text = params.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise HTTPProblem(400, f"{name} must be a number, not '{text}'")
-    if not math.isfinite(value):
-        raise HTTPProblem(400, f"{name} must be a finite number, not '{text}'")
-    return value
+    return finite_number(text, name) if text else None
 
 
 def _region(params: dict[str, str], dialect: Dialect) -> tuple[float, float, float, float] | None:
