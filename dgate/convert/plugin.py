@@ -371,11 +371,16 @@ def _worklist_converters(qctx):
 
 
 # -- C-MOVE / C-GET ----------------------------------------------------------------------------
+def _move_destination(command) -> str:
+    """The Move Destination of a C-MOVE request (PS3.7 C.4.2.1.4; empty for a C-GET)."""
+    return command.text(MOVE_DESTINATION) if hasattr(command, "text") else ""
+
+
 def _retrieve_query(identifier: Dataset, rctx) -> bool | None:
     session = rctx.session
     server = session.server
     config = server.config
-    destination = rctx.command.text(MOVE_DESTINATION) if hasattr(rctx.command, "text") else ""
+    destination = _move_destination(rctx.command)
     if configured(config, "RetrieveConverter0"):
         routing, ctx = _session_context(session, "Retrieve", command=_request(rctx),
                                         move_destination=destination)
@@ -399,7 +404,7 @@ def _retrieve_result(ds: Dataset, rctx) -> bool | None:
     session = rctx.session
     if not configured(session.server.config, "RetrieveResultConverter0"):
         return None
-    destination = rctx.destination or (rctx.command.text(MOVE_DESTINATION) if hasattr(rctx.command, "text") else "")
+    destination = rctx.destination or _move_destination(rctx.command)
     routing, ctx = _session_context(session, "RetrieveResult", command=_request(rctx),
                                     move_destination=destination)
     try:
