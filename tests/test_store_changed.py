@@ -12,7 +12,9 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
-from dgate.store.formats import Encoded, encode_changes, read_file
+from dgate.convert.pristine import snapshot, syntax_of, unchanged
+from dgate.store.formats import Encoded, encode_changes, read_file, splice_changes
+from dgate.store.lazyset import lazy_dataset, scanned_elements
 from dgate.store.scan import scan
 
 FILES = ["CT_small.dcm", "MR_small_implicit.dcm", "JPEG2000.dcm", "rtplan.dcm"]
@@ -98,11 +100,98 @@ def test_stored_file_of_a_lua_changed_object_equals_the_pydicom_encoding(tmp_pat
 
 
 @pytest.mark.parametrize("name", FILES + ["SC_rgb_rle.dcm", "rtstruct.dcm", "emri_small_jpeg_2k_lossless.dcm"])
-def test_dataset_from_the_scan_equals_pydicoms(name):
-    from dgate.store.formats import dataset_from_scan
+def test_lazy_dataset_equals_pydicoms(name):
     encoded = read_file(get_testdata_file(name))
-    mine, theirs = dataset_from_scan(scan(encoded.raw, encoded.transfer_syntax)), encoded.dataset()
-    assert mine is not None and list(mine.keys()) == list(theirs.keys())
+    sc = scan(encoded.raw, encoded.transfer_syntax)
+    mine, theirs = lazy_dataset(sc), encoded.dataset()
+    assert mine is not None and len(mine) == len(theirs) == len(sc.elements)
+    assert list(mine.keys()) == list(theirs.keys())
     assert mine == theirs                                     # every element parsed and compared
     assert mine.original_encoding == theirs.original_encoding
     assert mine.original_character_set == theirs.original_character_set
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_lazy_spliced_bytes_equal_a_full_pydicom_encode(name):
+    """The lazy data set knows what a step touched: splicing only that gives the full encode."""
+    encoded = read_file(get_testdata_file(name))
+    sc = scan(encoded.raw, encoded.transfer_syntax)
+    ds = lazy_dataset(sc)
+    _change(ds)
+    touched = scanned_elements(ds).touched()
+    assert len(touched) < len(sc.elements) / 2 or len(sc.elements) < 30   # the rest was never made
+    result = splice_changes(ds, None, sc)
+    assert result is not None
+    spliced, spliced_scan = result
+    expected = encoded.dataset()
+    _change(expected)
+    assert spliced == Encoded.from_dataset(expected, encoded.transfer_syntax).raw
+    fresh = scan(spliced, encoded.transfer_syntax)             # the shifted scan is the scan of the result
+    assert spliced_scan is not None and spliced_scan.data == spliced
+    assert {t: spliced_scan.element(t) for t in spliced_scan.order} == {t: fresh.element(t) for t in fresh.order}
+    assert spliced_scan.order == fresh.order and spliced_scan.undefined == fresh.undefined
+
+
+def test_a_raw_element_set_by_a_script_is_spliced_as_pydicom_writes_it():
+    """Lua sets elements as raw values; the splice writes their headers itself."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import BaseTag
+    for name in ("CT_small.dcm", "MR_small_implicit.dcm"):
+        encoded = read_file(get_testdata_file(name))
+        sc = scan(encoded.raw, encoded.transfer_syntax)
+        ds, expected = lazy_dataset(sc), encoded.dataset()
+        for target in (ds, expected):
+            for tag, vr, value in ((0x00080080, "LO", b"BENCH CT"), (0x00291010, "OB", b"\1\2"),
+                                   (0x00081030, "LO", b"A" * 300)):
+                target[tag] = RawDataElement(BaseTag(tag), vr, len(value), value, 0, False, True)
+        spliced = encode_changes(ds, None, sc)
+        assert spliced == Encoded.from_dataset(expected, encoded.transfer_syntax).raw, name
+
+
+def test_lazy_dataset_makes_only_what_is_used_and_tells_what_changed():
+    encoded = read_file(get_testdata_file("CT_small.dcm"))
+    sc = scan(encoded.raw, encoded.transfer_syntax)
+    ds = lazy_dataset(sc)
+    elements = scanned_elements(ds)
+    assert elements is not None and dict.__len__(elements) <= 2       # the character set (and nothing else)
+    assert "PatientID" in ds and 0x00100020 in elements                # membership makes nothing
+    made = dict.__len__(elements)
+    before, ts = snapshot(ds), syntax_of(ds)
+    assert ds.PatientID == "1CT1" and ds.Modality == "CT"             # read: parsed, still unchanged
+    assert dict.__len__(elements) == made + 2
+    assert unchanged(ds, before, ts)
+    assert encode_changes(ds, None, sc) == encoded.raw                # parsed but same: same bytes
+    ds.Modality = "MR"                                                # in place, on a parsed element
+    assert not unchanged(ds, before, ts)
+    ds.Modality = "CT"
+    assert unchanged(ds, before, ts)
+    ds.PatientName = ds.PatientName                                   # pending until now, same value
+    assert unchanged(ds, before, ts)
+    del ds.StationName                                                # never read: deleted unmade
+    assert not unchanged(ds, before, ts) and "StationName" not in ds
+    assert len(ds) == len(sc.elements) - 1
+    again = snapshot(ds)
+    ds.add_new(0x00091010, "LO", "ADDED")
+    assert not unchanged(ds, again, ts)
+    del ds[0x00091010]
+    assert unchanged(ds, again, ts)
+
+
+def test_lazy_dataset_copies_and_pickles_as_an_ordinary_one():
+    import copy
+    import pickle
+    encoded = read_file(get_testdata_file("MR_small_implicit.dcm"))
+    ds = lazy_dataset(scan(encoded.raw, encoded.transfer_syntax))
+    ds.PatientID = "CHANGED"
+    theirs = encoded.dataset()
+    theirs.PatientID = "CHANGED"
+    for other in (copy.deepcopy(ds), pickle.loads(pickle.dumps(ds))):
+        assert type(other._dict) is dict and other == theirs
+    shallow = copy.copy(ds)
+    assert shallow == theirs and [e.tag for e in shallow] == [e.tag for e in theirs]
+    assert ds.to_json_dict() == theirs.to_json_dict()
+
+
+def test_lazy_dataset_refuses_what_it_cannot_read_lazily():
+    encoded = read_file(get_testdata_file("MR_small_bigendian.dcm"))
+    assert lazy_dataset(scan(encoded.raw, encoded.transfer_syntax)) is None

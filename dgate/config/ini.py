@@ -77,11 +77,13 @@ class IniFile:
         self._mtime: float | None = None
         self._checked = 0.0
         self.warnings: list[ConfigWarning] = []
+        self.revision = 0         # counts loads: a value derived from the keys is valid while it stays
         self._load()
 
     # -- loading -------------------------------------------------------------------
     def _load(self) -> None:
         started = time.perf_counter()
+        self.revision += 1
         try:
             data = self.path.read_bytes()
             self._mtime = self.path.stat().st_mtime

@@ -70,6 +70,26 @@ class Verdict:
         return self.rc == RC.DEFER
 
 
+_NUMBERS: dict[tuple[int, str], tuple[int, tuple[int, ...]]] = {}
+
+
+def converter_numbers(config, family: str) -> tuple[int, ...]:
+    """The N of ``<family>ConverterN`` keys that are set, in dicom.ini or ``[lua]``, for
+    N < ``<family>Converters`` (gaps allowed; Conquest looks each up per object). Cached
+    until dicom.ini is read again, so an object does not pay ~100 lookups."""
+    ini = config.ini
+    ini.refresh()
+    key = (id(ini), family)
+    cached = _NUMBERS.get(key)
+    if cached is not None and cached[0] == ini.revision:
+        return cached[1]
+    count = max(config.settings.int(f"{family}Converters"), 0)
+    numbers = tuple(n for n in range(count)
+                    if config.settings.raw(f"{family}Converter{n}") or ini.get("lua", f"{family}Converter{n}"))
+    _NUMBERS[key] = (ini.revision, numbers)
+    return numbers
+
+
 class Converters:
     """Runs converter keys for one configuration; thread-safe (no shared run state)."""
 
@@ -130,12 +150,8 @@ class Converters:
     def run_import(self, ds: Dataset, ctx: ConvertContext) -> Verdict:
         """ImportConverterN for an incoming object, N = 0 … ImportConverters-1 (gaps allowed);
         stops at destroy (rc 2) or reject (rc 6)."""
-        count = self.config.settings.int("ImportConverters")
         total = Verdict()
-        for n in range(max(count, 0)):
-            key = f"ImportConverter{n}"
-            if not self.config.settings.raw(key) and not self.config.ini.get("lua", key):
-                continue
+        for n in converter_numbers(self.config, "Import"):
             verdict = self.run_key("Import", n, ds, ctx)
             if verdict.ran:
                 total.rc, total.ran = verdict.rc, True

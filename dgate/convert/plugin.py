@@ -37,9 +37,10 @@ from ..net.dimse import MOVE_DESTINATION, MOVE_ORIGINATOR_ID
 from ..runtime import TaskContext, call, register_service, register_task
 from ..runtime import role as runtime_role
 from ..store.ingest import AFTER_STORE, IMPORT_STEPS, IngestContext, Stored, Verdict
+from ..store.lazyset import plain_text
 from .context import ConvertContext, Services
 from .forward import Forwarder
-from .keys import Converters
+from .keys import Converters, converter_numbers
 from .pristine import SOURCE, remember_source, snapshot, syntax_of, unchanged
 from .rc import RC
 from .routing import RoutingBase
@@ -104,8 +105,7 @@ def configured(config, key: str) -> bool:
 
 
 def import_configured(config) -> bool:
-    count = config.settings.int("ImportConverters")
-    return any(configured(config, f"ImportConverter{n}") for n in range(max(count, 0)))
+    return bool(converter_numbers(config, "Import"))
 
 
 def sync(config) -> None:
@@ -209,13 +209,13 @@ def _import_step(ds: Dataset, ictx: IngestContext) -> Verdict | None:
     ingest = ictx.ingest
     config = ingest.config
     session = ictx.association
-    ictx.extra["modality"] = str(ds.get("Modality", "") or "")
-    ictx.extra["station"] = str(ds.get("StationName", "") or "")
+    ictx.extra["modality"] = plain_text(ds, 0x00080060, "Modality")      # read without parsing
+    ictx.extra["station"] = plain_text(ds, 0x00081010, "StationName")
     if session is not None and hasattr(session, "server"):
         routing = routing_for(config, ingest.logs, session.server.port, session.server.ae_title)
-        count = max(config.settings.int("ImportConverters"), 0)
         extra: dict = dict(association=session, variables=session.extra.setdefault("convert.variables", {}),
-                           lua_state=_lua_state(session, [f"ImportConverter{n}" for n in range(count)]),
+                           lua_state=_lua_state(session, [f"ImportConverter{n}"
+                                                          for n in converter_numbers(config, "Import")]),
                            thread_number=session.number,
                            db_factory=session.database)
     else:
@@ -224,7 +224,7 @@ def _import_step(ds: Dataset, ictx: IngestContext) -> Verdict | None:
         extra = {}
     ctx = routing.context(calling=ictx.calling, called=ictx.called, family="Import",
                           modality=ictx.extra["modality"], station=ictx.extra["station"],
-                          sop=str(ds.get("SOPInstanceUID", "") or ""), command=command_dataset(command),
+                          sop=plain_text(ds, 0x00080018, "SOPInstanceUID"), command=command_dataset(command),
                           filename=ictx.filename or None, **extra)
     encoded = ictx.extra.get("encoded")
     if encoded is not None and not ictx.changed:    # forwards send the received bytes while ds is unchanged

@@ -7,7 +7,12 @@ bytes it was decoded from; :func:`source_bytes` gives them back while it is unch
 """
 from __future__ import annotations
 
+import copy
+
+from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
+
+from ..store.lazyset import scanned_elements
 
 SOURCE = _SOURCE = "_dgate_source"   # (bytes, syntax, snapshot, syntax of ds) kept on ds
 
@@ -19,12 +24,18 @@ def syntax_of(ds: Dataset) -> str:
 
 def snapshot(ds: Dataset) -> dict:
     """What :func:`unchanged` compares with: each element, and a copy of the value of those
-    already parsed (a converter may change those in place)."""
-    import copy
+    already parsed (a converter may change those in place). For a data set made lazily from
+    scanned bytes (:mod:`dgate.store.lazyset`) only the elements touched so far: the others
+    are still their bytes."""
+    lazy = scanned_elements(ds)
+    if lazy is None:
+        return {tag: _entry(elem) for tag, elem in ds._dict.items()}
+    return {tag: _entry(lazy.current(tag)) for tag in lazy.touched()}
 
-    from pydicom.dataelem import RawDataElement
-    return {tag: (elem, None if isinstance(elem, RawDataElement) or elem.VR == "SQ" else copy.deepcopy(elem.value))
-            for tag, elem in ds._dict.items()}
+
+def _entry(elem) -> tuple:
+    return elem, None if elem is None or isinstance(elem, RawDataElement) or elem.VR == "SQ" \
+        else copy.deepcopy(elem.value)
 
 
 def unchanged(ds: Dataset, before: dict, ts_before: str) -> bool:
@@ -32,27 +43,36 @@ def unchanged(ds: Dataset, before: dict, ts_before: str) -> bool:
     received bytes can be stored as they are. An element only read by a converter (parsed from
     its raw form) counts as unchanged when its value is still the parsed raw value; a parsed
     sequence counts as changed."""
-    from pydicom.dataelem import RawDataElement, convert_raw_data_element
-    now = ds._dict
-    if syntax_of(ds) != ts_before or now.keys() != before.keys():
+    if syntax_of(ds) != ts_before:
         return False
-    for tag, (old, value) in before.items():
-        new = now[tag]
-        if not isinstance(old, RawDataElement):
-            if new is not old or old.VR == "SQ" or new.value != value:
-                return False
-            continue
-        if new is old:
-            continue
-        if isinstance(new, RawDataElement) or new.VR == "SQ":
+    lazy = scanned_elements(ds)
+    if lazy is None:
+        now = ds._dict
+        if now.keys() != before.keys():
             return False
-        try:
-            parsed = convert_raw_data_element(old, encoding=ds._character_set, ds=ds)
-        except Exception:
-            return False
-        if parsed.VR != new.VR or parsed.value != new.value:
+        return all(_same(old, value, now[tag], ds) for tag, (old, value) in before.items())
+    for tag in lazy.touched() | before.keys():
+        old, value = before[tag] if tag in before else (lazy.original(tag), None)  # untouched then: its bytes
+        if not _same(old, value, lazy.current(tag), ds):
             return False
     return True
+
+
+def _same(old, value, new, ds: Dataset) -> bool:
+    """Is element ``new`` (None: absent) what ``old`` was (with ``value``, its parsed value then)?"""
+    if old is None or new is None:
+        return old is new
+    if not isinstance(old, RawDataElement):
+        return new is old and old.VR != "SQ" and new.value == value
+    if new is old:
+        return True
+    if isinstance(new, RawDataElement) or new.VR == "SQ":
+        return False
+    try:
+        parsed = convert_raw_data_element(old, encoding=ds._character_set, ds=ds)
+    except Exception:
+        return False
+    return parsed.VR == new.VR and parsed.value == new.value
 
 
 def remember_source(ds: Dataset, raw: bytes, transfer_syntax: str) -> Dataset:

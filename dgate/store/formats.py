@@ -25,10 +25,11 @@ from pydicom.dataelem import RawDataElement as _RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import _read_file_meta_info, read_dataset, read_preamble
-from pydicom.filewriter import write_dataset
+from pydicom.filewriter import write_data_element, write_dataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag as _BaseTag
 from pydicom.uid import UID
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
 if TYPE_CHECKING:
     from .scan import Scan
@@ -360,118 +361,94 @@ def uids_of_file(path: str | os.PathLike) -> tuple[str, str]:
     return str(header.SOPInstanceUID), str(header.get("PatientID", ""))
 
 
-def encode_changes(ds: Dataset, before: dict, sc: "Scan") -> bytes | None:
+def _raw_element_bytes(elem, implicit: bool) -> bytes | None:
+    """A raw element of defined length as pydicom's ``write_data_element`` writes it in
+    little endian (value as it is; PS3.5 §7.1.2 header), without its writer's overhead;
+    None: let pydicom write it."""
+    if not isinstance(elem, _RawDataElement) or elem.value is None or elem.length == 0xFFFFFFFF \
+            or elem.tag == 0x7FE00010:
+        return None
+    value, tag = bytes(elem.value), int(elem.tag)
+    if implicit:
+        return struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(value)) + value
+    vr = elem.VR
+    if not vr or len(vr) != 2:
+        return None
+    if vr in EXPLICIT_VR_LENGTH_32:
+        return struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, vr.encode("ascii"), 0, len(value)) + value
+    if len(value) > 0xFFFF:
+        return None
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode("ascii"), len(value)) + value
+
+
+def encode_changes(ds: Dataset, before: dict | None, sc: "Scan") -> bytes | None:
+    """The bytes of :func:`splice_changes` (None when it cannot splice)."""
+    spliced = splice_changes(ds, before, sc)
+    return None if spliced is None else spliced[0]
+
+
+def splice_changes(ds: Dataset, before: dict | None, sc: "Scan") -> tuple[bytes, "Scan | None"] | None:
     """The bytes :meth:`Encoded.from_dataset` would give for ``ds``, made by splicing: the
-    top-level elements still as they were decoded (``before``: ``dict(ds._dict)`` taken right
-    after decoding the bytes scanned as ``sc``) are copied from those bytes, only the changed,
-    added or parsed ones are encoded by pydicom (PS3.5 §7.1: elements in tag order; retired
-    group lengths dropped as pydicom does). None when this cannot be the same as a full
-    encode: another transfer syntax, character set or encoding, unsorted or repaired input."""
+    top-level elements still as they were decoded from the bytes scanned as ``sc`` are
+    copied from those bytes, only the changed, added or parsed ones are encoded by pydicom
+    (PS3.5 §7.1: elements in tag order; retired group lengths dropped as pydicom does).
+    ``ds`` is a :func:`.lazyset.lazy_dataset` of ``sc`` (``before`` None: it knows what was
+    touched) or an ordinary decode with ``before`` = ``dict(ds._dict)`` taken right after it.
+    Returns the bytes and their scan (:func:`.scan.splice`; None: scan them), or None when
+    this cannot be the same as a full encode: another transfer syntax, character set or
+    encoding, unsorted or repaired input."""
+    from .lazyset import scanned_elements
+    from .scan import splice
     ts = sc.transfer_syntax
     meta = getattr(ds, "file_meta", None)
     if ts in (EXPLICIT_BE, DEFLATED) or sc.needs_repair or meta is None \
             or str(getattr(meta, "TransferSyntaxUID", "") or "") != ts:
         return None
     implicit = ts == IMPLICIT_LE
-    if ds.original_encoding != (implicit, True) or ds.original_character_set != ds._character_set:
+    lazy = scanned_elements(ds)
+    charset_kept = lazy is not None and lazy.current(0x00080005) is lazy.original(0x00080005)  # not parsed
+    if ds.original_encoding != (implicit, True) or \
+            (not charset_kept and ds.original_character_set != ds._character_set):
+        return None
+    scanned = sc.elements
+    if not sc.in_order:
         return None
     order = sc.order
-    if len(order) != len(before) or any(a >= b for a, b in zip(order, order[1:])):
-        return None
-    now = ds._dict
-    changes: dict[int, bytes | None] = {tag: None for tag in before.keys() - now.keys()}
-    encoding = ds.get("SpecificCharacterSet", "iso8859")
-    fp = DicomBytesIO()
-    fp.is_little_endian, fp.is_implicit_VR = True, implicit
-    from pydicom.filewriter import write_data_element
-    for key, elem in now.items():
-        tag = int(key)
+    if lazy is not None:
+        candidates = lazy.touched().union(sc.group_lengths())
+        current, original = lazy.current, lazy.original
+    else:
+        if before is None or len(order) != len(before):
+            return None
+        now = ds._dict
+        candidates = before.keys() | now.keys()
+        current, original = now.get, before.get
+    encoding = ds.original_character_set if charset_kept else ds.get("SpecificCharacterSet", "iso8859")
+    fp: DicomBytesIO | None = None
+    changes: dict[int, bytes] = {}
+    for tag in candidates:
         group = tag >> 16
         if group == 2 or (tag & 0xFFFF == 0 and group > 6):
-            if tag in before:
-                changes[tag] = None
+            if tag in scanned:
+                changes[tag] = b""            # pydicom's writer leaves these out
             continue
-        if before.get(tag) is elem and isinstance(elem, _RawDataElement):
+        elem = current(tag)
+        if elem is None:
+            if tag in scanned:
+                changes[tag] = b""            # deleted
             continue
-        start = fp.tell()
-        try:
-            write_data_element(fp, elem, encoding)
-        except Exception:
-            return None
-        changes[tag] = fp.getvalue()[start:]
-    data = sc.data
-    out = bytearray()
-    pending = sorted(changes)
-    i, last = 0, 0
-    for tag in order:
-        while i < len(pending) and pending[i] < tag:
-            out += data[last:sc.element(tag).header]  # type: ignore[union-attr]
-            last = sc.element(tag).header             # type: ignore[union-attr]
-            out += changes[pending[i]] or b""
-            i += 1
-        if i < len(pending) and pending[i] == tag:
-            elem_pos = sc.element(tag)
-            assert elem_pos is not None
-            out += data[last:elem_pos.header]
-            out += changes[tag] or b""
-            last = elem_pos.end
-            i += 1
-    out += data[last:len(data)]
-    for tag in pending[i:]:
-        out += changes[tag] or b""
-    return bytes(out)
-
-
-def dataset_from_scan(sc: "Scan") -> Dataset | None:
-    """The data set of the scanned bytes as pydicom's ``read_dataset`` gives it (each
-    top-level element a raw element, parsed when used), built from the scan's offsets instead
-    of walking the bytes again; an element of undefined length is read by pydicom from its own
-    bytes. None for big endian and deflated data (use :meth:`Encoded.dataset`)."""
-    from .scan import _LE_LONG, _LE_TAG_LEN, _LE_TAG_VR_LEN, _VR_TEXT, LONG_VRS, Element
-    ts = sc.transfer_syntax
-    if ts in (EXPLICIT_BE, DEFLATED) or sc.needs_repair:
-        return None
-    implicit = ts == IMPLICIT_LE
-    data = sc.data
-    raw_elem, tag_type, new_tuple = _RawDataElement, _BaseTag, tuple.__new__
-    unpack_short, unpack_long, unpack_implicit = _LE_TAG_VR_LEN.unpack_from, _LE_LONG.unpack_from, \
-        _LE_TAG_LEN.unpack_from
-    vr_text, long_vrs = _VR_TEXT, LONG_VRS
-    elements: dict = {}
-    for tag, where in sc.elements.items():
-        key = tag_type(tag)
-        if isinstance(where, int):
-            if implicit:
-                vr, length, value = None, unpack_implicit(data, where)[2], where + 8
-            else:
-                vr_bytes = data[where + 4:where + 6]
-                if vr_bytes in long_vrs:
-                    length, value = unpack_long(data, where + 8)[0], where + 12
-                else:
-                    length, value = unpack_short(data, where)[3], where + 8
-                vr = vr_text[bytes(vr_bytes)]
-        else:
-            elem = Element(*where)
-            if elem.length == 0xFFFFFFFF:
-                part = read_dataset(io.BytesIO(bytes(data[elem.header:elem.end])), implicit, True)
-                found = part._dict.get(key)
-                if found is None:
-                    return None
-                elements[key] = found._replace(value_tell=found.value_tell + elem.header) \
-                    if isinstance(found, raw_elem) else found
-                continue
-            vr, length, value = elem.vr, elem.length, elem.value
-        elements[key] = new_tuple(raw_elem, (key, vr, length, bytes(data[value:value + length]), value,
-                                             implicit, True, True, False))      # RawDataElement(...), faster
-    ds = Dataset(elements)
-    encoding: str | list[str] = "iso8859"
-    charset = elements.get(0x00080005)
-    if charset is not None:
-        from pydicom.charset import convert_encodings
-        from pydicom.dataelem import convert_raw_data_element
-        value = convert_raw_data_element(charset).value if isinstance(charset, raw_elem) else charset.value
-        encoding = convert_encodings(value)
-    ds.set_original_encoding(implicit, True, encoding)
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = UID(ts)
-    return ds
+        if original(tag) is elem and isinstance(elem, _RawDataElement):
+            continue
+        encoded = _raw_element_bytes(elem, implicit)
+        if encoded is None:
+            if fp is None:
+                fp = DicomBytesIO()
+                fp.is_little_endian, fp.is_implicit_VR = True, implicit
+            start = fp.tell()
+            try:
+                write_data_element(fp, elem, encoding)
+            except Exception:
+                return None
+            encoded = fp.getvalue()[start:]
+        changes[tag] = encoded
+    return splice(sc, changes)

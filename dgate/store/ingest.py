@@ -51,11 +51,11 @@ from .formats import (
     BadObject,
     Encoded,
     ScanHeader,
-    dataset_from_scan,
-    encode_changes,
     part10_prefix,
+    splice_changes,
     v2_bytes,
 )
+from .lazyset import lazy_dataset, scanned_elements
 from .locks import instance_lock
 from .received import Received, Spool
 from .removal import remove_stored_file
@@ -226,11 +226,12 @@ class _Object:
         self.pristine = True             # data is still exactly what the spool file holds
         self.scan: Scan = scan(self.data, self.transfer_syntax)
 
-    def replace(self, data: bytes, transfer_syntax: str | None = None) -> None:
+    def replace(self, data: bytes, transfer_syntax: str | None = None, scanned: Scan | None = None) -> None:
+        """New bytes for the object (``scanned``: their scan when the caller has it)."""
         self.data = data
         self.transfer_syntax = transfer_syntax or self.transfer_syntax
         self.pristine = False
-        self.scan = scan(data, self.transfer_syntax)
+        self.scan = scanned if scanned is not None else scan(data, self.transfer_syntax)
 
     def encoded(self) -> Encoded:
         return Encoded(bytes(self.data), self.transfer_syntax)
@@ -427,13 +428,13 @@ class Ingest:
     def _import_steps(self, item: _Object, ctx: IngestContext) -> Verdict:
         try:
             encoded = item.encoded()
-            ds = dataset_from_scan(item.scan) or encoded.dataset()   # the scan's offsets: no second walk
+            ds = lazy_dataset(item.scan, encoded.raw) or encoded.dataset()   # elements made when used
         except BadObject as exc:
             raise StoreFailed(f"***Refused {self._who(ctx, item.scan.text(0x00080018))}: {exc}",
                               CANNOT_UNDERSTAND) from exc
         ctx.extra["encoded"] = encoded       # the bytes ds was decoded from (steps may send them as they are)
         ctx.changed = False
-        before = dict(ds._dict)              # to store a changed object by re-encoding only what changed
+        before = None if scanned_elements(ds) is not None else dict(ds._dict)   # to re-encode only changes
         for name, step in IMPORT_STEPS.items():
             try:
                 verdict = step(ds, ctx) or Verdict.KEEP
@@ -444,10 +445,11 @@ class Ingest:
                 return verdict
         if ctx.changed:
             ts = str(getattr(ds.file_meta, "TransferSyntaxUID", item.transfer_syntax) or item.transfer_syntax)
-            raw = encode_changes(ds, before, item.scan) if ts == item.transfer_syntax else None
-            if raw is None:
-                raw = Encoded.from_dataset(ds, ts).raw
-            item.replace(raw, ts)
+            spliced = splice_changes(ds, before, item.scan) if ts == item.transfer_syntax else None
+            if spliced is None:
+                item.replace(Encoded.from_dataset(ds, ts).raw, ts)
+            else:
+                item.replace(spliced[0], ts, spliced[1])
         return Verdict.KEEP
 
     # -- naming, writing, indexing -------------------------------------------------------

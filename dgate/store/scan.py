@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import struct
 import zlib
+from bisect import bisect_left
 from dataclasses import dataclass, field
+from itertools import filterfalse
 from typing import Generator, Iterator, Mapping, NamedTuple, Union
 
 Buffer = Union[bytes, bytearray, memoryview]
@@ -74,6 +76,7 @@ class Scan:
     elements: dict[int, int | tuple] = field(default_factory=dict)
     odd: list[tuple[int, int, str | None, list[tuple[int, int]]]] = field(default_factory=list)
     trailing: int = 0           # trailing NUL bytes (fewer than a header) after the last element
+    undefined: list[int] = field(default_factory=list)   # top-level tags of undefined length
 
     @property
     def explicit(self) -> bool:
@@ -86,6 +89,19 @@ class Scan:
     @property
     def order(self) -> list[int]:
         return list(self.elements)
+
+    @property
+    def in_order(self) -> bool:
+        """The top-level elements are in ascending tag order (PS3.5 §7.1), no tag twice."""
+        order = self.order
+        return order == sorted(order)           # dict keys: no tag twice
+
+    def group_lengths(self) -> list[int]:
+        """Top-level group length tags (gggg,0000), group 2 elements included when in order."""
+        found = list(filterfalse((0xFFFF).__and__, self.elements))
+        order = self.order
+        start = bisect_left(order, 0x00020000)
+        return found + order[start:bisect_left(order, 0x00030000, start)]
 
     @property
     def needs_repair(self) -> bool:
@@ -235,6 +251,8 @@ class _Walker:
                     self.result.odd.append((end, start, vr, parents + [(start, self._len_width(vr))]))
             if top:
                 self.result.elements[tag] = (tag, vr, start, pos, length, end)
+                if length == UNDEFINED:
+                    self.result.undefined.append(tag)
                 if one:
                     return end
             pos = end
@@ -475,6 +493,60 @@ def pad_value(value: bytes, vr: str) -> bytes:
     if len(value) % 2:
         return value + (b"\0" if vr == "UI" else b" " if vr in TEXT_VRS else b"\0")
     return value
+
+
+def splice(sc: Scan, pieces: Mapping[int, bytes]) -> tuple[bytes, Scan | None]:
+    """The data set of ``sc`` (elements in ascending tag order, no repairs pending) with
+    top-level elements replaced, inserted or removed (``tag → the whole encoded element``,
+    ``b""`` to remove), and the scan of the result: the untouched elements' offsets are
+    shifted, only the new pieces are scanned. The scan is None when a piece is not exactly
+    one clean element of its tag (then scan the result)."""
+    assert not sc.needs_repair and sc.transfer_syntax != DEFLATED
+    data, elements, order = sc.data, sc.elements, sc.order
+    result: Scan | None = Scan(b"", sc.transfer_syntax)
+    new = result.elements
+    undefined = set(sc.undefined)
+    out = bytearray()
+    last = i = 0
+    for tag in sorted(pieces):
+        j = bisect_left(order, tag, i)
+        at = _header_of(elements[order[j]]) if j < len(order) else len(data)
+        _shift(new, elements, order[i:j], len(out) - last)
+        out += data[last:at]
+        piece = pieces[tag]
+        if piece and result is not None:
+            part = scan(piece, sc.transfer_syntax)
+            if part.needs_repair or list(part.elements) != [tag]:
+                result = None
+            else:
+                _shift(new, part.elements, (tag,), len(out))
+                result.undefined.extend(part.undefined)
+        out += piece
+        if j < len(order) and order[j] == tag:          # replaced or removed
+            last, i = sc.element(tag).end, j + 1          # type: ignore[union-attr]
+        else:                                             # inserted before order[j]
+            last, i = at, j
+    _shift(new, elements, order[i:], len(out) - last)
+    out += data[last:len(data)]
+    if result is None:
+        return bytes(out), None
+    result.data = bytes(out)
+    result.undefined = sorted(undefined.difference(pieces).union(result.undefined))
+    return result.data, result
+
+
+def _header_of(where: int | tuple) -> int:
+    return where if isinstance(where, int) else where[2]
+
+
+def _shift(into: dict, elements: Mapping[int, int | tuple], tags, delta: int) -> None:
+    """Copy ``tags``' entries of ``elements`` into ``into``, ``delta`` bytes later."""
+    if not delta:
+        into.update({tag: elements[tag] for tag in tags})
+        return
+    into.update({tag: where + delta if isinstance(where, int) else
+                 (where[0], where[1], where[2] + delta, where[3] + delta, where[4], where[5] + delta)
+                 for tag in tags for where in (elements[tag],)})
 
 
 def patch(result: Scan, changes: Mapping[int, tuple[str, bytes] | None]) -> bytes:

@@ -1,0 +1,322 @@
+"""A data set over scanned bytes whose top-level elements are made on first use.
+
+The import steps of ingest (converters, Lua ``Data``, the worklist step) typically read a
+handful of the ~250 top-level elements of an object and change one or two. Making every
+element up front, and walking all of them again to find what changed, cost more than the
+steps themselves. :func:`lazy_dataset` gives a pydicom :class:`~pydicom.dataset.Dataset`
+whose ``_dict`` is a :class:`ScannedElements`: each element is made from the bytes (as the
+``RawDataElement`` pydicom's ``read_dataset`` would give, PS3.5 §7.1) the first time it is
+looked up, and the mapping knows which elements were looked up, set, added or deleted
+(:meth:`ScannedElements.touched`), so change detection and re-encoding only visit those.
+
+Anything that views the whole mapping (iteration, ``keys``/``items``/``values``, ``len`` is
+exempt, copies, pickling, comparison) makes every element first, so pydicom and other code
+see an ordinary data set.
+"""
+from __future__ import annotations
+
+import copy
+import io
+from typing import Any, Iterator
+
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filereader import read_dataset
+from pydicom.tag import BaseTag
+from pydicom.uid import UID
+
+from .scan import (
+    _LE_LONG,
+    _LE_TAG_LEN,
+    _LE_TAG_VR_LEN,
+    _VR_TEXT,
+    DEFLATED,
+    EXPLICIT_BE,
+    IMPLICIT_LE,
+    LONG_VRS,
+    Buffer,
+    Element,
+    Scan,
+)
+
+__all__ = ["ScannedElements", "lazy_dataset", "plain_text", "scanned_elements"]
+
+_NEW_TUPLE = tuple.__new__
+_GET, _SET, _DEL, _CONTAINS = dict.get, dict.__setitem__, dict.__delitem__, dict.__contains__
+
+
+class ScannedElements(dict):
+    """``tag → element`` of one scanned data set, an element made when first looked up.
+
+    The dict itself holds the elements made so far and those added since; ``_pending`` the
+    scanned ones not made yet (tag → the scan's header offset or element fields);
+    ``_original`` the element first made for each scanned tag, to tell what changed."""
+
+    __slots__ = ("_data", "_implicit", "_pending", "_original")
+
+    def __init__(self, data: Buffer, implicit: bool, pending: dict[int, Any]):
+        super().__init__()
+        self._data = data
+        self._implicit = implicit
+        self._pending = pending
+        self._original: dict[int, Any] = {}
+
+    # -- making elements -----------------------------------------------------------------
+    def _make(self, key: Any, tag: int) -> None:
+        """Move scanned ``tag`` from pending into the mapping, under ``key`` (the caller's
+        tag object: pydicom looks the element up again with the same one, and identical
+        keys skip BaseTag's Python-level ``__eq__``)."""
+        where = self._pending.pop(tag)
+        elem = _raw_element(self._data, self._implicit, tag, where) \
+            if isinstance(where, int) or type(where) in (tuple, Element) else where   # else: read ahead
+        self._original[tag] = elem
+        _SET(self, key if isinstance(key, BaseTag) else BaseTag(tag), elem)
+
+    def make_all(self) -> None:
+        """Make every pending element and order the mapping by tag (as read_dataset does)."""
+        if not self._pending:
+            return
+        for tag in list(self._pending):
+            self._make(tag, tag)
+        ordered = sorted(dict.items(self))
+        dict.clear(self)
+        dict.update(self, ordered)
+
+    # -- what changed --------------------------------------------------------------------
+    def touched(self) -> set[int]:
+        """Tags whose element may differ from the scanned bytes: made (looked up or set),
+        added or deleted; every other scanned element is still exactly its bytes."""
+        return {int(key) for key in dict.keys(self)} | self._original.keys()
+
+    def original(self, tag: int) -> Any:
+        """The element first made for scanned ``tag`` (None: not scanned or not made yet)."""
+        return self._original.get(tag)
+
+    def peek(self, tag: int) -> Any:
+        """The element for ``tag`` as it is, without making or parsing it (None: absent);
+        a pending element is read from the bytes and not kept, so it stays untouched."""
+        where = self._pending.get(tag)
+        if where is None:
+            return _GET(self, tag)
+        return _raw_element(self._data, self._implicit, tag, where) \
+            if isinstance(where, int) or type(where) in (tuple, Element) else where
+
+    def current(self, tag: int) -> Any:
+        """The element now held for ``tag`` without making it (None: absent or pending)."""
+        return _GET(self, tag)
+
+    # -- point access (no bulk making) ---------------------------------------------------
+    def _ready(self, key: Any) -> None:
+        """Make ``key``'s element when it is still pending (pending keys are plain ints)."""
+        tag = key if type(key) is int else (int(key) if isinstance(key, int) else None)
+        if tag is not None and tag in self._pending:
+            self._make(key, tag)
+
+    def __getitem__(self, key: Any) -> Any:
+        self._ready(key)
+        return dict.__getitem__(self, key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self._ready(key)
+        return _GET(self, key, default)
+
+    def __contains__(self, key: Any) -> bool:
+        if _CONTAINS(self, key):
+            return True
+        tag = key if type(key) is int else (int(key) if isinstance(key, int) else None)
+        return tag in self._pending
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._ready(key)
+        _SET(self, key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self._ready(key)
+        _DEL(self, key)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        self._ready(key)
+        return dict.pop(self, key, *default)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self._ready(key)
+        return dict.setdefault(self, key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def __len__(self) -> int:
+        return dict.__len__(self) + len(self._pending)
+
+    # -- whole-mapping views: make everything first --------------------------------------
+    def __iter__(self) -> Iterator[Any]:
+        self.make_all()
+        return dict.__iter__(self)
+
+    def __reversed__(self) -> Iterator[Any]:
+        self.make_all()
+        return dict.__reversed__(self)
+
+    def keys(self):  # type: ignore[override]
+        self.make_all()
+        return dict.keys(self)
+
+    def values(self):  # type: ignore[override]
+        self.make_all()
+        return dict.values(self)
+
+    def items(self):  # type: ignore[override]
+        self.make_all()
+        return dict.items(self)
+
+    def popitem(self) -> tuple[Any, Any]:
+        self.make_all()
+        return dict.popitem(self)
+
+    def clear(self) -> None:
+        self.make_all()
+        dict.clear(self)
+
+    def copy(self) -> dict:  # type: ignore[override]
+        self.make_all()
+        return dict(dict.items(self))
+
+    __copy__ = copy
+
+    def __deepcopy__(self, memo: dict) -> dict:
+        return copy.deepcopy(self.copy(), memo)
+
+    def __reduce__(self) -> Any:
+        return dict, (self.copy(),)
+
+    def __eq__(self, other: object) -> bool:
+        self.make_all()
+        if isinstance(other, ScannedElements):
+            other.make_all()
+        return dict.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __or__(self, other: Any) -> dict:
+        return self.copy() | dict(other)
+
+    def __ror__(self, other: Any) -> dict:
+        return dict(other) | self.copy()
+
+    def __ior__(self, other: Any) -> ScannedElements:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def __repr__(self) -> str:
+        self.make_all()
+        return dict.__repr__(self)
+
+
+def _raw_element(data: Buffer, implicit: bool, tag: int, where: Any) -> RawDataElement:
+    """The RawDataElement read_dataset gives for the defined-length element of the scan."""
+    if isinstance(where, int):
+        if implicit:
+            vr, length, value = None, _LE_TAG_LEN.unpack_from(data, where)[2], where + 8
+        else:
+            vr_bytes = data[where + 4:where + 6]
+            if vr_bytes in LONG_VRS:
+                length, value = _LE_LONG.unpack_from(data, where + 8)[0], where + 12
+            else:
+                length, value = _LE_TAG_VR_LEN.unpack_from(data, where)[3], where + 8
+            vr = _VR_TEXT[bytes(vr_bytes)]
+    else:
+        elem = Element(*where)
+        vr, length, value = elem.vr, elem.length, elem.value
+    return _NEW_TUPLE(RawDataElement, (BaseTag(tag), vr, length, bytes(data[value:value + length]), value,
+                                       implicit, True, True, False))      # RawDataElement(...), faster
+
+
+def scanned_elements(ds: Dataset) -> ScannedElements | None:
+    """The lazy element mapping of ``ds`` (None: an ordinary data set)."""
+    elements = ds._dict
+    return elements if isinstance(elements, ScannedElements) else None
+
+
+def _dictionary_vr(tag: int) -> str:
+    from pydicom.datadict import dictionary_VR
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return "UN"
+
+
+def plain_text(ds: Dataset, tag: int, keyword: str) -> str:
+    """``str(ds.get(keyword, ""))`` for a single-valued ASCII text element, read from the
+    bytes without parsing (so the element stays untouched) when ``ds`` is lazy."""
+    lazy = scanned_elements(ds)
+    elem = lazy.peek(tag) if lazy is not None else None
+    if isinstance(elem, RawDataElement) and elem.value is not None:
+        value = bytes(elem.value)
+        vr = elem.VR or _dictionary_vr(tag)
+        text = value.rstrip(b" \0") if vr == "UI" else value.rstrip(b" ")
+        if text.isascii() and not text.startswith(b" ") and b"\\" not in text and b"\0" not in text:
+            return text.decode("ascii")
+    return str(ds.get(keyword, "") or "")
+
+
+def lazy_dataset(sc: Scan, data: Buffer | None = None) -> Dataset | None:
+    """The data set of the scanned bytes (``data``: the same bytes as ``sc.data``, e.g. an
+    immutable copy of a spool view), each top-level element made when first used. An element
+    of undefined length is read by pydicom from its own bytes right away. None for big
+    endian and deflated data, and for a scan that needed repairs (decode those in full)."""
+    ts = sc.transfer_syntax
+    if ts in (EXPLICIT_BE, DEFLATED) or sc.needs_repair:
+        return None
+    implicit = ts == IMPLICIT_LE
+    data = sc.data if data is None else data
+    pending: dict[int, Any] = dict(sc.elements)
+    for tag in sc.undefined:
+        elem = Element(*pending[tag])
+        part = read_dataset(io.BytesIO(bytes(data[elem.header:elem.end])), implicit, True)
+        found = part._dict.get(BaseTag(tag))
+        if found is None:
+            return None
+        pending[tag] = found._replace(value_tell=found.value_tell + elem.header) \
+            if isinstance(found, RawDataElement) else found
+    elements = ScannedElements(data, implicit, pending)
+    ds = Dataset(elements)
+    charset = elements.peek(0x00080005)         # read, not made: it stays untouched
+    ds.set_original_encoding(implicit, True, _encodings(charset))
+    meta = FileMetaDataset()
+    meta._dict[_TRANSFER_SYNTAX] = copy.copy(_syntax_element(ts))
+    ds.file_meta = meta
+    return ds
+
+
+_TRANSFER_SYNTAX = BaseTag(0x00020010)
+_CHARSETS: dict[bytes, Any] = {}
+_SYNTAXES: dict[str, DataElement] = {}
+
+
+def _encodings(charset: Any) -> Any:
+    """Python encodings of a Specific Character Set element (PS3.3 C.12.1.1.2), remembered by
+    its bytes (a handful of values occur)."""
+    if charset is None:
+        return "iso8859"
+    from pydicom.charset import convert_encodings
+    from pydicom.dataelem import convert_raw_data_element
+    if not isinstance(charset, RawDataElement):
+        return convert_encodings(charset.value)
+    key = bytes(charset.value or b"")
+    found = _CHARSETS.get(key)
+    if found is None:
+        found = convert_encodings(convert_raw_data_element(charset).value)
+        if len(_CHARSETS) < 64:
+            _CHARSETS[key] = found
+    return copy.copy(found)
+
+
+def _syntax_element(ts: str) -> DataElement:
+    elem = _SYNTAXES.get(ts)
+    if elem is None:
+        elem = _SYNTAXES[ts] = DataElement(_TRANSFER_SYNTAX, "UI", UID(ts))
+    return elem
