@@ -146,20 +146,15 @@ def _keep_lua_state(session, ctx: ConvertContext) -> None:
     session.extra["convert.lua"] = ctx.lua_state
 
 
-def command_dataset(command) -> Dataset | None:
-    """The DIMSE request as a Dataset (Lua's ``Command``), from the raw command elements."""
+def command_dataset(command, dictionary=None) -> Dataset | None:
+    """The DIMSE request as a Dataset (Lua's ``Command``), from the raw command elements
+    (:meth:`dgate.net.dimse.Command.as_dataset`)."""
     if command is None:
         return None
     if isinstance(command, Dataset):
         return command
-    import struct
-
-    from pydicom.filebase import DicomBytesIO
-    from pydicom.filereader import read_dataset
-    raw = b"".join(struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(value)) + value
-                   for tag, value in sorted(command.elements.items()))
     try:
-        return read_dataset(DicomBytesIO(raw), is_implicit_VR=True, is_little_endian=True)  # type: ignore[arg-type]
+        return command.as_dataset(dictionary)
     except Exception:
         return None
 

@@ -62,16 +62,21 @@ def tag_of(key: str, dic: Dictionary) -> int | None:
     return entry.tag
 
 
-def vr_of(ds: Dataset, tag: int, dic: Dictionary) -> str:
+_LOOK: Any = object()      # "look the element up" (the caller did not pass it)
+
+
+def vr_of(ds: Dataset, tag: int, dic: Dictionary, elem: Any = _LOOK) -> str:
     """The VR dgate uses for an element: the dictionary's when it knows the tag (as
-    dgate formats by its dictionary), else the element's own, ``UL`` for group lengths."""
+    dgate formats by its dictionary), else the element's own, ``UL`` for group lengths.
+    ``elem``: the element when the caller has it."""
     entry = dic.by_tag(tag)
     if entry is not None and entry.vr and entry.vr not in ("UN", "??"):
         return entry.vr
-    try:
-        elem = ds.get_item(tag)
-    except KeyError:
-        elem = None
+    if elem is _LOOK:
+        try:
+            elem = ds.get_item(tag)
+        except KeyError:
+            elem = None
     vr = getattr(elem, "VR", None) if elem is not None else None
     if vr and " or " not in str(vr):
         return str(vr)[:2]
@@ -85,17 +90,19 @@ def little_endian(ds: Dataset) -> bool:
     return True if value is None else bool(value)
 
 
-def raw_bytes(ds: Dataset, tag: int, dic: Dictionary) -> bytes | None:
-    """The value bytes of an element as they would be written (None when absent)."""
-    try:
-        elem = ds.get_item(tag)
-    except KeyError:
-        return None
+def raw_bytes(ds: Dataset, tag: int, dic: Dictionary, elem: Any = _LOOK, vr: str | None = None) -> bytes | None:
+    """The value bytes of an element as they would be written (None when absent);
+    ``elem``/``vr``: the element and its :func:`vr_of` when the caller has them."""
+    if elem is _LOOK:
+        try:
+            elem = ds.get_item(tag)
+        except KeyError:
+            return None
     if elem is None:
         return None
     if isinstance(elem, RawDataElement):
         return bytes(elem.value) if elem.value is not None else b""
-    return _encode(ds, elem, vr_of(ds, tag, dic))
+    return _encode(ds, elem, vr or vr_of(ds, tag, dic, elem))
 
 
 def _encode(ds: Dataset, elem: DataElement, vr: str) -> bytes:
@@ -144,11 +151,11 @@ def read(ds: Dataset, tag: int, dic: Dictionary) -> str | Sequence | None:
         return None
     if elem is None:
         return None
-    vr = vr_of(ds, tag, dic)
+    vr = vr_of(ds, tag, dic, elem)
     if vr == "SQ":
         value = ds[tag].value
         return value if isinstance(value, Sequence) else Sequence([])
-    raw = raw_bytes(ds, tag, dic) or b""
+    raw = raw_bytes(ds, tag, dic, elem, vr) or b""
     if len(raw) > 255:
         return TOO_LONG
     if vr in NUMERIC:

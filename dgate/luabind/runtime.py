@@ -61,6 +61,10 @@ class LuaState:
         for fname, fn in self.functions.table().items():
             fn = nothing_for_none(fname, fn)
             expose(fname, checked(fn), True) if fname in CHECKED else expose(fname, fn)
+        factory = Handle()
+        self._factory = (factory, self._wrap(factory, factory.kind))   # DicomObject; Command without one
+        lua_g = self.lua.globals()
+        lua_g.Data, lua_g.Command = self.wrap(self.data), self.wrap(self.command)   # outside any run
         self._setup_packages()
 
     # -- set-up --------------------------------------------------------------------------
@@ -114,11 +118,15 @@ class LuaState:
             saved = (self.ctx, self.data, self.command)
             self.ctx = ctx if ctx is not None else LuaContext()
             self.data = data if isinstance(data, Handle) else Handle(data if data is not None else Dataset())
-            self.command = Handle(command) if command is not None else Handle()
             lua_g = self.lua.globals()
+            saved_lua = (lua_g.Data, lua_g.Command)
             lua_g.Data = self.wrap(self.data)
-            lua_g.Command = self.wrap(self.command)
-            lua_g.DicomObject = self.wrap(Handle())
+            if command is not None:
+                self.command = Handle(command)
+                lua_g.Command = self.wrap(self.command)
+            else:                       # no command: the factory, as the original's empty Command
+                self.command, lua_g.Command = self._factory
+            lua_g.DicomObject = self._factory[1]
             for key, value in self.ctx.extra_globals.items():
                 lua_g[key] = value
             try:
@@ -127,8 +135,7 @@ class LuaState:
                 status, result = 2, str(exc)
             finally:
                 self.ctx, self.data, self.command = saved
-                lua_g.Data = self.wrap(self.data)
-                lua_g.Command = self.wrap(self.command)
+                lua_g.Data, lua_g.Command = saved_lua
             if status == 1:
                 self.log_error(f"*** lua syntax error {result} in '{chunk}'")
                 return None

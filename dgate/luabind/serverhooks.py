@@ -112,19 +112,7 @@ def session_lua(info: Any) -> ServerLua | None:
 def command_dataset(command: Any, dictionary: Any = None) -> Dataset:
     """A DIMSE command set (:class:`dgate.net.dimse.Command`) as the ``Command`` object:
     every element with its raw bytes, VR from the command dictionary or dgate.dic."""
-    from ..net.dimse import KINDS
-    from .elements import set_raw
-    ds = Dataset()
-    for tag, value in command.elements.items():
-        vr = KINDS.get(tag)
-        if vr is None:
-            entry = dictionary.by_tag(tag) if dictionary is not None else None
-            vr = entry.vr if entry is not None and entry.vr and entry.vr not in ("??", "UN") else \
-                ("UL" if tag & 0xFFFF == 0 else "UN")
-        if vr == "SQ":
-            vr = "OB"              # 9999,0403 etc.: the bytes as sent
-        set_raw(ds, tag, vr, value)
-    return ds
+    return command.as_dataset(dictionary)
 
 
 # -- association hooks ---------------------------------------------------------------------

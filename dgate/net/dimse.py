@@ -193,6 +193,29 @@ class Command:
     def status(self) -> int:
         return self.us(STATUS, 0xFFFF)
 
+    def as_dataset(self, dictionary: Any = None) -> Any:
+        """The command set as a pydicom Dataset of raw elements (Lua's ``Command``, the
+        converters' view of the request): each element's bytes as received, VR from the
+        command dictionary (PS3.7 E.1), else ``dictionary.by_tag`` (dgate.dic), else
+        ``UL`` for a group length and ``UN``; sequences (9999,0403 …) as ``OB`` bytes."""
+        from pydicom.dataelem import RawDataElement
+        from pydicom.dataset import Dataset
+        from pydicom.tag import BaseTag
+        elements: dict = {}
+        for tag, value in self.elements.items():
+            vr = KINDS.get(tag)
+            if vr is None:
+                entry = dictionary.by_tag(tag) if dictionary is not None else None
+                vr = entry.vr if entry is not None and entry.vr and entry.vr not in ("??", "UN") else \
+                    ("UL" if tag & 0xFFFF == 0 else "UN")
+            if vr == "SQ":
+                vr = "OB"
+            if len(value) % 2:
+                value += b"\0" if vr in ("UI", "OB", "UN") else b" "
+            key = BaseTag(tag)
+            elements[key] = RawDataElement(key, vr, len(value), value, 0, False, True, True, False)
+        return Dataset(elements)
+
     def private(self) -> dict[int, bytes]:
         """Elements of group 9999 (the server-command channel)."""
         return {tag: value for tag, value in self.elements.items() if tag >> 16 == 0x9999}

@@ -18,7 +18,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydicom.dataelem import DataElement
 from pydicom.dataelem import RawDataElement as _RawDataElement
@@ -422,8 +422,8 @@ def splice_changes(ds: Dataset, before: dict | None, sc: "Scan") -> tuple[bytes,
             return None
         now = ds._dict
         candidates = before.keys() | now.keys()
-        current, original = now.get, before.get
-    encoding = ds.original_character_set if charset_kept else ds.get("SpecificCharacterSet", "iso8859")
+        current, original = now.get, before.get  # type: ignore[assignment]
+    encoding: Any = ds.original_character_set if charset_kept else ds.get("SpecificCharacterSet", "iso8859")
     fp: DicomBytesIO | None = None
     changes: dict[int, bytes] = {}
     for tag in candidates:

@@ -158,15 +158,15 @@ class ScannedElements(dict):
         self.make_all()
         return dict.__reversed__(self)
 
-    def keys(self):  # type: ignore[override]
+    def keys(self):
         self.make_all()
         return dict.keys(self)
 
-    def values(self):  # type: ignore[override]
+    def values(self):
         self.make_all()
         return dict.values(self)
 
-    def items(self):  # type: ignore[override]
+    def items(self):
         self.make_all()
         return dict.items(self)
 
@@ -178,7 +178,7 @@ class ScannedElements(dict):
         self.make_all()
         dict.clear(self)
 
-    def copy(self) -> dict:  # type: ignore[override]
+    def copy(self) -> dict:
         self.make_all()
         return dict(dict.items(self))
 
@@ -199,7 +199,7 @@ class ScannedElements(dict):
     def __ne__(self, other: object) -> bool:
         return not self == other
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
     def __or__(self, other: Any) -> dict:
         return self.copy() | dict(other)
@@ -207,7 +207,7 @@ class ScannedElements(dict):
     def __ror__(self, other: Any) -> dict:
         return dict(other) | self.copy()
 
-    def __ior__(self, other: Any) -> ScannedElements:  # type: ignore[override,misc]
+    def __ior__(self, other: Any) -> ScannedElements:
         self.update(other)
         return self
 

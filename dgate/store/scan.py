@@ -503,8 +503,9 @@ def splice(sc: Scan, pieces: Mapping[int, bytes]) -> tuple[bytes, Scan | None]:
     one clean element of its tag (then scan the result)."""
     assert not sc.needs_repair and sc.transfer_syntax != DEFLATED
     data, elements, order = sc.data, sc.elements, sc.order
-    result: Scan | None = Scan(b"", sc.transfer_syntax)
-    new = result.elements
+    made = Scan(b"", sc.transfer_syntax)
+    result: Scan | None = made
+    new = made.elements
     undefined = set(sc.undefined)
     out = bytearray()
     last = i = 0
