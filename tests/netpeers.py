@@ -51,12 +51,18 @@ class DgateProcess:
         return self.log.read_text()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        end(self.proc)
+
+
+def end(proc: subprocess.Popen) -> None:
+    """Stop a peer process started by a test: terminate, kill when it does not go within 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 def dcmtk(tool: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -85,7 +91,10 @@ def start_server(folder: Path, start: bool = True, **params: str) -> DgateProces
 
 class StoreSCP:
     """dcmtk ``storescp`` as AE ``ae`` writing every object it receives into ``folder``
-    (``options``: more storescp options, e.g. ``-uf`` unique file names, ``+xa`` every syntax)."""
+    (made if missing; ``options``: more storescp options, e.g. ``-uf`` unique file names,
+    ``+xa`` every syntax, ``+xv`` JPEG 2000 preferred). ``port``: one chosen beforehand
+    (e.g. already written into an acrnema.map). Stop it with :meth:`stop`, or use it as a
+    context manager."""
 
     def __init__(self, folder: Path, ae: str, *options: str, port: int | None = None):
         self.folder, self.ae = folder, ae
@@ -94,7 +103,17 @@ class StoreSCP:
         env = dict(os.environ, TCP_NODELAY="1")
         self.proc = subprocess.Popen([str(DCMTK / "storescp"), "-aet", ae, "-od", str(folder), *options,
                                       str(self.port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port)
+        try:
+            wait_for_port(self.port)
+        except TimeoutError:
+            self.stop()
+            raise
+
+    def __enter__(self) -> "StoreSCP":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def files(self) -> list[Path]:
         return sorted(p for p in self.folder.iterdir() if p.is_file())
@@ -115,5 +134,4 @@ class StoreSCP:
         return got
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+        end(self.proc)

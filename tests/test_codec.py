@@ -354,3 +354,38 @@ def test_encoded_objects_needing_fixes_are_not_passed_through():
     assert codec.recompress(codec.Encoded.from_dataset(planar), "un").dataset().PlanarConfiguration == 0
     nki = codec.Encoded.from_dataset(codec.recompress(fresh(KINDS["mono12"]), "n4"))
     assert 0x7FDF0010 not in codec.recompress(nki, "un").dataset()
+
+
+def test_keeps_tells_from_the_bytes_what_un_leaves_alone():
+    """``keeps`` (the ingest's ``COMPRESSION.keeps``) answers without parsing; True only when
+    ``recompress`` returns the object untouched."""
+    from dgate.codec.recompression import keeps
+
+    def encoded(ds, uid=ts.EXPLICIT_LE, view=False):
+        enc = codec.Encoded.from_dataset(ds, uid)
+        return codec.Encoded(memoryview(enc.raw), uid) if view else enc   # a spooled object is a view
+
+    for view in (False, True):
+        plain = encoded(fresh(KINDS["mono8"]), view=view)
+        assert keeps(plain, "un") and keeps(plain, "ul") and keeps(plain, "as") and keeps(plain, "")
+        assert not keeps(plain, "ui") and not keeps(plain, "j2")
+        rgb = fresh(KINDS["rgb8"])
+        rgb.PlanarConfiguration = 0
+        assert keeps(encoded(rgb, view=view), "un")              # planes interleaved already: no header read
+        assert keeps(encoded(rgb, ts.IMPLICIT_LE, view), "un") and keeps(encoded(rgb, ts.EXPLICIT_BE, view), "ub")
+        rgb.PlanarConfiguration = 1
+        for uid, code in ((ts.EXPLICIT_LE, "un"), (ts.IMPLICIT_LE, "un"), (ts.EXPLICIT_BE, "ub")):
+            assert not keeps(encoded(rgb, uid, view), code), uid
+        # the planar tag's bytes by chance in an earlier value: still read the real one
+        rgb.add_new(0x00091010, "OB", b"\x28\x00\x06\x00\x00\x00\x00\x00\x00\x00")
+        assert not keeps(encoded(rgb, view=view), "un")
+        rgb.PlanarConfiguration = 0
+        assert keeps(encoded(rgb, view=view), "un")
+        rgb[0x00091010].value = b"\x28\x00\x06\x00\x00\x00\x00\x00\x01\x00"   # a chance match, non-zero
+        out = encoded(rgb, view=view)
+        assert not keeps(out, "un") and codec.recompress(out, "un") is out        # only costs a header read
+        assert not keeps(encoded(load("examples_palette.dcm"), view=view), "un")
+        assert not keeps(encoded(load("SC_ybr_full_uncompressed.dcm"), view=view), "un")
+        assert not keeps(encoded(codec.recompress(fresh(KINDS["mono12"]), "n4"), view=view), "un")
+        jpeg = codec.recompress(fresh(KINDS["mono12"]), "j2")
+        assert keeps(encoded(jpeg, ts.JPEG_LOSSLESS, view), "j2") and not keeps(encoded(jpeg, ts.JPEG_LOSSLESS), "un")

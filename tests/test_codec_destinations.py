@@ -3,17 +3,13 @@ column proposes (AddTransferSyntaxs), storescp chooses by its own preference, an
 sent (codec.storage.retrieve_step) arrives in exactly the syntax it accepted."""
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import time
-from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
 from codecimages import fresh, kinds
-from netpeers import free_port, wait_for_port
+from netpeers import StoreSCP, have_dcmtk
 from pynetdicom import AE, build_context, evt
 
 from dgate import codec
@@ -23,26 +19,8 @@ from dgate.config import Configuration
 from dgate.config.defaults import create_default_config
 from dgate.store.compression import dropped_code, incoming_code
 
-STORESCP = Path("/usr/bin/storescp")
-pytestmark = pytest.mark.skipif(not STORESCP.exists(), reason="dcmtk is not installed")
+pytestmark = pytest.mark.skipif(not have_dcmtk(), reason="dcmtk is not installed")
 KINDS = kinds()
-
-
-class StoreSCP:
-    def __init__(self, folder: Path, *preference: str):
-        self.folder = folder
-        self.port = free_port()
-        env = dict(os.environ, TCP_NODELAY="1")
-        self.proc = subprocess.Popen([str(STORESCP), *preference, "-od", str(folder), str(self.port)], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-    def received(self) -> list[Path]:
-        return sorted(p for p in self.folder.iterdir() if p.is_file())
 
 
 def send(port: int, stored: codec.Encoded, column: str, settings) -> str:
@@ -87,19 +65,13 @@ def settings(tmp_path):
     (["+xb"], "ub", "as", {ts.EXPLICIT_BE}),
 ])
 def test_destination_receives_the_syntax_it_accepted(tmp_path, settings, preference, column, stored_code, expected):
-    scp = StoreSCP(tmp_path, *preference)
-    try:
+    with StoreSCP(tmp_path / "received", "STORESCP", *preference) as scp:
         stored = codec.Encoded.from_dataset(codec.recompress(fresh(KINDS["mono12"]), stored_code))
         accepted = send(scp.port, stored, column, settings)
         assert accepted in expected
-        deadline = time.monotonic() + 10
-        while not scp.received() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        arrived = pydicom.dcmread(scp.received()[0])
+        arrived = pydicom.dcmread(scp.wait_for(1, 10)[0])
         assert arrived.file_meta.TransferSyntaxUID == accepted
         assert np.array_equal(codec.decode_frames(arrived), codec.decode_frames(KINDS["mono12"]))
-    finally:
-        scp.stop()
 
 
 def test_codes_in_force(settings, tmp_path):

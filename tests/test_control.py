@@ -16,7 +16,7 @@ from dgate.config.ini import put_param
 from dgate.net.control import decode_command_set
 
 from conftest import REPO, run_dgate
-from netpeers import DgateProcess, dcmtk, free_port, have_dcmtk, start_server, wait_for_port
+from netpeers import DgateProcess, StoreSCP, dcmtk, free_port, have_dcmtk, start_server
 
 
 @pytest.fixture(scope="module")
@@ -209,19 +209,16 @@ def test_movestudy_scripts(server, tmp_path):
     cmd(server, "--read_amap:")
     received = tmp_path / "archive"
     received.mkdir()
-    scp = subprocess.Popen(["/usr/bin/storescp", "-od", str(received), "-aet", "ARCHIVE", str(dest_port)])
     try:
-        wait_for_port(dest_port)
-        study = pydicom.dcmread(get_testdata_file("CT_small.dcm")).StudyInstanceUID
-        result = cmd(server, f"--movestudy:(local),ARCHIVE,1CT1:{study}")
-        assert (result.stdout, result.returncode) == ("0", 255)
-        assert len(list(received.iterdir())) == 1
-        assert cmd(server, "--movepatient:CONQUESTSRV1,ARCHIVE,1CT1").stdout == "0"
-        failed = cmd(server, f"--movestudy:NOWHERE,ARCHIVE,{study}")
-        assert failed.stdout == "1 Move failed from NOWHERE to ARCHIVE"
+        with StoreSCP(received, "ARCHIVE", port=dest_port):
+            study = pydicom.dcmread(get_testdata_file("CT_small.dcm")).StudyInstanceUID
+            result = cmd(server, f"--movestudy:(local),ARCHIVE,1CT1:{study}")
+            assert (result.stdout, result.returncode) == ("0", 255)
+            assert len(list(received.iterdir())) == 1
+            assert cmd(server, "--movepatient:CONQUESTSRV1,ARCHIVE,1CT1").stdout == "0"
+            failed = cmd(server, f"--movestudy:NOWHERE,ARCHIVE,{study}")
+            assert failed.stdout == "1 Move failed from NOWHERE to ARCHIVE"
     finally:
-        scp.terminate()
-        scp.wait(5)
         amap.write_text(original)
         cmd(server, "--read_amap:")
 

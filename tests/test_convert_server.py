@@ -2,7 +2,6 @@
 storescu, findscu, movescu and a second dgate (conquest-lua-web.md §8.7–§8.10)."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from convhelpers import ct, mr
-from netpeers import DCMTK, DgateProcess, StoreSCP, dcmtk, free_port, have_dcmtk, start_server, wait_for_port
+from netpeers import DgateProcess, StoreSCP, dcmtk, free_port, have_dcmtk, start_server
 
 pytestmark = pytest.mark.skipif(not have_dcmtk(), reason="dcmtk not installed")
 
@@ -387,10 +386,7 @@ def test_export_forward_uses_the_destination_compression_of_acrnema_map(tmp_path
     received = tmp_path / "received"
     received.mkdir()
     peer_port, port = free_port(), free_port()
-    scp = subprocess.Popen([str(DCMTK / "storescp"), "+xv", "-aet", "PEER", "-od", str(received), str(peer_port)],
-                           env=dict(os.environ, TCP_NODELAY="1"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(peer_port)
+    with StoreSCP(received, "PEER", "+xv", port=peer_port):
         _server(tmp_path / "a", port, "SRVA", ExportConverters="1", ExportConverter0="forward to PEER")
         (tmp_path / "a" / "acrnema.map").write_text(f"PEER              127.0.0.1 {peer_port:<10} jk\n")
         server = DgateProcess(tmp_path / "a", port)
@@ -408,9 +404,6 @@ def test_export_forward_uses_the_destination_compression_of_acrnema_map(tmp_path
             assert pydicom.dcmread(stored).file_meta.TransferSyntaxUID == ct().file_meta.TransferSyntaxUID
         finally:
             server.stop()
-    finally:
-        scp.terminate()
-        scp.wait(10)
 
 
 def test_incoming_folder_objects_go_through_import_and_export_converters(tmp_path):

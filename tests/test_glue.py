@@ -190,19 +190,13 @@ def test_forward_and_compression_use_the_codec(tmp_path):
 @pytest.mark.parametrize("code,preference,syntax", [("jk", "+xv", ts.J2K_LOSSLESS),
                                                           ("j2", "+xs", ts.JPEG_LOSSLESS_SV1)])
 def test_forward_compressed_to_a_dcmtk_storescp(tmp_path, code, preference, syntax):
-    import os
-    import subprocess
-
-    from netpeers import DCMTK, wait_for_port
+    from netpeers import StoreSCP
 
     from dgate.convert.routing import Routing
     port = free_port()
     received = tmp_path / "received"
     received.mkdir()
-    scp = subprocess.Popen([str(DCMTK / "storescp"), preference, "-aet", "PEER", "-od", str(received), str(port)],
-                           env=dict(os.environ, TCP_NODELAY="1"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
+    with StoreSCP(received, "PEER", preference, port=port):
         config, logs, sink = make_folder(tmp_path / "a", ImportConverter0=f"forward compressed as {code} to PEER")
         (tmp_path / "a" / "acrnema.map").write_text(f"PEER              127.0.0.1 {port:<10} un\n")
         config.reload_amap()
@@ -216,9 +210,6 @@ def test_forward_compressed_to_a_dcmtk_storescp(tmp_path, code, preference, synt
         assert got.file_meta.TransferSyntaxUID == syntax                     # dcmtk received what the codec made
         assert np.array_equal(got.pixel_array, ct().pixel_array)             # lossless
         assert ds.file_meta.TransferSyntaxUID == ct().file_meta.TransferSyntaxUID   # the stored object unchanged
-    finally:
-        scp.terminate()
-        scp.wait(10)
 
 
 # -- Serialize -------------------------------------------------------------------------------
@@ -355,10 +346,7 @@ def test_wadorequest_anonymize_runs_the_anonymizer(tmp_path):
 
 @pytest.mark.skipif(not have_dcmtk(), reason="dcmtk is installed by .ci/run")
 def test_zip_and_move_with_script(web, tmp_path):
-    import os
-    import subprocess
-
-    from netpeers import DCMTK, wait_for_port
+    from netpeers import StoreSCP
     ds = _store_ct(web)
     base = f"{web.url}/api/dicom/rs/studies/{ds.StudyInstanceUID}"
     r = requests.get(base + "/zip", params={"script": "lua:Data.PatientName = 'ZIP^LUA'"})
@@ -369,10 +357,7 @@ def test_zip_and_move_with_script(web, tmp_path):
     port = free_port()
     received = tmp_path / "moved"
     received.mkdir()
-    scp = subprocess.Popen([str(DCMTK / "storescp"), "+xv", "-aet", "PEER", "-od", str(received), str(port)],
-                           env=dict(os.environ, TCP_NODELAY="1"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
+    with StoreSCP(received, "PEER", "+xv", port=port):
         with open(web.folder / "acrnema.map", "a") as amap:
             amap.write(f"PEER              127.0.0.1 {port:<10} jk\n")
         web.config.reload_amap()
@@ -380,9 +365,6 @@ def test_zip_and_move_with_script(web, tmp_path):
         assert r.status_code == 200 and r.json() == ""
         got = pydicom.dcmread(sorted(received.iterdir())[0])
         assert got.PatientName == "MOVED" and got.file_meta.TransferSyntaxUID == ts.J2K_LOSSLESS
-    finally:
-        scp.terminate()
-        scp.wait(10)
 
 
 # -- HL7 files dropped into the server ---------------------------------------------------------

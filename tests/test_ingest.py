@@ -369,3 +369,40 @@ def test_refused_rewrite_in_place_puts_the_old_file_back(setup, workdir):
     assert rows(workdir) == [(ct().SOPInstanceUID, "1CT1", first.relative)]
     assert pydicom.dcmread(first.path).StudyInstanceUID == ct().StudyInstanceUID
     assert not list((workdir / "data" / TEMP_DIR).glob("*.tmp"))
+
+
+def test_compression_hook_answers_whether_it_keeps_the_object():
+    from dgate.store.formats import Encoded
+    hook = I._Compression()
+    plain, jpeg = Encoded(body(ct()), EXPLICIT_LE), Encoded(b"", "1.2.840.10008.1.2.4.70")
+    assert hook.keeps(plain, "un") and hook.keeps(jpeg, "j2") and not hook.keeps(jpeg, "un")
+    hook.set(lambda obj, code, ctx: obj)              # a compressor without an answer: always asked
+    assert not hook.keeps(plain, "un")
+    hook.set(lambda obj, code, ctx: obj, lambda obj, code: code == "un")
+    assert hook.keeps(plain, "un") and not hook.keeps(plain, "j2")
+    hook.set(lambda obj, code, ctx: obj, lambda obj, code: 1 // 0)    # a broken answer: ask the compressor
+    assert not hook.keeps(plain, "un")
+    hook.set(None)
+    assert hook.keeps(plain, "un") and not hook.keeps(jpeg, "un")
+
+
+def test_the_pipeline_asks_keeps_before_the_compressor(setup, workdir, monkeypatch):
+    config, logs, lines = setup
+    asked = []
+
+    def compress(obj, code, ctx):
+        asked.append(("compress", code))
+        return obj
+
+    def keeps(obj, code):
+        asked.append(("keeps", code))
+        return code == "un"
+    monkeypatch.setattr(I.COMPRESSION, "fn", compress)
+    monkeypatch.setattr(I.COMPRESSION, "keeps_fn", keeps)
+    ingest = I.Ingest(config, logs)
+    with open_database(config, logs) as db:
+        for number, code in enumerate(("un", "j2", "as", "", "v2")):
+            ingest.store(Received(EXPLICIT_LE, body(ct(SOPInstanceUID=f"1.2.3.{number}"))), db, "TEST",
+                         "CONQUESTSRV1", compression=code)
+    assert asked == [("keeps", "un"), ("keeps", "j2"), ("compress", "j2")]      # as-is codes ask neither
+    assert len(rows(workdir)) == 5

@@ -14,7 +14,7 @@ import pydicom
 import pytest
 from conftest import REPO, run_dgate
 from debugger_ide import DebuggerIDE
-from netpeers import dcmtk, free_port, have_dcmtk, start_server, wait_for_port
+from netpeers import StoreSCP, dcmtk, free_port, have_dcmtk, start_server
 from pydicom.data import get_testdata_file
 
 pytestmark = pytest.mark.skipif(not have_dcmtk(), reason="dcmtk is installed by .ci/run")
@@ -118,11 +118,7 @@ def test_network_functions_against_the_server(server, tmp_path):
     original_map = amap.read_text()
     amap.write_text(original_map.replace("CONQUESTSRV1", f"LUASCP  127.0.0.1  {dest_port}  un\nCONQUESTSRV1", 1))
     cmd(server, "--read_amap:")
-    scp = subprocess.Popen(["/usr/bin/storescp", "-od", str(dest_dir), "-aet", "LUASCP", str(dest_port)],
-                           env={"TCP_NODELAY": "1"})
-    try:
-        wait_for_port(dest_port)
-        chunk = f"""
+    chunk = f"""
           local e = dicomecho('CONQUESTSRV1'); print('echo', tostring(e), e and e.Status)
           print('echo unknown', tostring(dicomecho('NOSUCHAE')))
           local q = newdicomobject(); q.StudyInstanceUID = ''; q.PatientID = ''
@@ -141,10 +137,10 @@ def test_network_functions_against_the_server(server, tmp_path):
           print('store', #s, s[0].Status)
           print('store unknown', dicomstore('127.0.0.1:1', obj))
         """
-        lines = dolua(server, chunk, timeout=120).splitlines()
+    try:
+        with StoreSCP(dest_dir, "LUASCP", port=dest_port):
+            lines = dolua(server, chunk, timeout=120).splitlines()
     finally:
-        scp.terminate()
-        scp.wait(5)
         amap.write_text(original_map)
         cmd(server, "--read_amap:")
     assert lines[0] == "echo\tDicom Data Object\t0"

@@ -239,7 +239,7 @@ def test_network_functions_in_every_server_state(server, tmp_path):
     """The same chunk in a lua: command (a worker's association state), globallua: (the
     hub's global state) and luastart: (a worker thread): echo, query, move, get, store and
     print against the server itself and a storescp."""
-    from netpeers import free_port, wait_for_port
+    from netpeers import StoreSCP, free_port
     ct = pydicom.dcmread(CT)
     dest_port = free_port()
     dest_dir = tmp_path / "received"
@@ -262,20 +262,16 @@ def test_network_functions_in_every_server_state(server, tmp_path):
              "local p = dicomprint(got[0], 'CONQUESTSRV1', '', '') "
              "return e.Status .. ' ' .. #r .. ' ' .. tostring(mv) .. ' ' .. #got .. ' ' .. s[0].Status "
              ".. ' ' .. tostring(p)")
-    scp = subprocess.Popen(["/usr/bin/storescp", "-od", str(dest_dir), "-aet", "LUASCP", str(dest_port)],
-                           env={"TCP_NODELAY": "1"})
     try:
-        wait_for_port(dest_port)
-        assert cmd(server, "--lua:" + chunk) == "0 1 nil 1 0 nil"
-        assert cmd(server, "--globallua:" + chunk) == "0 2 nil 1 0 nil"
-        cmd(server, f"--luastart:local f = io.open([[{out}]], 'w') f:write((function() {chunk} end)()) f:close()")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (out.exists() and out.read_text()):
-            time.sleep(0.1)
-        assert out.read_text() == "0 3 nil 1 0 nil"
+        with StoreSCP(dest_dir, "LUASCP", port=dest_port):
+            assert cmd(server, "--lua:" + chunk) == "0 1 nil 1 0 nil"
+            assert cmd(server, "--globallua:" + chunk) == "0 2 nil 1 0 nil"
+            cmd(server, f"--luastart:local f = io.open([[{out}]], 'w') f:write((function() {chunk} end)()) f:close()")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not (out.exists() and out.read_text()):
+                time.sleep(0.1)
+            assert out.read_text() == "0 3 nil 1 0 nil"
     finally:
-        scp.terminate()
-        scp.wait(5)
         amap.write_text(original_map)
         cmd(server, "--read_amap:")
     assert [p.name for p in dest_dir.iterdir()] == [f"CT.{ct.SOPInstanceUID}"]     # moved (3 times)

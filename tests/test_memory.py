@@ -1,12 +1,11 @@
 """Memory does not grow with the object or the request (peak RSS = VmHWM of the worker),
 and C-MOVE to a ``un`` destination sends Implicit VR Little Endian (as 1.5.0e)."""
 import sqlite3
-import subprocess
 
 import pydicom
 import pytest
 import rawdicom as raw
-from netpeers import DgateProcess, dcmtk, free_port, have_dcmtk, start_server, wait_for_port
+from netpeers import DgateProcess, StoreSCP, dcmtk, free_port, have_dcmtk, start_server
 from pydicom.data import get_testdata_file
 
 pytestmark = pytest.mark.skipif(not have_dcmtk(), reason="dcmtk is installed by .ci/run")
@@ -72,18 +71,12 @@ def test_move_and_get_of_large_objects_stream_one_object_at_a_time(archive, tmp_
     amap.write_text(amap.read_text() + f"BIGDEST 127.0.0.1 {dest_port} as\n")
     from conftest import run_dgate
     run_dgate([f"-p{proc.port}", "--read_amap:"], proc.folder)
-    scp = subprocess.Popen(["/usr/bin/storescp", "-od", str(received), "-aet", "BIGDEST", str(dest_port)],
-                           env={"TCP_NODELAY": "1"})
-    try:
-        wait_for_port(dest_port)
+    with StoreSCP(received, "BIGDEST", port=dest_port):
         study = pydicom.dcmread(paths[0], stop_before_pixels=True).StudyInstanceUID
         move = dcmtk("movescu", "-S", "-aem", "BIGDEST", "-k", "QueryRetrieveLevel=STUDY",
                      "-k", f"StudyInstanceUID={study}", "127.0.0.1", str(proc.port), timeout=300)
         assert move.returncode == 0, move.stderr
         assert len(list(received.iterdir())) == 3
-    finally:
-        scp.terminate()
-        scp.wait(5)
     got = tmp_path / "got"
     got.mkdir()
     result = dcmtk("getscu", "-S", "-od", str(got), "-k", "QueryRetrieveLevel=STUDY",
@@ -105,33 +98,30 @@ def test_move_to_un_destination_sends_implicit_little_endian(tmp_path):
     amap.write_text(amap.read_text() + f"UNDEST 127.0.0.1 {dest_port} un\nASDEST 127.0.0.1 {dest_port} as\n")
     proc = DgateProcess(folder)
     # storescp accepting both little-endian syntaxes, explicit preferred
-    scp = subprocess.Popen(["/usr/bin/storescp", "-od", str(received), "-aet", "UNDEST", "+xe", str(dest_port)],
-                           env={"TCP_NODELAY": "1"})
     try:
-        wait_for_port(dest_port)
-        files = [get_testdata_file(n) for n in ("CT_small.dcm", "rtplan.dcm")]
-        assert dcmtk("storescu", "127.0.0.1", str(proc.port), *files).returncode == 0
-        for name in files:
-            ds = pydicom.dcmread(name)
-            move = dcmtk("movescu", "-S", "-aem", "UNDEST", "-k", "QueryRetrieveLevel=STUDY",
-                         "-k", f"StudyInstanceUID={ds.StudyInstanceUID}", "127.0.0.1", str(proc.port))
-            assert move.returncode == 0, move.stderr
-        got = [pydicom.dcmread(p) for p in received.iterdir()]
-        assert len(got) == 2
-        for ds in got:
-            assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
-            original = pydicom.dcmread([f for f in files if pydicom.dcmread(f).SOPInstanceUID == ds.SOPInstanceUID][0])
-            assert ds == original or ds.get("PixelData") == original.get("PixelData")
-        ct = [d for d in got if "PixelData" in d][0]
-        assert ct.pixel_array.tolist() == pydicom.dcmread(files[0]).pixel_array.tolist()
-        for p in received.iterdir():
-            p.unlink()
-        move = dcmtk("movescu", "-S", "-aem", "ASDEST", "-k", "QueryRetrieveLevel=STUDY", "-k",
-                     f"StudyInstanceUID={pydicom.dcmread(files[0]).StudyInstanceUID}", "127.0.0.1", str(proc.port))
-        assert move.returncode == 0
-        (as_is,) = [pydicom.dcmread(p) for p in received.iterdir()]
-        assert as_is.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"      # as stored
+        with StoreSCP(received, "UNDEST", "+xe", port=dest_port):
+            files = [get_testdata_file(n) for n in ("CT_small.dcm", "rtplan.dcm")]
+            assert dcmtk("storescu", "127.0.0.1", str(proc.port), *files).returncode == 0
+            for name in files:
+                ds = pydicom.dcmread(name)
+                move = dcmtk("movescu", "-S", "-aem", "UNDEST", "-k", "QueryRetrieveLevel=STUDY",
+                             "-k", f"StudyInstanceUID={ds.StudyInstanceUID}", "127.0.0.1", str(proc.port))
+                assert move.returncode == 0, move.stderr
+            got = [pydicom.dcmread(p) for p in received.iterdir()]
+            assert len(got) == 2
+            for ds in got:
+                assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
+                original = pydicom.dcmread([f for f in files
+                                            if pydicom.dcmread(f).SOPInstanceUID == ds.SOPInstanceUID][0])
+                assert ds == original or ds.get("PixelData") == original.get("PixelData")
+            ct = [d for d in got if "PixelData" in d][0]
+            assert ct.pixel_array.tolist() == pydicom.dcmread(files[0]).pixel_array.tolist()
+            for p in received.iterdir():
+                p.unlink()
+            move = dcmtk("movescu", "-S", "-aem", "ASDEST", "-k", "QueryRetrieveLevel=STUDY", "-k",
+                         f"StudyInstanceUID={pydicom.dcmread(files[0]).StudyInstanceUID}", "127.0.0.1", str(proc.port))
+            assert move.returncode == 0
+            (as_is,) = [pydicom.dcmread(p) for p in received.iterdir()]
+            assert as_is.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"      # as stored
     finally:
-        scp.terminate()
-        scp.wait(5)
         proc.stop()

@@ -1,7 +1,6 @@
 """The DICOM server against real peers: dcmtk tools and pynetdicom (conquest-storage.md §5–§6)."""
 import re
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from dgate.config.defaults import create_default_config
 from dgate.config.ini import put_param
 
 from conftest import run_dgate
-from netpeers import DgateProcess, dcmtk, free_port, have_dcmtk, start_server, wait_for_port
+from netpeers import DgateProcess, StoreSCP, dcmtk, free_port, have_dcmtk, start_server
 
 pytestmark = pytest.mark.skipif(not have_dcmtk(), reason="dcmtk is installed by .ci/run")
 
@@ -96,15 +95,21 @@ def test_store_compressed_with_pynetdicom_and_decompress_on_ingest(server):
         assert stored.pixel_array.tolist() == ds.pixel_array.tolist()
 
 
+def _store_j2k(port: int) -> Dataset:
+    """C-STORE pydicom's JPEG2000.dcm in its own transfer syntax (pynetdicom); returns it."""
+    ds = pydicom.dcmread(get_testdata_file("JPEG2000.dcm"))
+    ae = AE("PYSCU")
+    ae.add_requested_context(ds.SOPClassUID, [ds.file_meta.TransferSyntaxUID])
+    assoc = ae.associate("127.0.0.1", port)
+    assert assoc.send_c_store(ds).Status == 0
+    assoc.release()
+    return ds
+
+
 def test_store_as_is_keeps_compressed_bytes(tmp_path):
     proc = start_server(tmp_path, IncomingCompression="as")
     try:
-        ds = pydicom.dcmread(get_testdata_file("JPEG2000.dcm"))
-        ae = AE("PYSCU")
-        ae.add_requested_context(ds.SOPClassUID, [ds.file_meta.TransferSyntaxUID])
-        assoc = ae.associate("127.0.0.1", proc.port)
-        assert assoc.send_c_store(ds).Status == 0
-        assoc.release()
+        ds = _store_j2k(proc.port)
         (obj,) = db_rows(tmp_path, "SELECT ObjectFile FROM DICOMImages")[0]
         stored = pydicom.dcmread(tmp_path / "data" / obj)
         assert stored.file_meta.TransferSyntaxUID == ds.file_meta.TransferSyntaxUID
@@ -174,10 +179,7 @@ def test_move_to_dcmtk_storescp_and_get(server, tmp_path):
     amap = server.folder / "acrnema.map"
     # before the shipped 'S*' wildcard row, which would otherwise match first (file order)
     amap.write_text(amap.read_text().replace("CONQUESTSRV1", f"STORESCP  127.0.0.1  {dest_port}  un\nCONQUESTSRV1", 1))
-    scp = subprocess.Popen(["/usr/bin/storescp", "-od", str(dest_dir), "-aet", "STORESCP", str(dest_port)],
-                           env={"TCP_NODELAY": "1"})
-    try:
-        wait_for_port(dest_port)
+    with StoreSCP(dest_dir, "STORESCP", port=dest_port):
         study = pydicom.dcmread(get_testdata_file("CT_small.dcm")).StudyInstanceUID
         move = dcmtk("movescu", "-S", "-aec", "CONQUESTSRV1", "-aem", "STORESCP", "-k", "QueryRetrieveLevel=STUDY",
                      "-k", f"StudyInstanceUID={study}", "127.0.0.1", str(server.port))
@@ -188,9 +190,6 @@ def test_move_to_dcmtk_storescp_and_get(server, tmp_path):
         unknown = dcmtk("movescu", "-S", "-aem", "NOBODY", "-k", "QueryRetrieveLevel=STUDY",
                         "-k", f"StudyInstanceUID={study}", "127.0.0.1", str(server.port))
         assert "MoveDestinationUnknown" in unknown.stderr
-    finally:
-        scp.terminate()
-        scp.wait(5)
     out = server.output()
     assert '\tC-Move Destination: "STORESCP"' in out and "C-Move (StudyRoot)" in out
 
@@ -393,25 +392,16 @@ def test_move_as_is_falls_back_to_uncompressed(tmp_path):
     proc = DgateProcess(tmp_path)
     received = tmp_path / "plain"
     received.mkdir()
-    scp = subprocess.Popen(["/usr/bin/storescp", "-od", str(received), "-aet", "PLAINSCP", str(dest_port)],
-                           env={"TCP_NODELAY": "1"})      # accepts uncompressed syntaxes only
     try:
-        wait_for_port(dest_port)
-        ds = pydicom.dcmread(get_testdata_file("JPEG2000.dcm"))
-        ae = AE("PYSCU")
-        ae.add_requested_context(ds.SOPClassUID, [ds.file_meta.TransferSyntaxUID])
-        assoc = ae.associate("127.0.0.1", proc.port)
-        assert assoc.send_c_store(ds).Status == 0
-        assoc.release()
-        move = dcmtk("movescu", "-S", "-aem", "PLAINSCP", "-k", "QueryRetrieveLevel=STUDY",
-                     "-k", f"StudyInstanceUID={ds.StudyInstanceUID}", "127.0.0.1", str(proc.port))
-        assert move.returncode == 0, move.stderr
-        (got,) = list(received.iterdir())
-        back = pydicom.dcmread(got)
-        assert back.file_meta.TransferSyntaxUID in ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
-        assert back.pixel_array.tolist() == ds.pixel_array.tolist()
-        assert back.SOPInstanceUID == ds.SOPInstanceUID
+        with StoreSCP(received, "PLAINSCP", port=dest_port):      # accepts uncompressed syntaxes only
+            ds = _store_j2k(proc.port)
+            move = dcmtk("movescu", "-S", "-aem", "PLAINSCP", "-k", "QueryRetrieveLevel=STUDY",
+                         "-k", f"StudyInstanceUID={ds.StudyInstanceUID}", "127.0.0.1", str(proc.port))
+            assert move.returncode == 0, move.stderr
+            (got,) = list(received.iterdir())
+            back = pydicom.dcmread(got)
+            assert back.file_meta.TransferSyntaxUID in ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
+            assert back.pixel_array.tolist() == ds.pixel_array.tolist()
+            assert back.SOPInstanceUID == ds.SOPInstanceUID
     finally:
-        scp.terminate()
-        scp.wait(5)
         proc.stop()

@@ -11,7 +11,7 @@ import pydicom
 import pytest
 import rawdicom as raw
 from conftest import run_dgate
-from netpeers import dcmtk, free_port, have_dcmtk, start_server, wait_for_port
+from netpeers import StoreSCP, dcmtk, free_port, have_dcmtk, start_server
 from pydicom.data import get_testdata_file
 
 pytestmark = pytest.mark.skipif(not have_dcmtk(), reason="dcmtk is installed by .ci/run")
@@ -256,25 +256,21 @@ def test_wildcard_move_destination_refused_unless_allowed(tmp_path):
     amap.write_text(amap.read_text() + f"S*  127.0.0.1  {dest_port}  un\n")
     from netpeers import DgateProcess
     proc = DgateProcess(folder)
-    scp = subprocess.Popen(["/usr/bin/storescp", "-od", str(received), "-aet", "STORESCP", str(dest_port)],
-                           env={"TCP_NODELAY": "1"})
     try:
-        wait_for_port(dest_port)
-        assert dcmtk("storescu", "127.0.0.1", str(proc.port), CT_FILE).returncode == 0
-        study = pydicom.dcmread(CT_FILE).StudyInstanceUID
-        move = dcmtk("movescu", "-S", "-aem", "STORESCP", "-k", "QueryRetrieveLevel=STUDY",
-                     "-k", f"StudyInstanceUID={study}", "127.0.0.1", str(proc.port))
-        assert "MoveDestinationUnknown" in move.stderr
-        assert "matches only the wildcard row 'S*'" in proc.output()
-        assert not list(received.iterdir())
-        run_dgate([f"-p{proc.port}", "--put_param:AllowWildcardMoveDestinations,1"], folder)
-        move = dcmtk("movescu", "-S", "-aem", "STORESCP", "-k", "QueryRetrieveLevel=STUDY",
-                     "-k", f"StudyInstanceUID={study}", "127.0.0.1", str(proc.port))
-        assert move.returncode == 0, move.stderr
-        assert len(list(received.iterdir())) == 1
+        with StoreSCP(received, "STORESCP", port=dest_port):
+            assert dcmtk("storescu", "127.0.0.1", str(proc.port), CT_FILE).returncode == 0
+            study = pydicom.dcmread(CT_FILE).StudyInstanceUID
+            move = dcmtk("movescu", "-S", "-aem", "STORESCP", "-k", "QueryRetrieveLevel=STUDY",
+                         "-k", f"StudyInstanceUID={study}", "127.0.0.1", str(proc.port))
+            assert "MoveDestinationUnknown" in move.stderr
+            assert "matches only the wildcard row 'S*'" in proc.output()
+            assert not list(received.iterdir())
+            run_dgate([f"-p{proc.port}", "--put_param:AllowWildcardMoveDestinations,1"], folder)
+            move = dcmtk("movescu", "-S", "-aem", "STORESCP", "-k", "QueryRetrieveLevel=STUDY",
+                         "-k", f"StudyInstanceUID={study}", "127.0.0.1", str(proc.port))
+            assert move.returncode == 0, move.stderr
+            assert len(list(received.iterdir())) == 1
     finally:
-        scp.terminate()
-        scp.wait(5)
         proc.stop()
 
 

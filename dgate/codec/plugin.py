@@ -7,7 +7,9 @@ At import it sets, in the hub and in every worker:
   pipeline (IncomingCompression or the ``~xx`` called-AE suffix for C-STORE,
   DroppedFileCompression for the incoming folder and ``addimagefile``). A codec failure
   raises; the pipeline then stores the object as received and logs one ``***`` line naming
-  the object, the code and the codec error. ``COMPRESSION.readable`` expands NKI pixel data
+  the object, the code and the codec error. ``COMPRESSION.keeps`` is the codec's byte test
+  (:func:`dgate.codec.recompression.keeps`) of what needs no change (``un`` on plain
+  uncompressed data: no parse). ``COMPRESSION.readable`` expands NKI pixel data
   before a non-``.v2`` file is written (unless ``AllowNKIAsDICOM = 1``).
 * :data:`dgate.net.hooks.RETRIEVE_PROPOSAL` / ``RETRIEVE_SYNTAX`` / ``RETRIEVE_PAYLOAD``: what a
   C-MOVE / C-GET / forward destination is offered and sent, after its acrnema.map column
@@ -63,6 +65,7 @@ from . import (
 from . import syntaxes as ts
 from .encoded import Encoded as CodecEncoded
 from .encoded import serialize
+from .recompression import keeps
 
 REQUESTED_COMPRESSION = 0x99990700     # (9999,0700) recompression for sending
 MAX_NKI = 0x99990600                   # (9999,0600) max NKI compression a client supports
@@ -325,7 +328,7 @@ def retrieve_payload(obj: ObjectFile, target: str, ctx: Any):
 
 
 def install() -> None:
-    COMPRESSION.set(ingest_compression)
+    COMPRESSION.set(ingest_compression, keeps)
     COMPRESSION.readable = readable_for_file
     hooks.RETRIEVE_PROPOSAL.set(retrieve_proposal)
     hooks.RETRIEVE_SYNTAX.set(retrieve_syntax)

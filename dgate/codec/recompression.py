@@ -10,6 +10,7 @@ made RGB) and then compressed as the code says.
 """
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -136,30 +137,83 @@ def quick_pass(obj: EncodedLike, code: Code) -> bool:
         if uid not in ts.UNCOMPRESSED or uid != _uncompressed_target(code, uid):
             return False
         big = uid == ts.EXPLICIT_BE
-        head = _before_pixels(obj.raw, uid)
+        raw = obj.raw
+        end = _pixels_start(raw, uid)
         nki_tag = b"\x7f\xdf\x00\x10" if big else b"\xdf\x7f\x10\x00"
-        planar_tag = b"\x00\x28\x00\x06" if big else b"\x28\x00\x06\x00"
-        return not any(_find(head, pattern) >= 0 for pattern in (nki_tag, planar_tag, b"PALETTE COLOR", b"YBR_FULL"))
+        if _find(raw, nki_tag, end=end, anchor=0 if big else 1) >= 0 or \
+                any(_find(raw, pattern, end=end) >= 0 for pattern in (b"PALETTE COLOR", b"YBR_FULL")):
+            return False
+        return not _planes_apart(raw, big, end)
     return False
 
 
-def _find(raw, pattern: bytes) -> int:
-    """``raw.find(pattern)`` for bytes and for memory views (a spooled object is a view of
-    its file's mapping; ``in`` on a view compares items, not bytes)."""
+_PLANAR = {False: re.compile(re.escape(b"\x28\x00\x06\x00")), True: re.compile(re.escape(b"\x00\x28\x00\x06"))}
+
+
+def _planes_apart(raw, big: bool, end: int) -> bool:
+    """Whether a Planar Configuration before ``end`` may be non-zero (1: ``un`` interleaves
+    the planes). Its value is 8 bytes after the tag in every syntax (tag, length; or tag, VR
+    ``US``, short length); every occurrence of the tag's bytes is read, so a chance match
+    elsewhere can only cost a look at the header, never hide the element. (A compiled
+    pattern: faster than ``bytes.find`` for this needle, and it reads memory views.)"""
+    for found in _PLANAR[big].finditer(raw, 0, end):
+        at = found.start()
+        if at + 10 > len(raw) or any(raw[at + 8:at + 10]):
+            return True
+    return False
+
+
+def keeps(obj: EncodedLike, code: str) -> bool:
+    """Whether :func:`recompress` returns the encoded ``obj`` untouched for ``code`` as far
+    as its bytes show (:func:`quick_pass`; False: the header has to be looked at). The
+    ingest pipeline asks this before its compression step (``COMPRESSION.keeps``)."""
+    spec = _parsed(code)
+    return spec.leaves_as_is or quick_pass(obj, spec)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(code: str) -> Code:
+    return parse(code)
+
+
+_PATTERNS: dict[bytes, re.Pattern[bytes]] = {}
+_ANCHOR_MISSES = 32
+
+
+def _find(raw, pattern: bytes, start: int = 0, end: int | None = None, anchor: int | None = None) -> int:
+    """``raw.find(pattern, start, end)`` for bytes and for memory views (a spooled object is a
+    view of its file's mapping; ``in`` on a view compares items, not bytes). ``anchor``: the
+    index of a byte of ``pattern`` that is rare before the match (a tag's group byte ``7F``):
+    the search jumps from one such byte to the next (``memchr``), many times faster in a
+    header than the general search, whose last byte (often ``00``) is everywhere."""
+    stop = len(raw) if end is None else end
     if isinstance(raw, (bytes, bytearray)):
-        return raw.find(pattern)
-    found = re.search(re.escape(pattern), raw)
+        if anchor is None:
+            return raw.find(pattern, start, stop)
+        byte = pattern[anchor:anchor + 1]
+        at = raw.find(byte, start + anchor, stop)
+        for _miss in range(_ANCHOR_MISSES):
+            if at < 0:
+                return -1
+            if raw.startswith(pattern, at - anchor) and at - anchor + len(pattern) <= stop:
+                return at - anchor
+            at = raw.find(byte, at + 1, stop)
+        return raw.find(pattern, at - anchor, stop) if at >= 0 else -1      # not rare here after all
+    compiled = _PATTERNS.get(pattern)
+    if compiled is None:
+        compiled = _PATTERNS[pattern] = re.compile(re.escape(pattern))
+    found = compiled.search(raw, start, stop)
     return found.start() if found else -1
 
 
-def _before_pixels(raw: bytes, uid: str) -> bytes:
-    """The bytes before the Pixel Data element when its first occurrence is clearly the
-    last element (tag, VR and length account for the rest of the data set, or for all but
-    a trailing padding element); else all."""
+def _pixels_start(raw, uid: str) -> int:
+    """Where the Pixel Data element starts when its first occurrence is clearly the last
+    element (tag, VR and length account for the rest of the data set, or for all but a
+    trailing padding element); else ``len(raw)``."""
     big = uid == ts.EXPLICIT_BE
-    start = _find(raw, b"\x7f\xe0\x00\x10" if big else b"\xe0\x7f\x10\x00")
+    start = _find(raw, b"\x7f\xe0\x00\x10" if big else b"\xe0\x7f\x10\x00", anchor=0 if big else 1)
     if start < 0:
-        return raw
+        return len(raw)
     if uid == ts.IMPLICIT_LE:
         length = int.from_bytes(raw[start + 4:start + 8], "little")
         end = start + 8 + length
@@ -167,13 +221,13 @@ def _before_pixels(raw: bytes, uid: str) -> bytes:
         length = int.from_bytes(raw[start + 8:start + 12], "big" if big else "little")
         end = start + 12 + length
     else:
-        return raw
+        return len(raw)
     padding = b"\xff\xfc\xff\xfc" if big else b"\xfc\xff\xfc\xff"     # Data Set Trailing Padding
     if length != 0xFFFFFFFF and (end == len(raw) or raw[end:end + 4] == padding):
-        return raw[:start]
+        return start
     if length == 0xFFFFFFFF and bytes(raw[-8:]) == b"\xfe\xff\xdd\xe0\x00\x00\x00\x00":
-        return raw[:start]                         # encapsulated, closed by its delimiter
-    return raw
+        return start                               # encapsulated, closed by its delimiter
+    return len(raw)
 
 
 def may_have_pixel_data(obj: EncodedLike) -> bool:

@@ -16,7 +16,7 @@ from .counters import NULL, CounterSink
 from .encoded import EncodedLike, rebuild
 from .encoders import Params, encode
 from .errors import CodecError, reported
-from .recompression import Log, _before_pixels, _find, already_there, decompress, recompress, to_uncompressed
+from .recompression import Log, _find, _pixels_start, already_there, decompress, recompress, to_uncompressed
 
 E = TypeVar("E", bound=EncodedLike)
 Obj = TypeVar("Obj", Dataset, EncodedLike)
@@ -72,7 +72,7 @@ def readable(obj, counters: CounterSink = NULL):
         if pixels.has_nki(obj):
             pixels.expand_nki(obj, counters)
         return obj
-    if len(_before_pixels(obj.raw, str(obj.transfer_syntax))) < len(obj.raw):
+    if _pixels_start(obj.raw, str(obj.transfer_syntax)) < len(obj.raw):
         return obj                        # ordinary pixel data found: no NKI data (it replaces it)
     if _find(obj.raw, NKI_TAG_BYTES) < 0 and _find(obj.raw, b"\x7f\xdf\x00\x10") < 0:
         return obj

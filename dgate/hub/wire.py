@@ -14,6 +14,8 @@ import struct
 import threading
 from typing import Any
 
+from ..runtime.sockets import close_socket
+
 _LENGTH = struct.Struct(">I")
 MAX_FDS = 4
 
@@ -62,8 +64,4 @@ class Link:
             return pickle.loads(body), fds
 
     def close(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+        close_socket(self.sock)

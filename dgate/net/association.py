@@ -23,6 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol
 
+from ..runtime.sockets import close_socket
 from . import pdu
 from .dimse import C_CANCEL_RQ, Command, CommandError, encode_command
 
@@ -383,11 +384,7 @@ class Association:
         self.close()
 
     def close(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+        close_socket(self.sock)
 
     # -- requestor ---------------------------------------------------------------------
     @classmethod

@@ -11,7 +11,8 @@ Order (README "Ingest order"):
 2. UID checks (SOP instance UID present; instance UIDs ≤ 64 characters without NUL);
 3. FixImage as a raw patch (:func:`.fiximage.image_fixes`);
 4. import steps (:data:`IMPORT_STEPS`); a full pydicom decode only when one is registered;
-5. compression (:data:`COMPRESSION`; today ``un`` decompresses, everything else is kept);
+5. compression (:data:`COMPRESSION`, asked first whether it keeps the object as it is;
+   without the codec plug-in ``un`` decompresses, everything else is kept);
 6. name and device; under :func:`.locks.instance_lock` the file is written under a
    unique temporary name and renamed into place (the original writes the row first);
 7. the index row is committed (:meth:`dgate.db.Database.add`);
@@ -122,6 +123,7 @@ class IngestContext:
 ImportStep = Callable[[Dataset, IngestContext], "Verdict | None"]
 AfterStore = Callable[["Stored", IngestContext], None]
 Compressor = Callable[[Encoded, str, IngestContext], Encoded]
+Keeps = Callable[[Encoded, str], bool]
 
 
 _Registry = Registry     # the former name of this registry type, kept for code still using it
@@ -137,18 +139,32 @@ RejectedImageConverter0). ``Verdict.RETRY`` stores it once more, with the change
 made (``ctx.mark_changed()``); anything else keeps the refusal."""
 
 
+def _default_keeps(obj: Encoded, code: str) -> bool:
+    """What :func:`_default_compression` returns untouched: all but compressed data for ``un``."""
+    return not code.startswith("un") or obj.transfer_syntax in UNCOMPRESSED
+
+
 def _default_compression(obj: Encoded, code: str, ctx: IngestContext) -> Encoded:
     """``un``: decompress compressed pixel data; every other code keeps the object as it is
     (the codec package replaces this with every Conquest code, conquest-storage.md §6.7)."""
-    if code.startswith("un") and obj.transfer_syntax not in UNCOMPRESSED:
-        full = obj.dataset()
-        full.decompress(generate_instance_uid=False)
-        return Encoded.from_dataset(full, str(full.file_meta.TransferSyntaxUID))
-    return obj
+    if _default_keeps(obj, code):
+        return obj
+    full = obj.dataset()
+    full.decompress(generate_instance_uid=False)
+    return Encoded.from_dataset(full, str(full.file_meta.TransferSyntaxUID))
+
+
+def _never_keeps(obj: Encoded, code: str) -> bool:
+    return False
 
 
 class _Compression:
-    """The compression step: ``COMPRESSION.set(fn)``, ``fn(obj, code, ctx) -> Encoded``.
+    """The compression step: ``COMPRESSION.set(fn, keeps)``, ``fn(obj, code, ctx) -> Encoded``.
+
+    ``keeps(obj, code) -> bool`` is asked first: True when ``fn`` would return ``obj`` as
+    it is, told cheaply (from the bytes, without parsing them; the hot path of ``un`` on
+    plain uncompressed data). False means "ask ``fn``"; without ``keeps`` ``fn`` is always
+    asked. The compressor alone knows which codes and objects it leaves alone.
 
     ``COMPRESSION.readable`` (set by the codec plug-in) expands NKI private compression:
     SaveToDisk writes NKI pixel data only to ``.v2`` files unless ``AllowNKIAsDICOM = 1``
@@ -156,10 +172,19 @@ class _Compression:
 
     def __init__(self) -> None:
         self.fn: Compressor = _default_compression
+        self.keeps_fn: Keeps = _default_keeps
         self.readable: Callable[[Encoded, "Ingest"], Encoded] | None = None
 
-    def set(self, fn: Compressor | None) -> None:
+    def set(self, fn: Compressor | None, keeps: Keeps | None = None) -> None:
         self.fn = fn or _default_compression
+        self.keeps_fn = keeps or (_never_keeps if fn else _default_keeps)
+
+    def keeps(self, obj: Encoded, code: str) -> bool:
+        """Whether the compressor leaves ``obj`` as it is for ``code`` (False when unsure)."""
+        try:
+            return bool(self.keeps_fn(obj, code))
+        except Exception:  # a broken answer: the compressor decides (and reports)
+            return False
 
     def __call__(self, obj: Encoded, code: str, ctx: IngestContext) -> Encoded:
         return self.fn(obj, code, ctx)
@@ -168,15 +193,6 @@ class _Compression:
 COMPRESSION = _Compression()
 
 
-def _needs_normalising(sc: Scan) -> bool:
-    """Native pixel data that ``un`` still changes, as the original's DecompressImage does:
-    PALETTE COLOR and YBR_FULL become RGB, planar configuration 1 becomes interleaved
-    (each counted in display_status)."""
-    photometric = sc.text(0x00280004).strip().upper()
-    if photometric in ("PALETTE COLOR", "YBR_FULL"):
-        return True
-    planar = sc.raw(0x00280006)
-    return planar is not None and any(planar[:2])
 class _Space:
     """``SPACE.set(fn)``; ``fn(ingest, low_mb, wait) -> bool``: make space on the MAG devices
     (:mod:`.space`; ``low_mb`` = ``MAGDeviceThreshHold``). ``wait``: no device has room, the
@@ -361,11 +377,10 @@ class Ingest:
             self._check_uids(item.scan, ctx)
         code = (ctx.compression if ctx.compression is not None else self.settings.str("IncomingCompression"))
         code = code.strip().lower()
-        keep = not code or code.startswith(("as", "is", "v")) or \
-            (code == "un" and item.transfer_syntax in UNCOMPRESSED and NKI_PIXELS not in item.scan.elements
-             and not _needs_normalising(item.scan))
-        if not keep:
+        original = None
+        if code and not code.startswith(("as", "is", "v")):
             original = Encoded(item.data, item.transfer_syntax)  # type: ignore[arg-type]
+        if original is not None and not COMPRESSION.keeps(original, code):
             try:
                 result = COMPRESSION(original, code, ctx)
             except Exception as exc:  # codecs raise many kinds on broken streams
