@@ -120,7 +120,7 @@ def cgi_globals(ini: IniFile, params: dict[str, str], query: str, address: str, 
     g.update(query_string=query, server_name=os.environ.get("SERVER_NAME", ""), script_name=script,
              path_translated=os.environ.get("PATH_TRANSLATED", ""), port=str(port), address=address,
              webscriptadress=address_ini, webscriptaddress=address_ini,
-             webcodebase=_ini_value(ini, root, "WebCodeBase", address_ini.rsplit("/", 1)[0] + "/"),
+             webcodebase=_ini_value(ini, root, "WebCodeBase", code_base(address_ini)),
              extra=f"port={port}&address={address}", uploadedfile=upload)
     from ..version import DGATE_VERSION
     g["version"] = DGATE_VERSION
@@ -132,6 +132,17 @@ def cgi_globals(ini: IniFile, params: dict[str, str], query: str, address: str, 
     g["seruid"] = params.get("series", "").partition(":")[2]
     g["sopuid"] = params.get("slice", "").partition(":")[2]
     return g
+
+
+def code_base(script_address: str) -> str:
+    """The original's ``WebCodeBase`` default: the script address without its last two path
+    parts, keeping the slash (``http://host/cgi-bin/dgate`` → ``http://host/``)."""
+    base = script_address
+    for keep in (0, 1):
+        cut = base.rfind("/")
+        if cut >= 0:
+            base = base[:cut + keep]
+    return base
 
 
 def _lua(params: dict[str, str], address: str, port: int, ae: str, out, upload: str):
