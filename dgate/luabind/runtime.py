@@ -26,7 +26,6 @@ from .handles import Handle
 from .lupa51 import LUA_CPATHS, LUA_PATHS, new_runtime
 from .methods import CHECKED, ERR, checked, nothing_for_none
 
-
 # ``require('json')``, ``require('lua/JSON')`` (Conquest's rquery.lua, in a ``lua:`` command)
 # when no such file is on package.path: a JSON module of our own, callable as JSON.encode(v)
 # and JSON:encode(v); searched last, so a site's own json.lua wins.
