@@ -20,6 +20,10 @@ routes:match({GET = {['/dicom-web/studies'] = function(p) write("Content-type: t
 routes:any('/boom', function(p) error("route failed") end)
 routes:get('/jump', function(p) redirect('/hello.txt') end)
 routes:get('/self.txt', function(p) redirect('/self.txt') end)
+routes:post('/stow', function(p)
+  local u = request.query._upload_ or ''
+  write("Content-type: text/plain\n\n" .. #u .. " " .. u:sub(129, 132))
+end)
 routes:post('/form', function(p) redirect('/form.lua') end)
 routes:get('/query', function(p) redirect('/form.lua?msg=from+the+route') end)
 '''
@@ -66,6 +70,11 @@ def test_site_routes_answer_first_and_the_rest_is_ours(tmp_path):
             "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}'})
         assert r.status_code == 200, r.text
         assert len(requests.get(server.url + "/dicom-web/series", timeout=20).json()) == 1
+        # a multipart/related body (a STOW of Conquest's ladle_routes.lua): its first part is _upload_
+        dicom = open(get_testdata_file("CT_small.dcm"), "rb").read()
+        r = requests.post(server.url + "/stow", data=body, timeout=60, headers={
+            "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}'})
+        assert r.text == f"{len(dicom)} DICM", r.text
         r = requests.get(server.url + "/boom", timeout=20)
         assert r.status_code == 500 and "route failed" in r.text
         assert requests.get(server.url + "/hello/again", timeout=20).status_code == 200   # goes on

@@ -320,9 +320,24 @@ async def _request_table(request: Request, uri: str, with_body: bool = True) -> 
             _form(body, ctype, query)
         elif ctype.startswith("application/x-www-form-urlencoded"):
             query.update(dict(parse_qsl(body.decode("latin-1"), keep_blank_values=True)))
+        elif ctype.startswith("multipart/") and _first_part(body, ctype, query):
+            pass                                 # multipart/related (STOW): its first part, as Ladle takes it
         elif body:
             query["_upload_"] = body.decode("latin-1")
     return table
+
+
+def _first_part(body: bytes, ctype: str, query: dict) -> bool:
+    from .multipart import MultipartError, parse_buffer, parse_media_type
+    _media, params = parse_media_type(ctype)
+    try:
+        parts = parse_buffer(body, params.get("boundary", ""))
+    except MultipartError:
+        return False
+    if not parts:
+        return False
+    query["_upload_"] = parts[0].body.decode("latin-1")
+    return True
 
 
 def _form(body: bytes, ctype: str, query: dict) -> None:
