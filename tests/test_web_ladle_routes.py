@@ -25,6 +25,7 @@ routes:post('/stow', function(p)
   write("Content-type: text/plain\n\n" .. #u .. " " .. u:sub(129, 132))
 end)
 routes:post('/form', function(p) redirect('/form.lua') end)
+routes:post('/app/newweb/dgate.exe', function(p) redirect('/app/newweb/dgate.exe') end)
 routes:get('/query', function(p) redirect('/form.lua?msg=from+the+route') end)
 '''
 
@@ -36,6 +37,9 @@ def _server(tmp_path, on: str) -> WebServer:
     (root / "ladle_routes.lua").write_text(ROUTES)
     (root / "hello.txt").write_text("a static file\n")
     (root / "self.txt").write_text("served by our routes\n")
+    (root / "app" / "newweb").mkdir(parents=True)
+    (root / "app" / "newweb" / "start.lua").write_text('HTML("Content-type: text/plain\\n")\n'
+                                                     'print("start " .. CGI("parameter", "?"))\n')
     (root / "form.lua").write_text('write("Content-type: text/plain\\n\\nform ", request.method, " ",'
                                    ' tostring(request.query.msg))')
     return server
@@ -56,6 +60,8 @@ def test_site_routes_answer_first_and_the_rest_is_ours(tmp_path):
         r = requests.post(server.url + "/form?x=1", data={"msg": "posted"}, timeout=20, allow_redirects=False)
         assert r.status_code == 200 and r.text == "form POST posted", r.text
         assert requests.get(server.url + "/query?msg=lost", timeout=20).text == "form GET from the route"
+        r = requests.post(server.url + "/app/newweb/dgate.exe", data={"mode": "start", "parameter": "p1"}, timeout=20)
+        assert r.status_code == 200 and r.text.strip() == "start p1", r.text      # newweb's upload forms
         r = requests.post(server.url + "/echo", data={"msg": "hi there"}, timeout=20)
         assert r.status_code == 200 and r.text == "echo hi there"
         assert requests.get(server.url + "/files/a/b/c.txt", timeout=20).text == "rest=a/b/c.txt"

@@ -114,6 +114,8 @@ def test_newweb_cgi_emulation(web):
     assert r.status_code in (302, 307) and r.headers["location"] == "/app/newweb/dgate.exe?mode=start"
     r = requests.get(web.url + "/app/newweb/?mode=listthings&x=2")        # newweb's own "View" links
     assert r.status_code == 200 and r.headers["x-mode"] == "listthings" and "x=2 y=dflt" in r.text
+    r = requests.post(web.url + "/app/newweb/dgate.exe", data={"mode": "start", "parameter": "posted"})
+    assert r.status_code == 200 and r.text.strip() == "start page, parameter=posted", r.text   # a form's mode
 
 
 def test_newweb_html_takes_nil_and_a_header_without_content_type(web):

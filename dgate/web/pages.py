@@ -309,12 +309,14 @@ async def _request_table(request: Request, uri: str, with_body: bool = True) -> 
         table["-".join(w.capitalize() for w in name.split("-"))] = value
     if with_body and request.method in ("POST", "PUT"):
         ctx: WebContext = request.scope["app"].state.ctx
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > ctx.web.max_upload:
-                raise HTTPProblem(413, "the upload is larger than the limit (WebMaxUpload)")
-        request.state.page_body = body           # for a ladle route's redirect (ladleroutes.Redirect)
+        body = getattr(request.state, "page_body", None)     # read before (newweb's POST mode, a route)
+        if body is None:
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > ctx.web.max_upload:
+                    raise HTTPProblem(413, "the upload is larger than the limit (WebMaxUpload)")
+            request.state.page_body = body       # kept for a ladle route's redirect and the page
         ctype = request.headers.get("content-type", "")
         if ctype.startswith("multipart/form-data"):
             _form(body, ctype, query)
@@ -441,6 +443,8 @@ async def serve(request: Request) -> Response:
 
 async def _cgi_page(request: Request, ctx: WebContext, root: Path, folder: str) -> Response | str:
     query = dict(parse_qsl(request.url.query, keep_blank_values=True))
+    if request.method in ("POST", "PUT") and not (query.get("mode") or query.get("requestType")):
+        query = (await _request_table(request, request.url.path))["query"]      # a form's mode, as Ladle
     mode = query.get("mode", "")
     request_type = query.get("requestType", "")
     name = mode or request_type
