@@ -451,3 +451,25 @@ def test_cgi_page_order_as_the_original(server, tmp_path):
         f.write("\n[AnyPage]\nsource = thing.lua\nexceptions = querystudies,own\n")
     assert ask_page("mode=top") == "Content-type: text/plain\n\nAnyPage top\n"
     assert "List of all studies" in ask_page("mode=querystudies") and "own page own" in ask_page("mode=own")
+
+
+def test_legacy_server_side_viewer_in_a_browser(cgi_site):
+    """``serversideviewer``: its script loads ``mode=slice`` images for the chosen slice, frame,
+    level/window and colour (a real browser runs it)."""
+    from browser import open_browser, wait_for
+    mr = dcmread(EMRI, stop_before_pixels=True)
+    frames = int(mr.NumberOfFrames)
+    driver = open_browser()
+    try:
+        driver.get(f"{cgi_site.url}?mode=serversideviewer&series={mr.PatientID}:{mr.SeriesInstanceUID}&graphic=jpg")
+        loaded = "const i = document.getElementById('view'); return i.complete && i.naturalWidth > 0 ? i.src : ''"
+        src = wait_for(lambda: driver.execute_script(loaded), what="the first image")
+        assert "mode=slice" in src and "graphic=jpg" in src and src.endswith("lw=0/0/0"), src
+        visible = driver.execute_script("return getComputedStyle(document.forms[0].nframe).visibility")
+        assert visible == ("visible" if frames > 1 else "hidden")
+        driver.execute_script("const f = document.forms[0]; f.level.value = 40; f.window.value = 400;"
+                              " f.graphic.value = 'gif'; f.nframe.click();")
+        src = wait_for(lambda: (s := driver.execute_script(loaded)) and "lw=40/400/" in s and s, what="a new image")
+        assert "graphic=gif" in src and src.endswith("/1" if frames > 1 else "/0"), src
+    finally:
+        driver.quit()
