@@ -163,19 +163,6 @@ def _has_page(ini: IniFile, section: str) -> bool:
     return bool(ini.get(section, "source") or ini.get(section, "line0"))
 
 
-def page_section(ini: IniFile, mode: str) -> str | None:
-    """The section whose page answers ``mode`` (AnyPage, the mode's own, DefaultPage)."""
-    if _has_page(ini, "AnyPage"):
-        exceptions = [e.strip() for e in (ini.get("AnyPage", "exceptions") or "").split(",")]
-        if mode not in exceptions:
-            return "AnyPage"
-    if mode and _has_page(ini, mode):
-        return mode
-    if _has_page(ini, "DefaultPage"):
-        return "DefaultPage"
-    return None
-
-
 def cgi_globals(ini: IniFile, params: dict[str, str], query: str, address: str, port: int, upload: str) -> dict:
     root = _ini_value(ini, "sscscp", "MicroPACS", "sscscp")
     g = {name: params.get(name, "") for name in PAGE_VARS}
