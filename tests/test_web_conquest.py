@@ -69,6 +69,27 @@ def test_modalities_and_echo(site):
     assert requests.get(web.url + "/api/dicom/rs/modalities/NOSUCH").status_code == 404
 
 
+def test_require_lua_json_in_a_server_lua_command(site):
+    """rquery.lua's modalities code runs ``JSON=require('lua/JSON')`` in a ``lua:`` command;
+    with no such file in the server's folder the server's own JSON module answers
+    (``JSON:encode`` and ``JSON.encode``); the list ends at the end of acrnema.map here (the
+    stock rquery.lua stops only at a wildcard row)."""
+    web, dest, _ = site
+    page = web.folder / "webserver" / "htdocs" / "amaps.lua"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(
+        "local code = [[local JSON = require('lua/JSON') local t = {} for j = 0, 1000 do "
+        "local a, i, p, c = get_amap(j) if a == nil or string.find(a, '*') then break end "
+        "table.insert(t, {ae = a, port = p}) end "
+        "return JSON:encode(t) .. '|' .. require('json').encode(JSON:decode('[1,2]'))]]\n"
+        "write('Content-type: text/plain\\n\\n', servercommand('lua:' .. code))\n")
+    r = requests.get(web.url + "/amaps.lua", timeout=30)
+    listed, _, rest = r.text.partition("|")
+    import json
+    assert r.status_code == 200 and rest == "[1,2]", r.text
+    assert {"ae": "WEBDEST", "port": str(dest.port)} in json.loads(listed)
+
+
 def test_remote_qido_through_c_find(site):
     web, _, _ = site
     ct = dcmread(CT, stop_before_pixels=True)

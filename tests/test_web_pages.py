@@ -34,6 +34,10 @@ PAGES = {
     "routed.lua": 'write("Content-type: text/plain\\n\\npage ")\n'
                   'routes:get("/routed.lua", function(p) write("route x=" .. tostring(p.x)) end)\n'
                   'routes:post("/routed.lua", function(p) write("never") end)\n',
+    "app/newweb/icon.lua":                 # start.lua's icon line: Global.WebCodeBase is nil here
+        'HTML("Content-type: text/html\\n")\nHTML("<IMG SRC=\'%sconquest.jpg\'> %s|%s", Global.WebCodeBase, nil, 7)\n',
+    "app/newweb/picture.lua":              # slice.lua's way: HTML('') and the image bytes
+        'HTML("")\nwrite("GIF89a")\n',
     "app/newweb/start.lua":
         'HTML("Content-type: text/plain")\nHTML("")\nprint("start page, parameter=" .. CGI("parameter", ""))\n',
 }
@@ -110,6 +114,18 @@ def test_newweb_cgi_emulation(web):
     assert r.status_code in (302, 307) and r.headers["location"] == "/app/newweb/dgate.exe?mode=start"
     r = requests.get(web.url + "/app/newweb/?mode=listthings&x=2")        # newweb's own "View" links
     assert r.status_code == 200 and r.headers["x-mode"] == "listthings" and "x=2 y=dflt" in r.text
+    r = requests.post(web.url + "/app/newweb/dgate.exe", data={"mode": "start", "parameter": "posted"})
+    assert r.status_code == 200 and r.text.strip() == "start page, parameter=posted", r.text   # a form's mode
+
+
+def test_newweb_html_takes_nil_and_a_header_without_content_type(web):
+    """Ladle's ``HTML`` passes nil arguments as '' (Conquest's start.lua writes its icon with
+    ``Global.WebCodeBase``, which a server's dicom.ini need not have); a page that writes a
+    header without ``Content-type`` is answered without one, as Ladle sends it."""
+    r = requests.get(web.url + "/app/newweb/dgate.exe?mode=icon")
+    assert r.status_code == 200 and r.text == "<IMG SRC='conquest.jpg'> |7\r\n", r.text
+    r = requests.get(web.url + "/app/newweb/dgate.exe?mode=picture")
+    assert r.status_code == 200 and r.content == b"GIF89a" and "content-type" not in r.headers, r.headers
 
 
 @pytest.mark.parametrize("url", ["/app/newweb/dgate.exe?mode=../../secret", "/app/newweb/dgate.exe?mode=..%2Fsecret",

@@ -26,6 +26,21 @@ from .handles import Handle
 from .lupa51 import LUA_CPATHS, LUA_PATHS, new_runtime
 from .methods import CHECKED, ERR, checked, nothing_for_none
 
+# ``require('json')``, ``require('lua/JSON')`` (Conquest's rquery.lua, in a ``lua:`` command)
+# when no such file is on package.path: a JSON module of our own, callable as JSON.encode(v)
+# and JSON:encode(v); searched last, so a site's own json.lua wins.
+JSON_FALLBACK = """
+local encode, decode = ...
+local M = {}
+function M.encode(a, b) if a == M then a = b end return encode(a) end
+function M.decode(a, b) if a == M then a = b end return decode(a) end
+local names = {json = true, JSON = true, ['lua/json'] = true, ['lua/JSON'] = true}
+table.insert(package.loaders, function(name)
+  if names[name] then return function() return M end end
+  return nil
+end)
+"""
+
 
 class LuaState:
     """One Lua state (``PDU.L``) with the Conquest API installed."""
@@ -81,6 +96,33 @@ class LuaState:
         package.cpath = ";".join(LUA_CPATHS) + ";" + package.cpath
         from .lpack import install
         install(self)
+        self.lua.execute(JSON_FALLBACK, self._json_encode, self._json_decode)
+
+    def _json_encode(self, value: Any) -> str:
+        import json
+        return json.dumps(self._from_lua(value), ensure_ascii=False, separators=(",", ":"))
+
+    def _json_decode(self, text: Any) -> Any:
+        import json
+        return self._to_lua(json.loads(str(text)))
+
+    def _from_lua(self, value: Any) -> Any:
+        lua_type = self.lua.globals().type
+        if value is not None and lua_type(value) == "table":
+            keys = list(value.keys())
+            if all(isinstance(k, (int, float)) for k in keys) and sorted(keys) == list(range(1, len(keys) + 1)):
+                return [self._from_lua(value[k]) for k in range(1, len(keys) + 1)]      # {} is []
+            return {str(k): self._from_lua(value[k]) for k in keys}
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
+    def _to_lua(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return self.lua.table_from({k: self._to_lua(v) for k, v in value.items()})
+        if isinstance(value, list):
+            return self.lua.table_from([self._to_lua(v) for v in value])
+        return value
 
     def base_dir(self) -> str:
         config = self.services.config

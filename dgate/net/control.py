@@ -18,6 +18,7 @@ from .control_client import (  # noqa: F401  (the client wire code, standard lib
     ODD,
     RESPONSE,
     UPLOAD,
+    CommandSession,
     ControlError,
     Reply,
     decode_command_set,

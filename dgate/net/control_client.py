@@ -205,30 +205,64 @@ def send_command(command: str | bytes, host: str = "127.0.0.1", port: int = 5678
                  console_text: str | None = DEFAULT_TEXT, upload: bytes | None = None,
                  timeout: float = 300.0, message_id: int = 1) -> Reply:
     """Send one server command and return the reply (raises :class:`ControlError`)."""
-    text = command.encode("latin-1") if isinstance(command, str) else command
-    elements = {0x00000002: VERIFICATION.encode(), 0x00000100: struct.pack("<H", 0x0030),
-                0x00000110: struct.pack("<H", message_id), 0x00000800: struct.pack("<H", 0x0101),
-                COMMAND: text}
-    if console_text:
-        elements[CONSOLE_TEXT] = console_text.encode("latin-1")
-    if upload is not None:
-        elements[UPLOAD] = upload
-        if len(upload) % 2:
-            elements[ODD] = struct.pack("<H", 1)
-    try:
-        sock = connect(host, int(port), timeout)
-    except OSError as exc:
-        raise ControlError(f"cannot connect to {host}:{port}: {exc}") from exc
-    try:
+    with CommandSession(host, port, ae, timeout) as session:
+        return session.send(command, console_text, upload, message_id)
+
+
+class CommandSession:
+    """One association for several server commands (the CGI pages ask many ``get_…:``
+    questions; the original opens an association for each). Raises :class:`ControlError`."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 5678, ae: str = "CONQUESTSRV1", timeout: float = 300.0):
+        self.host, self.port = host, int(port)
         try:
-            sock.sendall(associate_rq(ae, ae))
-            kind, ac = read_pdu(sock)
-            if kind != 0x02 or not _accepted_context(ac, 1):
-                raise ControlError(f"association refused by {host}:{port}")
-            sock.sendall(b"".join(p_data(1, encode_command_set(elements), _peer_max_pdu(ac))))
+            self.sock: _socket.socket | None = connect(host, self.port, timeout)
+        except OSError as exc:
+            raise ControlError(f"cannot connect to {host}:{port}: {exc}") from exc
+        try:
+            self.sock.sendall(associate_rq(ae, ae))
+            kind, ac = read_pdu(self.sock)
+        except OSError as exc:
+            self._drop()
+            raise ControlError(str(exc)) from exc
+        except ControlError:
+            self._drop()
+            raise
+        if kind != 0x02 or not _accepted_context(ac, 1):
+            self._drop()
+            raise ControlError(f"association refused by {host}:{port}")
+        self.max_pdu = _peer_max_pdu(ac)
+
+    def __enter__(self) -> "CommandSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _drop(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def send(self, command: str | bytes, console_text: str | None = DEFAULT_TEXT, upload: bytes | None = None,
+             message_id: int = 1) -> Reply:
+        if self.sock is None:
+            raise ControlError("the association is closed")
+        text = command.encode("latin-1") if isinstance(command, str) else command
+        elements = {0x00000002: VERIFICATION.encode(), 0x00000100: struct.pack("<H", 0x0030),
+                    0x00000110: struct.pack("<H", message_id), 0x00000800: struct.pack("<H", 0x0101),
+                    COMMAND: text}
+        if console_text:
+            elements[CONSOLE_TEXT] = console_text.encode("latin-1")
+        if upload is not None:
+            elements[UPLOAD] = upload
+            if len(upload) % 2:
+                elements[ODD] = struct.pack("<H", 1)
+        try:
+            self.sock.sendall(b"".join(p_data(1, encode_command_set(elements), self.max_pdu)))
             received = bytearray()
             while True:
-                kind, body = read_pdu(sock)
+                kind, body = read_pdu(self.sock)
                 if kind != 0x04:
                     raise ControlError(f"unexpected PDU type {kind:#x} instead of a reply")
                 pos, done = 0, False
@@ -241,17 +275,24 @@ def send_command(command: str | bytes, host: str = "127.0.0.1", port: int = 5678
                         done = True
                 if done:
                     break
-            reply = Reply(decode_command_set(bytes(received)))
-            try:
-                sock.sendall(struct.pack(">BBI", 0x05, 0, 4) + b"\0" * 4)
-                read_pdu(sock)
-            except (OSError, ControlError):
-                pass
-            return reply
+            return Reply(decode_command_set(bytes(received)))
         except OSError as exc:
+            self._drop()
             raise ControlError(str(exc)) from exc
-    finally:
-        sock.close()
+        except ControlError:
+            self._drop()
+            raise
+
+    def close(self) -> None:
+        """A-RELEASE (the answer is not awaited for long) and the socket closed."""
+        if self.sock is None:
+            return
+        try:
+            self.sock.sendall(struct.pack(">BBI", 0x05, 0, 4) + b"\0" * 4)
+            read_pdu(self.sock)
+        except (OSError, ControlError):
+            pass
+        self._drop()
 
 
 def process_html(data: bytes) -> bytes:

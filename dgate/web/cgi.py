@@ -7,7 +7,7 @@ The configuration is the ``dicom.ini`` of the current folder (the web folder).
 its reply (header block and body) to stdout, as ``DgateWADO`` does.
 
 Page mode (``mode=…``, newweb): ``[AnyPage] source`` (unless the mode is one of its
-``exceptions``), else ``[<mode>] source``/``line0``, else ``[DefaultPage]``; a ``*`` in
+``exceptions``), else a built-in page, else ``[<mode>] source``/``line0``, else ``[DefaultPage]``; a ``*`` in
 ``source`` is the mode (``[DefaultPage] source = *.lua``: ``mode=listpatients`` runs
 ``listpatients.lua``). A ``.lua`` source runs in a new Lua state (the section's ``header``
 printed first, backslashes as newlines) with the CGI globals of conquest-lua-web.md §10.6
@@ -16,8 +16,11 @@ printed first, backslashes as newlines) with the CGI globals of conquest-lua-web
 its output is the CGI answer. Other sources (``lineN`` keys or a text file) are templates:
 ``%var%`` replaced (the globals, the section's keys, the CGI parameters), ``<%= e %>`` by
 a Lua value, ``#`` lines dropped, ``--`` lines sent as server commands (reply to stdout),
-``<?lua … ?>`` blocks run. The built-in legacy HTML pages (empty mode or ``top`` without
-a DefaultPage) are not implemented: ``Status: 501``.
+``<?lua … ?>`` blocks run. The built-in pages (``top``, ``querystudies``, … :mod:`.legacy`)
+come before a ``[<mode>]`` section, as in the original; the ``mode`` variable of an
+``[AnyPage]``/``[DefaultPage]`` page is that section's name (``CGI('mode')`` is the request's).
+A POST body on stdin (``CONTENT_LENGTH``) is read as the original does: form fields and the
+uploaded file of a multipart body, or the whole body as the upload.
 """
 from __future__ import annotations
 
@@ -51,7 +54,7 @@ def main(argv: list[str], out=None) -> int:
     ini = IniFile(ini_path) if ini_path.is_file() else None
     root = _ini_value(ini, "sscscp", "MicroPACS", "sscscp") if ini else "sscscp"
     address = _ini_value(ini, "webdefaults", "address", _ini_value(ini, root, "WebServerFor", "127.0.0.1"))
-    port = _ini_value(ini, root, "TCPPort", "104")
+    port = _ini_value(ini, "webdefaults", "port", _ini_value(ini, root, "TCPPort", "104"))
     ae = _ini_value(ini, root, "MyACRNema", "CONQUESTSRV1")
     for arg in argv:
         if arg.startswith("-q"):
@@ -71,19 +74,84 @@ def main(argv: list[str], out=None) -> int:
             out.write(reply.data())
             out.flush()
         return 0
-    mode = params.get("mode", [""])[0] or "top"
     flat = {k: v[0] for k, v in params.items()}
     upload = flat.get("_passfile_", "")
-    if ini is not None:
-        section = page_section(ini, mode)
-        if section is not None:
-            return run_page(ini, section, mode, flat, query, address, int(port or 104), ae, upload, out)
-    out.write(f"Status: 501 Not Implemented\nContent-type: text/plain\n\n"
-              f"dgate CGI mode '{mode}': dicom.ini has no [{mode}], [DefaultPage] or [AnyPage] page "
-              f"(source = *.lua or line0 = ...); the built-in legacy HTML pages are not implemented in this "
-              f"dgate; requestType=WADO works.\n".encode("latin-1", "replace"))
+    posted = _posted_upload(flat)                   # a POST body on stdin (Apache CGI)
+    upload = upload or posted
+    try:
+        return _answer(ini, flat, query, address, int(port or 104), ae, upload, out)
+    finally:
+        if posted:
+            Path(posted).unlink(missing_ok=True)    # the original deletes its upload at the end
+
+
+def _answer(ini: IniFile | None, flat: dict[str, str], query: str, address: str, port: int, ae: str, upload: str,
+            out) -> int:
+    """The original's order: ``[AnyPage]`` (unless the mode is an exception), the built-in
+    pages (``top``, or no mode without ``[DefaultPage]``), the mode's own section, then
+    ``[DefaultPage]``; nothing else answers (404 here; the original wrote nothing)."""
+    from .legacy import LegacyPages, is_builtin
+    mode = flat.get("mode", "")
+    any_page = ini is not None and _has_page(ini, "AnyPage")
+    default_page = ini is not None and _has_page(ini, "DefaultPage")
+    if any_page and ini is not None:
+        exceptions = [e.strip() for e in (ini.get("AnyPage", "exceptions") or "").split(",")]
+        if mode not in exceptions:
+            return run_page(ini, "AnyPage", "AnyPage", flat, query, address, port, ae, upload, out, mode)
+    pages = LegacyPages(ini, flat, address, port, ae, out, upload)
+    if (not mode and not default_page) or mode == "top" or (mode and is_builtin(mode, bool(pages.read_only))):
+        pages.run(mode or "top")
+        return 0
+    if ini is not None and mode and _has_page(ini, mode):
+        return run_page(ini, mode, mode, flat, query, address, port, ae, upload, out, mode)
+    if ini is not None and default_page:
+        return run_page(ini, "DefaultPage", "DefaultPage", flat, query, address, port, ae, upload, out, mode)
+    out.write(f"Status: 404 Not Found\nContent-type: text/plain\n\n"
+              f"dgate CGI mode '{mode}': no built-in page of that name and no [{mode}], [DefaultPage] or [AnyPage] "
+              f"page in dicom.ini\n".encode("latin-1", "replace"))
     out.flush()
     return 0
+
+
+def _posted_upload(params: dict[str, str]) -> str:
+    """``CONTENT_LENGTH`` bytes on stdin, as the original's CGI reader takes them: a multipart
+    body gives its form fields (into ``params``) and its first file (saved with the file's
+    extension); any other body is saved as the upload (``.xml`` when it starts with ``<``,
+    else ``.dat``). Returns the saved file's name, or ''."""
+    import tempfile
+    try:
+        length = int(os.environ.get("CONTENT_LENGTH", "") or 0)
+    except ValueError:
+        length = 0
+    if length <= 0:
+        return ""
+    body = sys.stdin.buffer.read(length)
+    if not body:
+        return ""
+    data, ext = body, ".xml" if body.startswith(b"<") else ".dat"
+    ctype = os.environ.get("CONTENT_TYPE", "")
+    if body.startswith(b"-"):
+        from .multipart import MultipartError, parse_buffer, parse_media_type
+        _media, mp = parse_media_type(ctype) if ctype else ("", {})
+        boundary = mp.get("boundary") or body[2:body.find(b"\r\n")].decode("latin-1")
+        try:
+            parts = parse_buffer(body, boundary)
+        except MultipartError:
+            return ""
+        data = None
+        for part in parts:
+            _d, disp = parse_media_type("x; " + part.headers.get("content-disposition", "").partition(";")[2])
+            if "filename" in disp:
+                if data is None:
+                    data, ext = part.body, os.path.splitext(disp["filename"])[1]
+            elif disp.get("name"):
+                params[disp["name"]] = part.body.decode("latin-1")
+        if data is None:
+            return ""
+    fd, name = tempfile.mkstemp(suffix=ext, prefix="dgatecgi")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return name
 
 
 PAGE_VARS = ("mode", "slice", "series", "study", "db", "lw", "query", "source", "dest", "key", "size", "dsize",
@@ -93,19 +161,6 @@ PAGE_VARS = ("mode", "slice", "series", "study", "db", "lw", "query", "source", 
 
 def _has_page(ini: IniFile, section: str) -> bool:
     return bool(ini.get(section, "source") or ini.get(section, "line0"))
-
-
-def page_section(ini: IniFile, mode: str) -> str | None:
-    """The section whose page answers ``mode`` (AnyPage, the mode's own, DefaultPage)."""
-    if _has_page(ini, "AnyPage"):
-        exceptions = [e.strip() for e in (ini.get("AnyPage", "exceptions") or "").split(",")]
-        if mode not in exceptions:
-            return "AnyPage"
-    if mode and _has_page(ini, mode):
-        return mode
-    if _has_page(ini, "DefaultPage"):
-        return "DefaultPage"
-    return None
 
 
 def cgi_globals(ini: IniFile, params: dict[str, str], query: str, address: str, port: int, upload: str) -> dict:
@@ -120,7 +175,7 @@ def cgi_globals(ini: IniFile, params: dict[str, str], query: str, address: str, 
     g.update(query_string=query, server_name=os.environ.get("SERVER_NAME", ""), script_name=script,
              path_translated=os.environ.get("PATH_TRANSLATED", ""), port=str(port), address=address,
              webscriptadress=address_ini, webscriptaddress=address_ini,
-             webcodebase=_ini_value(ini, root, "WebCodeBase", address_ini.rsplit("/", 1)[0] + "/"),
+             webcodebase=_ini_value(ini, root, "WebCodeBase", code_base(address_ini)),
              extra=f"port={port}&address={address}", uploadedfile=upload)
     from ..version import DGATE_VERSION
     g["version"] = DGATE_VERSION
@@ -132,6 +187,17 @@ def cgi_globals(ini: IniFile, params: dict[str, str], query: str, address: str, 
     g["seruid"] = params.get("series", "").partition(":")[2]
     g["sopuid"] = params.get("slice", "").partition(":")[2]
     return g
+
+
+def code_base(script_address: str) -> str:
+    """The original's ``WebCodeBase`` default: the script address without its last two path
+    parts, keeping the slash (``http://host/cgi-bin/dgate`` → ``http://host/``)."""
+    base = script_address
+    for keep in (0, 1):
+        cut = base.rfind("/")
+        if cut >= 0:
+            base = base[:cut + keep]
+    return base
 
 
 def _lua(params: dict[str, str], address: str, port: int, ae: str, out, upload: str):
@@ -158,10 +224,13 @@ def _lua(params: dict[str, str], address: str, port: int, ae: str, out, upload: 
 
 
 def run_page(ini: IniFile, section: str, mode: str, params: dict[str, str], query: str, address: str, port: int,
-             ae: str, upload: str, out) -> int:
-    """Answer one page request (module docstring) on ``out``."""
-    source = (ini.get(section, "source") or "").replace("*", mode)
+             ae: str, upload: str, out, cgi_mode: str | None = None) -> int:
+    """Answer one page request (module docstring) on ``out``: ``mode`` is the section's name
+    (``AnyPage``/``DefaultPage`` for those, as the original's ``mode`` variable), a ``*`` in
+    ``source`` is the requested mode (``cgi_mode``)."""
+    source = (ini.get(section, "source") or "").replace("*", params.get("mode", "") if cgi_mode is None else cgi_mode)
     g = cgi_globals(ini, params, query, address, port, upload)
+    g["mode"] = mode
     state = _lua(params, address, port, ae, out, upload)
     for name, value in g.items():
         state.set_global(name, value)

@@ -148,7 +148,38 @@ class LadleRoutes:
         response = await answer(request, self.ctx, path)
         if response is None:
             return await self.app(scope, receive, send)
+        if isinstance(response, Redirect):
+            return await self.app(*await response.scope(request, scope, receive), send)
         await response(scope, receive, send)
+
+
+class Redirect:
+    """``redirect(uri)`` in a route: Ladle's ``servedirect`` serves ``uri`` at once, without
+    the routes (so a route may redirect to its own URI, as Conquest's ``/app/newweb/dgate.exe``
+    does); here our own routes serve it, with the request's method and body. A ``?query`` in
+    ``uri`` replaces the query; without one the request keeps its own."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+
+    async def scope(self, request: Request, scope, receive):
+        body = getattr(request.state, "page_body", None)     # the form a POST route read
+        if body is None:
+            body = await request.body()
+        path, mark, query = self.uri.partition("?")
+        path = "/" + path.lstrip("/")
+        inner = dict(scope, path=path, raw_path=path.encode("latin-1", "replace"))
+        if mark:
+            inner["query_string"] = query.encode("latin-1", "replace")
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+        return inner, replay
 
 
 async def answer(request: Request, ctx: WebContext, path: Path):
@@ -190,9 +221,8 @@ async def answer(request: Request, ctx: WebContext, path: Path):
         return await run_in_threadpool(run)
     except Exception as exc:
         target = redirect_target(exc)
-        if target is not None:               # redirect(uri) in a route: the client asks for uri
-            from starlette.responses import RedirectResponse
-            return RedirectResponse(target, status_code=307)
+        if target is not None:               # redirect(uri) in a route: served at once (Redirect)
+            return Redirect(target)
         return _failed(ctx, exc)
 
 

@@ -228,6 +228,8 @@ class Page:
             if not self.html_started:
                 self.html_started = True
                 self.write("HTTP/1.1 200 OK\r\nServer: Ladle\r\n")
+            # Ladle's HTML passes missing (nil) arguments as '' (start.lua's Global.WebCodeBase)
+            args = tuple("" if a is None else a for a in args)
             text = g.string.format(fmt, *args) if args else str(fmt)
             self.write(text, "\r\n")
 
@@ -262,8 +264,10 @@ class Page:
 
 def raw_response(data: bytes) -> Response:
     """A page's output as an HTTP answer: an ``HTTP/1.x`` status line and headers, a CGI
-    header block (``Status:`` honoured), or a bare body (``text/html``)."""
-    status, headers, body = 200, {}, data
+    header block (``Status:`` honoured), or a bare body (``text/html``). A header without a
+    ``Content-type`` gets none (Ladle sends what the page wrote: newweb's ``slice.lua``
+    writes an image after ``HTML('')``, and the client sniffs it)."""
+    status, headers, body, had_header = 200, {}, data, False
     head_end = -1
     for sep in (b"\r\n\r\n", b"\n\n", b"\n\r\n"):
         found = data.find(sep, 0, 8192)
@@ -276,12 +280,12 @@ def raw_response(data: bytes) -> Response:
         if len(parts) >= 2 and parts[1].isdigit():
             status = int(parts[1])
         lines = rest.decode("latin-1").splitlines()
-        body = data[head_end + sep_len:]
+        body, had_header = data[head_end + sep_len:], True
     elif head_end >= 0 and re.match(rb"^[A-Za-z][A-Za-z0-9\-]*:", data):
         block = data[:head_end].decode("latin-1").splitlines()
         if all(re.match(r"^[A-Za-z][A-Za-z0-9\-]*:", line) for line in block if line.strip()):
             lines = block
-            body = data[head_end + sep_len:]
+            body, had_header = data[head_end + sep_len:], True
     for line in lines:
         name, colon, value = line.partition(":")
         if not colon:
@@ -291,8 +295,8 @@ def raw_response(data: bytes) -> Response:
             status = int(value[:3])
         elif name.lower() not in ("content-length", "transfer-encoding", "connection", "server"):
             headers[name] = value
-    if not any(k.lower() == "content-type" for k in headers):
-        headers["Content-Type"] = "text/html"
+    if not had_header:
+        headers["Content-Type"] = "text/html"     # a bare body (as PHP/Apache label it)
     return Response(body, status_code=status, headers=headers)
 
 
@@ -305,19 +309,37 @@ async def _request_table(request: Request, uri: str, with_body: bool = True) -> 
         table["-".join(w.capitalize() for w in name.split("-"))] = value
     if with_body and request.method in ("POST", "PUT"):
         ctx: WebContext = request.scope["app"].state.ctx
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > ctx.web.max_upload:
-                raise HTTPProblem(413, "the upload is larger than the limit (WebMaxUpload)")
+        body = getattr(request.state, "page_body", None)     # read before (newweb's POST mode, a route)
+        if body is None:
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > ctx.web.max_upload:
+                    raise HTTPProblem(413, "the upload is larger than the limit (WebMaxUpload)")
+            request.state.page_body = body       # kept for a ladle route's redirect and the page
         ctype = request.headers.get("content-type", "")
         if ctype.startswith("multipart/form-data"):
             _form(body, ctype, query)
         elif ctype.startswith("application/x-www-form-urlencoded"):
             query.update(dict(parse_qsl(body.decode("latin-1"), keep_blank_values=True)))
+        elif ctype.startswith("multipart/") and _first_part(body, ctype, query):
+            pass                                 # multipart/related (STOW): its first part, as Ladle takes it
         elif body:
             query["_upload_"] = body.decode("latin-1")
     return table
+
+
+def _first_part(body: bytes, ctype: str, query: dict) -> bool:
+    from .multipart import MultipartError, parse_buffer, parse_media_type
+    _media, params = parse_media_type(ctype)
+    try:
+        parts = parse_buffer(body, params.get("boundary", ""))
+    except MultipartError:
+        return False
+    if not parts:
+        return False
+    query["_upload_"] = parts[0].body.decode("latin-1")
+    return True
 
 
 def _form(body: bytes, ctype: str, query: dict) -> None:
@@ -421,6 +443,8 @@ async def serve(request: Request) -> Response:
 
 async def _cgi_page(request: Request, ctx: WebContext, root: Path, folder: str) -> Response | str:
     query = dict(parse_qsl(request.url.query, keep_blank_values=True))
+    if request.method in ("POST", "PUT") and not (query.get("mode") or query.get("requestType")):
+        query = (await _request_table(request, request.url.path))["query"]      # a form's mode, as Ladle
     mode = query.get("mode", "")
     request_type = query.get("requestType", "")
     name = mode or request_type
