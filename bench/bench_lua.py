@@ -5,7 +5,11 @@
    association's Lua state, as ingest hands them over (a Dataset without pixel data),
    interleaved with the same loop on a configuration without the converter. Prints both and
    the difference per image (aim: < 0.3 ms).
-2. ``--server``: end to end, a running dgate (default configuration, hub + workers) receives
+2. ``--ingest``: the whole store pipeline in process (``Ingest.store`` into SQLite and a data
+   folder, one Lua state kept as an association keeps it), N CT_small objects (new UIDs) with
+   the ``[lua] ImportConverter0`` script of 1 and without, rounds interleaved; prints both
+   and the cost of the script per image (aim: < 0.3 ms).
+3. ``--server``: end to end, a running dgate (default configuration, hub + workers) receives
    N CT_small copies (new UIDs) from dcmtk storescu over one association, for three
    configurations in rotating order: no ``[lua]`` keys; ``[lua] association``, ``command``
    and ``endassociation`` hooks (a counter each; ``command`` runs for every C-STORE); the
@@ -13,6 +17,7 @@
    wired into ingest; the output says whether it ran). Prints img/s medians.
 
     python3 bench/bench_lua.py [N] [rounds]
+    python3 bench/bench_lua.py --ingest [N] [rounds]
     python3 bench/bench_lua.py --server [N] [rounds]
 """
 from __future__ import annotations
@@ -96,6 +101,65 @@ def import_step(n: int, rounds: int) -> None:
     print(f"cost of the script: {lua - base:.4f} ms/image (aim < 0.3)")
 
 
+# -- the store pipeline in process --------------------------------------------------------------
+def ingest_round(with_script: bool, objects: list) -> float:
+    """ms per object of ``Ingest.store`` for ``objects`` into a fresh folder."""
+    import types
+
+    import dgate.hub.plugins  # noqa: F401  (the converter import step, as the server loads it)
+    from dgate.convert import plugin
+    from dgate.db import open_database
+    from dgate.log import logs
+    from dgate.store.ingest import Ingest, IngestContext
+    config = folder(with_script)
+    db = open_database(config)
+    db.initialize_tables(0, echo=lambda text: None)
+    plugin.sync(config)
+    states.configure(LuaServices(config=config))
+    # what the import step reads of an association: its server, its extra (where the Lua
+    # state is kept between objects), its number and its database
+    server = types.SimpleNamespace(config=config, port=5678, ae_title="CONQUESTSRV1")
+    session = types.SimpleNamespace(server=server, extra={}, number=1, database=lambda: db)
+    ingest = Ingest(config, logs)
+
+    def one(obj) -> None:
+        ctx = IngestContext("BENCH", "CONQUESTSRV1", None)
+        ctx.association = session
+        ingest.store(obj, db, ctx=ctx)
+
+    try:
+        one(objects[0])                              # state made, chunk compiled once
+        start = time.perf_counter()
+        for obj in objects[1:]:
+            one(obj)
+        return (time.perf_counter() - start) / (len(objects) - 1) * 1000.0
+    finally:
+        plugin.IMPORT_STEPS.unregister("convert.import")
+        db.close()
+        shutil.rmtree(config.base_dir, ignore_errors=True)
+
+
+def ingest(n: int, rounds: int) -> None:
+    from pydicom.uid import generate_uid
+
+    from dgate.store.formats import Encoded, read_file
+    base = read_file(get_testdata_file("CT_small.dcm"))
+    src = base.dataset()
+    objects = []
+    for _ in range(n + 1):
+        src.SOPInstanceUID = generate_uid()
+        objects.append(Encoded.from_dataset(src, base.transfer_syntax))
+    lua_ms, base_ms = [], []
+    for r in range(rounds):
+        for with_script in ((False, True) if r % 2 == 0 else (True, False)):
+            (lua_ms if with_script else base_ms).append(ingest_round(with_script, objects))
+    lua, plain = statistics.median(lua_ms), statistics.median(base_ms)
+    print(f"Ingest.store of {n} CT_small objects x {rounds} rounds (medians, ms/image)")
+    print(f"without [lua] ImportConverter0:      {plain:.4f}  ({' '.join(f'{v:.3f}' for v in base_ms)})")
+    print(f"with the 5-read/1-write script:      {lua:.4f}  ({' '.join(f'{v:.3f}' for v in lua_ms)})")
+    print(f"cost of the script: {lua - plain:.4f} ms/image (aim < 0.3)")
+
+
 # -- end to end ------------------------------------------------------------------------------
 def copies(n: int, target: Path) -> list[Path]:
     from pydicom.uid import generate_uid
@@ -172,6 +236,8 @@ def main() -> None:
     rounds = int(args[1]) if len(args) > 1 else (3 if "--server" in sys.argv else 5)
     if "--server" in sys.argv:
         end_to_end(n, rounds)
+    elif "--ingest" in sys.argv:
+        ingest(n, rounds)
     else:
         import_step(n, rounds)
 

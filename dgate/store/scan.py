@@ -545,9 +545,12 @@ def _shift(into: dict, elements: Mapping[int, int | tuple], tags, delta: int) ->
     if not delta:
         into.update({tag: elements[tag] for tag in tags})
         return
-    into.update({tag: where + delta if isinstance(where, int) else
-                 (where[0], where[1], where[2] + delta, where[3] + delta, where[4], where[5] + delta)
-                 for tag in tags for where in (elements[tag],)})
+    try:                                    # the fast loop's entries: header offsets
+        into.update({tag: elements[tag] + delta for tag in tags})   # type: ignore[operator]
+    except TypeError:                       # some are full element fields
+        into.update({tag: where + delta if isinstance(where, int) else
+                     (where[0], where[1], where[2] + delta, where[3] + delta, where[4], where[5] + delta)
+                     for tag in tags for where in (elements[tag],)})
 
 
 def patch(result: Scan, changes: Mapping[int, tuple[str, bytes] | None]) -> bytes:
