@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import _socket
 import struct
+from contextlib import contextmanager
+from typing import Iterator
 
 VERIFICATION = "1.2.840.10008.1.1"
 IMPLICIT_LE = "1.2.840.10008.1.2"
@@ -219,15 +221,9 @@ class CommandSession:
             self.sock: _socket.socket | None = connect(host, self.port, timeout)
         except OSError as exc:
             raise ControlError(f"cannot connect to {host}:{port}: {exc}") from exc
-        try:
+        with self._dropped_on_failure():
             self.sock.sendall(associate_rq(ae, ae))
             kind, ac = read_pdu(self.sock)
-        except OSError as exc:
-            self._drop()
-            raise ControlError(str(exc)) from exc
-        except ControlError:
-            self._drop()
-            raise
         if kind != 0x02 or not _accepted_context(ac, 1):
             self._drop()
             raise ControlError(f"association refused by {host}:{port}")
@@ -238,6 +234,18 @@ class CommandSession:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    @contextmanager
+    def _dropped_on_failure(self) -> Iterator[None]:
+        """A socket or protocol failure closes the association and raises ControlError."""
+        try:
+            yield
+        except OSError as exc:
+            self._drop()
+            raise ControlError(str(exc)) from exc
+        except ControlError:
+            self._drop()
+            raise
 
     def _drop(self) -> None:
         if self.sock is not None:
@@ -258,7 +266,7 @@ class CommandSession:
             elements[UPLOAD] = upload
             if len(upload) % 2:
                 elements[ODD] = struct.pack("<H", 1)
-        try:
+        with self._dropped_on_failure():
             self.sock.sendall(b"".join(p_data(1, encode_command_set(elements), self.max_pdu)))
             received = bytearray()
             while True:
@@ -276,12 +284,6 @@ class CommandSession:
                 if done:
                     break
             return Reply(decode_command_set(bytes(received)))
-        except OSError as exc:
-            self._drop()
-            raise ControlError(str(exc)) from exc
-        except ControlError:
-            self._drop()
-            raise
 
     def close(self) -> None:
         """A-RELEASE (the answer is not awaited for long) and the socket closed."""

@@ -330,12 +330,26 @@ class LegacyPages:
         caption = self.ini_get(section, "caption", "Mark")
         return "<td>" + self.a(caption, section, (kind, value), ("source", source), ("key", self.v["key"]))
 
+    def actions(self, level: str, ident: str, viewer: str) -> str:
+        """The view, push, mark and delete cells of a ``study`` or ``series`` row (``ident``:
+        ``patientid:uid``), each only where the original shows it."""
+        source, key = self.v["source"], self.v["key"]
+        cells = ""
+        if viewer:
+            cells += "<td>" + self.a("view", viewer, (level, ident), ("size", self.v["size"]))
+        if self.web_push:
+            cells += "<td>" + self.a("push", f"{level}mover", (level, ident), ("source", source), ("key", key))
+        cells += self.mark(f"mark{level}", level, ident, source)
+        if not self.read_only:
+            cells += "<td>" + self.a("delete", f"{level}deleter", (level, ident))
+        return cells
+
     def page_querystudies(self) -> None:
         self.begin("studies", no_cache=True)
         which = "selected" if self.v["query"] else "all"
         self.table(f"List of {which} studies on the local server",
                    ["Patient ID", "Name", "Study date", "Study description", "Study modality"])
-        key, source, size = self.v["key"], self.v["source"], self.v["size"]
+        key = self.v["key"]
         for pid, st, name, date, descr, modality in self.rows(
                 "query:DICOMStudies|patientid,studyinsta,patientnam,studydate,studydescr,studymodal|"
                 + self.where() + "|{fmt}", 6):
@@ -343,14 +357,7 @@ class LegacyPages:
             link = self.a(pid, "queryseries", ("key", key),
                           ("query", f"DICOMStudies.patientid = '{pid}' and DICOMSeries.studyinsta = '{st}'"))
             row = f"<tr><td>{link}<td>{esc(name)}<td>{esc(date)}<td>{esc(descr)}<td>{esc(modality)}"
-            if self.v["studyviewer"]:
-                row += "<td>" + self.a("view", self.v["studyviewer"], ("study", study), ("size", size))
-            if self.web_push:
-                row += "<td>" + self.a("push", "studymover", ("study", study), ("source", source), ("key", key))
-            row += self.mark("markstudy", "study", study, source)
-            if not self.read_only:
-                row += "<td>" + self.a("delete", "studydeleter", ("study", study))
-            self.emit(row + "</tr>\n")
+            self.emit(row + self.actions("study", study, self.v["studyviewer"]) + "</tr>\n")
         self.emit("</table>\n")
         self.cart()
         self.end()
@@ -359,7 +366,7 @@ class LegacyPages:
         self.begin("series", no_cache=True)
         self.table("List of series on the local server",
                    ["Patient ID", "Name", "Series date", "Series time", "Series description", "Modality"])
-        key, source, size = self.v["key"], self.v["source"], self.v["size"]
+        key, size = self.v["key"], self.v["size"]
         for pid, se, name, date, time, descr, modality in self.rows(
                 "query:DICOMSeries,DICOMStudies|DICOMStudies.patientid,DICOMSeries.seriesinst,DICOMStudies.patientnam,"
                 "DICOMSeries.seriesdate,DICOMSeries.seriestime,DICOMSeries.seriesdesc,DICOMSeries.modality|"
@@ -369,14 +376,7 @@ class LegacyPages:
             row = (f"<tr><td>{self.a(pid, 'queryallimages', ('key', key), ('query', cond))}<td>{esc(name)}"
                    f"<td>{esc(date)}<td>{esc(time)}<td>{esc(descr)}<td>{esc(modality)}"
                    f"<td>{self.a('thumbs', 'queryimages', ('query', cond), ('size', size))}")
-            if self.v["viewer"]:
-                row += "<td>" + self.a("view", self.v["viewer"], ("series", series), ("size", size))
-            if self.web_push:
-                row += "<td>" + self.a("push", "seriesmover", ("series", series), ("source", source), ("key", key))
-            row += self.mark("markseries", "series", series, source)
-            if not self.read_only:
-                row += "<td>" + self.a("delete", "seriesdeleter", ("series", series))
-            self.emit(row + "</tr>\n")
+            self.emit(row + self.actions("series", series, self.v["viewer"]) + "</tr>\n")
         self.emit("</table>\n")
         self.cart()
         self.end()
