@@ -32,6 +32,7 @@ holds a Lua chunk run instead. A converter whose line cannot be run is reported 
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
@@ -70,23 +71,27 @@ class Verdict:
         return self.rc == RC.DEFER
 
 
-_NUMBERS: dict[tuple[int, str], tuple[int, tuple[int, ...]]] = {}
+def configured(config, key: str) -> bool:
+    """A converter key is set, in the root section of dicom.ini or in ``[lua]``."""
+    return bool(config.settings.raw(key) or config.ini.get("lua", key))
+
+
+_NUMBERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # ini → {family: (revision, numbers)}
 
 
 def converter_numbers(config, family: str) -> tuple[int, ...]:
-    """The N of ``<family>ConverterN`` keys that are set, in dicom.ini or ``[lua]``, for
+    """The N of ``<family>ConverterN`` keys that are set (:func:`configured`), for
     N < ``<family>Converters`` (gaps allowed; Conquest looks each up per object). Cached
     until dicom.ini is read again, so an object does not pay ~100 lookups."""
     ini = config.ini
     ini.refresh()
-    key = (id(ini), family)
-    cached = _NUMBERS.get(key)
+    per_family = _NUMBERS.setdefault(ini, {})
+    cached = per_family.get(family)
     if cached is not None and cached[0] == ini.revision:
         return cached[1]
     count = max(config.settings.int(f"{family}Converters"), 0)
-    numbers = tuple(n for n in range(count)
-                    if config.settings.raw(f"{family}Converter{n}") or ini.get("lua", f"{family}Converter{n}"))
-    _NUMBERS[key] = (ini.revision, numbers)
+    numbers = tuple(n for n in range(count) if configured(config, f"{family}Converter{n}"))
+    per_family[family] = (ini.revision, numbers)
     return numbers
 
 

@@ -30,13 +30,9 @@ from ..store.space import PROTECTED
 from ..store.worklist import REJECTED_WORKLIST
 from ..store.worklist import sync as worklist_sync
 from .context import ConvertContext
-from .keys import Converters
+from .keys import Converters, configured
 from .pristine import snapshot, syntax_of, unchanged
 from .rc import RC
-
-
-def _configured(config, key: str) -> bool:
-    return bool(config.settings.raw(key) or config.ini.get("lua", key))
 
 
 def _routing(config, logs):
@@ -72,7 +68,7 @@ def _run_on_rejected(ds: Dataset, ictx: IngestContext, key: str, run: str) -> Ve
     """Run converter ``key`` (the :class:`Converters` method ``run``) on an object the store
     refused; the changes it makes are kept, ``retry`` asks the store to try once more."""
     ingest = ictx.ingest
-    if ingest is None or not _configured(ingest.config, key):
+    if ingest is None or not configured(ingest.config, key):
         return None
     config, logs = ingest.config, ingest.logs
     from .plugin import command_dataset
@@ -107,7 +103,7 @@ def _association_start(info) -> None:
 def _regen_check(db, path: Path, device: str) -> bool:
     """RegenConverter0 on the object of ``path``; False (destroy/reject): not entered."""
     config = getattr(db, "config", None)
-    if config is None or not _configured(config, "RegenConverter0"):
+    if config is None or not configured(config, "RegenConverter0"):
         return True
     from ..store.formats import read_file
     try:
@@ -122,7 +118,7 @@ def _regen_check(db, path: Path, device: str) -> bool:
 
 def _regen_failed(db, path: Path, device: str, why: str) -> None:
     config = getattr(db, "config", None)
-    if config is None or not _configured(config, "RegenFailConverter0"):
+    if config is None or not configured(config, "RegenFailConverter0"):
         return
     from ..store.formats import read_file
     try:
@@ -139,13 +135,13 @@ def archive_runner(config, logs, own_ae: str = ""):
     ``ArchiveConverter0`` for archival copies (``kind`` "archive"), ``MoveDeviceConverter0``
     for device moves ("move"), on the object at its new place (``%f``); None when neither is
     configured."""
-    if not (_configured(config, "ArchiveConverter0") or _configured(config, "MoveDeviceConverter0")):
+    if not (configured(config, "ArchiveConverter0") or configured(config, "MoveDeviceConverter0")):
         return None
     converters = Converters(config, logs)
 
     def each(path: Path, device: str, kind: str = "move") -> None:
         family = "Archive" if kind == "archive" else "MoveDevice"
-        if not _configured(config, f"{family}Converter0"):
+        if not configured(config, f"{family}Converter0"):
             return
         from ..store.formats import read_file
         try:

@@ -40,7 +40,7 @@ from ..store.ingest import AFTER_STORE, IMPORT_STEPS, IngestContext, Stored, Ver
 from ..store.lazyset import plain_text
 from .context import ConvertContext, Services
 from .forward import Forwarder
-from .keys import Converters, converter_numbers
+from .keys import Converters, configured, converter_numbers
 from .pristine import SOURCE, remember_source, snapshot, syntax_of, unchanged
 from .rc import RC
 from .routing import RoutingBase
@@ -100,10 +100,6 @@ def routing_for(config, logs, port: int | None = None, own_ae: str = ""):
 
 
 # -- which converters are configured ------------------------------------------------------
-def configured(config, key: str) -> bool:
-    return bool(config.settings.raw(key) or config.ini.get("lua", key))
-
-
 def import_configured(config) -> bool:
     return bool(converter_numbers(config, "Import"))
 
