@@ -109,6 +109,15 @@ def test_lazy_dataset_equals_pydicoms(name):
     assert mine == theirs                                     # every element parsed and compared
     assert mine.original_encoding == theirs.original_encoding
     assert mine.original_character_set == theirs.original_character_set
+    # made without running Dataset.__init__: the same attributes, containers of its own
+    ours, decoded = dict(vars(mine)), dict(vars(theirs))
+    assert ours.keys() == decoded.keys()
+    assert {k: v for k, v in ours.items() if k not in ("_dict", "file_meta")} == \
+        {k: v for k, v in decoded.items() if k not in ("_dict", "file_meta")}
+    assert mine._private_blocks is not lazy_dataset(sc)._private_blocks
+    assert mine.file_meta == theirs.file_meta and vars(mine.file_meta).keys() == vars(theirs.file_meta).keys()
+    mine.file_meta.TransferSyntaxUID = "1.2.3"                 # its own element, not a shared one
+    assert lazy_dataset(sc).file_meta.TransferSyntaxUID == encoded.transfer_syntax
 
 
 @pytest.mark.parametrize("name", FILES)

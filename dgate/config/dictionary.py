@@ -22,6 +22,8 @@ from pathlib import Path
 from .errors import ConfigError, ConfigWarning
 
 BINARY_MAGIC = b"#!BinRTC"
+_DESCRIPTOR_TAG = re.compile(r"^([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})$")
+_UNSEEN: object = object()
 HEADER_SIZE = 1028
 
 _TEXT_TAG = re.compile(r"\(\s*([0-9A-Fa-f]{4})[^0-9A-Fa-f]+([0-9A-Fa-f]{4})\s*\)")
@@ -86,6 +88,7 @@ class Dictionary:
             self._by_tag.setdefault(entry.tag, entry)
             if entry.keyword:
                 self._by_keyword.setdefault(entry.keyword.lower(), entry)
+        self._descriptors: dict[str, int | None] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -99,6 +102,22 @@ class Dictionary:
 
     def by_keyword(self, keyword: str) -> DicEntry | None:
         return self._by_keyword.get(keyword.lower())
+
+    def tag_for(self, name: str) -> int | None:
+        """The tag of ``gggg,eeee`` or of a keyword spelled exactly as in the dictionary
+        (``RTC::GetGroupElement``; None when unknown). Answers are remembered (scripts
+        name the same few elements for every object), up to 4096 names."""
+        found = self._descriptors.get(name, _UNSEEN)
+        if found is _UNSEEN:
+            match = _DESCRIPTOR_TAG.match(name)
+            if match:
+                found = (int(match.group(1), 16) << 16) | int(match.group(2), 16)
+            else:
+                entry = self.by_keyword(name) if name and name.isalnum() else None
+                found = entry.tag if entry is not None and entry.keyword == name else None
+            if len(self._descriptors) < 4096:
+                self._descriptors[name] = found
+        return found  # type: ignore[return-value]
 
     # -- reading -------------------------------------------------------------------
     @classmethod

@@ -12,14 +12,12 @@ import copy
 from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 
+from ..store.formats import syntax_of
 from ..store.lazyset import scanned_elements
 
+__all__ = ["SOURCE", "remember_source", "snapshot", "source_bytes", "syntax_of", "unchanged"]
+
 SOURCE = _SOURCE = "_dgate_source"   # (bytes, syntax, snapshot, syntax of ds) kept on ds
-
-
-def syntax_of(ds: Dataset) -> str:
-    meta = getattr(ds, "file_meta", None)
-    return str(getattr(meta, "TransferSyntaxUID", "") or "") if meta is not None else ""
 
 
 def snapshot(ds: Dataset) -> dict:

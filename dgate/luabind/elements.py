@@ -35,7 +35,6 @@ BINARY_SET = {"US": "H", "UL": "I", "SS": "h", "SL": "i", "FD": "d", "FL": "f", 
               "UV": "Q", "SV": "q"}
 TEXT_PAD_NUL = {"UI"}
 TOO_LONG = "(too long)"
-_TAG = re.compile(r"^([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})$")
 _STEP = re.compile(r"^([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}|[A-Za-z0-9]+)(?:\.(\d+|\*))?$")
 
 _standard: Dictionary | None = None
@@ -51,15 +50,7 @@ def standard() -> Dictionary:
 
 def tag_of(key: str, dic: Dictionary) -> int | None:
     """``gggg,eeee`` or a dictionary keyword (case as in the dictionary) to a tag."""
-    match = _TAG.match(key)
-    if match:
-        return (int(match.group(1), 16) << 16) | int(match.group(2), 16)
-    if not key or not key.isalnum():
-        return None
-    entry = dic.by_keyword(key)
-    if entry is None or entry.keyword != key:
-        return None
-    return entry.tag
+    return dic.tag_for(key)
 
 
 _LOOK: Any = object()      # "look the element up" (the caller did not pass it)
@@ -123,12 +114,14 @@ def _encode(ds: Dataset, elem: DataElement, vr: str) -> bytes:
 
 def numbers(ds: Dataset, tag: int, vr: str, dic: Dictionary) -> list[int | float]:
     """The values of a binary numeric element."""
-    raw = raw_bytes(ds, tag, dic) or b""
+    return _unpacked(raw_bytes(ds, tag, dic) or b"", vr, little_endian(ds))
+
+
+def _unpacked(raw: bytes, vr: str, little: bool) -> list[int | float]:
     fmt = NUMERIC[vr][0]
     size = struct.calcsize(fmt)
     count = len(raw) // size
-    order = "<" if little_endian(ds) else ">"
-    return list(struct.unpack(order + fmt * count, raw[:count * size]))
+    return list(struct.unpack(("<" if little else ">") + fmt * count, raw[:count * size]))
 
 
 def format_number(value: float, vr: str) -> str:
@@ -145,22 +138,48 @@ def text_of(raw: bytes) -> str:
 
 def read(ds: Dataset, tag: int, dic: Dictionary) -> str | Sequence | None:
     """``Data.Name``: a string, a sequence, or None (see module docstring)."""
-    try:
-        elem = ds.get_item(tag)
-    except KeyError:
-        return None
+    scanned = getattr(getattr(ds, "_dict", None), "scanned_value", None)
+    found = scanned(tag) if scanned is not None else None      # a lazy data set's untouched element
+    if found is not None:
+        own, raw = found
+        entry = dic.by_tag(tag)
+        vr = entry.vr if entry is not None and entry.vr and entry.vr not in ("UN", "??") else \
+            own or ("UL" if tag & 0xFFFF == 0 else "UN")       # as vr_of
+        if vr != "SQ":
+            return _formatted(raw, vr, ds)
+    elem = _element(ds, tag)
     if elem is None:
         return None
     vr = vr_of(ds, tag, dic, elem)
     if vr == "SQ":
         value = ds[tag].value
         return value if isinstance(value, Sequence) else Sequence([])
-    raw = raw_bytes(ds, tag, dic, elem, vr) or b""
+    return _formatted(raw_bytes(ds, tag, dic, elem, vr) or b"", vr, ds)
+
+
+def _formatted(raw: bytes, vr: str, ds: Dataset) -> str:
     if len(raw) > 255:
         return TOO_LONG
     if vr in NUMERIC:
-        return "\\".join(format_number(v, vr) for v in numbers(ds, tag, vr, dic))
+        return "\\".join(format_number(v, vr) for v in _unpacked(raw, vr, little_endian(ds)))
     return text_of(raw)
+
+
+def _element(ds: Dataset, tag: int) -> Any:
+    """``ds.get_item(tag)`` (None: absent). An element of a lazy data set
+    (:mod:`dgate.store.lazyset`) is read from its bytes without being made, so reading
+    leaves it untouched (nothing to compare or re-encode for it afterwards)."""
+    elements: Any = getattr(ds, "_dict", None)
+    if elements is None:                      # another kind of data set (a scan's header view)
+        try:
+            return ds.get_item(tag)
+        except KeyError:
+            return None
+    peek = getattr(elements, "peek", None)
+    elem = peek(tag) if peek is not None else elements.get(tag)
+    if type(elem) is RawDataElement and elem.value is None:     # a deferred read
+        return ds.get_item(tag)
+    return elem
 
 
 # -- paths ----------------------------------------------------------------------------

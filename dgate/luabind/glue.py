@@ -137,19 +137,40 @@ local Gmt = {__index = function(t, k) return P.global_get(k) end,
 Global = setmetatable({}, Gmt)
 Association = setmetatable({}, {__index = function(t, k) return P.association(k) end})
 
-local loadstring, pcall = loadstring, pcall
+local loadstring, pcall, getfenv, next = loadstring, pcall, getfenv, next
+local compiled, ncompiled = {}, 0      -- chunk text .. "\0" .. chunk name -> function
 local function run(chunk, name)
-  local f, err = loadstring(chunk, name)
-  if f == nil then return 1, err end
+  local key = chunk .. "\0" .. name
+  local f = compiled[key]
+  if f == nil then
+    local err
+    f, err = loadstring(chunk, name)
+    if f == nil then return 1, err end
+    if ncompiled >= 256 then compiled, ncompiled = {}, 0 end
+    compiled[key], ncompiled = f, ncompiled + 1
+  end
   local ok, result = pcall(f)
+  if getfenv(f) ~= _G then compiled[key] = nil end   -- it set its own environment: compile anew next time
   if not ok then return 2, tostring(result) end
   local tr = type(result)
   if tr == "string" or tr == "number" then return 0, tostring(result) end
   return 0, nil
 end
 
+-- one run with Data, Command and DicomObject bound (command nil: the factory, as the
+-- original's empty Command), the previous Data and Command restored afterwards
+local function run_with(chunk, name, data, data_kind, command, factory)
+  local saved_data, saved_command = Data, Command
+  Data = wrap(data, data_kind)
+  if command ~= nil then Command = wrap(command, "o") else Command = factory end
+  DicomObject = factory
+  local status, result = run(chunk, name)
+  Data, Command = saved_data, saved_command
+  return status, result
+end
+
 local function is_object(v) return objs[v] ~= nil end
 local function kind_of(v) return kinds[v] end
 
-return wrap, expose, run, unwrap, is_object, kind_of
+return wrap, expose, run_with, unwrap, is_object, kind_of
 """

@@ -160,24 +160,18 @@ class LuaState:
             saved = (self.ctx, self.data, self.command)
             self.ctx = ctx if ctx is not None else LuaContext()
             self.data = data if isinstance(data, Handle) else Handle(data if data is not None else Dataset())
-            lua_g = self.lua.globals()
-            saved_lua = (lua_g.Data, lua_g.Command)
-            lua_g.Data = self.wrap(self.data)
-            if command is not None:
-                self.command = Handle(command)
-                lua_g.Command = self.wrap(self.command)
-            else:                       # no command: the factory, as the original's empty Command
-                self.command, lua_g.Command = self._factory
-            lua_g.DicomObject = self._factory[1]
-            for key, value in self.ctx.extra_globals.items():
-                lua_g[key] = value
+            self.command = Handle(command) if command is not None else self._factory[0]
+            if self.ctx.extra_globals:
+                lua_g = self.lua.globals()
+                for key, value in self.ctx.extra_globals.items():
+                    lua_g[key] = value
             try:
-                status, result = self._run(chunk, name if name is not None else chunk)
+                status, result = self._run(chunk, name if name is not None else chunk, self.data, self.data.kind,
+                                           self.command if command is not None else None, self._factory[1])
             except Exception as exc:    # lupa's own failures (memory) must not escape
                 status, result = 2, str(exc)
             finally:
                 self.ctx, self.data, self.command = saved
-                lua_g.Data, lua_g.Command = saved_lua
             if status == 1:
                 self.log_error(f"*** lua syntax error {result} in '{chunk}'")
                 return None

@@ -381,6 +381,18 @@ def _raw_element_bytes(elem, implicit: bool) -> bytes | None:
     return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode("ascii"), len(value)) + value
 
 
+def syntax_of(ds: Dataset) -> str:
+    """The Transfer Syntax UID of ``ds.file_meta`` ('' when none), read from its element
+    directly when it is a parsed text value."""
+    meta = getattr(ds, "__dict__", {}).get("file_meta") or getattr(ds, "file_meta", None)
+    if meta is None:
+        return ""
+    elem = getattr(meta, "_dict", {}).get(0x00020010)
+    if type(elem) is DataElement and isinstance(elem.value, str):
+        return str(elem.value)
+    return str(getattr(meta, "TransferSyntaxUID", "") or "")
+
+
 def encode_changes(ds: Dataset, before: dict | None, sc: "Scan") -> bytes | None:
     """The bytes of :func:`splice_changes` (None when it cannot splice)."""
     spliced = splice_changes(ds, before, sc)
@@ -402,7 +414,7 @@ def splice_changes(ds: Dataset, before: dict | None, sc: "Scan") -> tuple[bytes,
     ts = sc.transfer_syntax
     meta = getattr(ds, "file_meta", None)
     if ts in (EXPLICIT_BE, DEFLATED) or sc.needs_repair or meta is None \
-            or str(getattr(meta, "TransferSyntaxUID", "") or "") != ts:
+            or syntax_of(ds) != ts:
         return None
     implicit = ts == IMPLICIT_LE
     lazy = scanned_elements(ds)
@@ -415,7 +427,7 @@ def splice_changes(ds: Dataset, before: dict | None, sc: "Scan") -> tuple[bytes,
         return None
     order = sc.order
     if lazy is not None:
-        candidates = lazy.touched().union(sc.group_lengths())
+        candidates = lazy.touched().union(sc.group_lengths(in_order=True))
         current, original = lazy.current, lazy.original
     else:
         if before is None or len(order) != len(before):

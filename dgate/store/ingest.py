@@ -54,6 +54,7 @@ from .formats import (
     ScanHeader,
     part10_prefix,
     splice_changes,
+    syntax_of,
     v2_bytes,
 )
 from .lazyset import lazy_dataset, scanned_elements
@@ -412,7 +413,7 @@ class Ingest:
             except Exception as exc:  # a broken hook keeps the refusal
                 self.logs.operator.printf(f"***Rejected-object step {name} failed: {printable(str(exc))}\n")
         if verdict is Verdict.RETRY and ctx.changed:
-            ts = str(getattr(ds.file_meta, "TransferSyntaxUID", item.transfer_syntax) or item.transfer_syntax)
+            ts = syntax_of(ds) or item.transfer_syntax
             new = Encoded.from_dataset(ds, ts)
             item.replace(new.raw, new.transfer_syntax)
             self._check_uids(item.scan, ctx)
@@ -459,7 +460,7 @@ class Ingest:
             if verdict is not Verdict.KEEP:
                 return verdict
         if ctx.changed:
-            ts = str(getattr(ds.file_meta, "TransferSyntaxUID", item.transfer_syntax) or item.transfer_syntax)
+            ts = syntax_of(ds) or item.transfer_syntax
             spliced = splice_changes(ds, before, item.scan) if ts == item.transfer_syntax else None
             if spliced is None:
                 item.replace(Encoded.from_dataset(ds, ts).raw, ts)

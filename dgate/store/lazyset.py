@@ -36,6 +36,7 @@ from .scan import (
     LONG_VRS,
     Buffer,
     Element,
+    Fields,
     Scan,
 )
 
@@ -68,7 +69,7 @@ class ScannedElements(dict):
         keys skip BaseTag's Python-level ``__eq__``)."""
         where = self._pending.pop(tag)
         elem = _raw_element(self._data, self._implicit, tag, where) \
-            if isinstance(where, int) or type(where) in (tuple, Element) else where   # else: read ahead
+            if isinstance(where, int) or type(where) in (Fields, tuple, Element) else where   # else: read ahead
         self._original[tag] = elem
         _SET(self, key if isinstance(key, BaseTag) else BaseTag(tag), elem)
 
@@ -99,7 +100,23 @@ class ScannedElements(dict):
         if where is None:
             return _GET(self, tag)
         return _raw_element(self._data, self._implicit, tag, where) \
-            if isinstance(where, int) or type(where) in (tuple, Element) else where
+            if isinstance(where, int) or type(where) in (Fields, tuple, Element) else where
+
+    def scanned_value(self, tag: int) -> tuple[str | None, bytes] | None:
+        """(VR, value bytes) of an element the fast scan recorded and nothing made yet,
+        read straight from the bytes (VR None when implicit); None for anything else
+        (absent, made, set, or an element the general walker handled)."""
+        where = self._pending.get(tag)
+        if type(where) is not int:
+            return None
+        data = self._data
+        if self._implicit:
+            return None, bytes(data[where + 8:where + 8 + _LE_TAG_LEN.unpack_from(data, where)[2]])
+        vr = bytes(data[where + 4:where + 6])
+        if vr in LONG_VRS:
+            start = where + 12
+            return _VR_TEXT[vr], bytes(data[start:start + _LE_LONG.unpack_from(data, where + 8)[0]])
+        return _VR_TEXT[vr], bytes(data[where + 8:where + 8 + _LE_TAG_VR_LEN.unpack_from(data, where)[3]])
 
     def current(self, tag: int) -> Any:
         """The element now held for ``tag`` without making it (None: absent or pending)."""
@@ -253,10 +270,13 @@ def plain_text(ds: Dataset, tag: int, keyword: str) -> str:
     """``str(ds.get(keyword, ""))`` for a single-valued ASCII text element, read from the
     bytes without parsing (so the element stays untouched) when ``ds`` is lazy."""
     lazy = scanned_elements(ds)
-    elem = lazy.peek(tag) if lazy is not None else None
-    if isinstance(elem, RawDataElement) and elem.value is not None:
-        value = bytes(elem.value)
-        vr = elem.VR or _dictionary_vr(tag)
+    found = lazy.scanned_value(tag) if lazy is not None else None
+    if found is None and lazy is not None:
+        elem = lazy.peek(tag)
+        if isinstance(elem, RawDataElement) and elem.value is not None:
+            found = elem.VR, bytes(elem.value)
+    if found is not None:
+        vr, value = found[0] or _dictionary_vr(tag), found[1]
         text = value.rstrip(b" \0") if vr == "UI" else value.rstrip(b" ")
         if text.isascii() and not text.startswith(b" ") and b"\\" not in text and b"\0" not in text:
             return text.decode("ascii")
@@ -283,13 +303,40 @@ def lazy_dataset(sc: Scan, data: Buffer | None = None) -> Dataset | None:
         pending[tag] = found._replace(value_tell=found.value_tell + elem.header) \
             if isinstance(found, RawDataElement) else found
     elements = ScannedElements(data, implicit, pending)
-    ds = Dataset(elements)
     charset = elements.peek(0x00080005)         # read, not made: it stays untouched
-    ds.set_original_encoding(implicit, True, _encodings(charset))
-    meta = FileMetaDataset()
-    meta._dict[_TRANSFER_SYNTAX] = copy.copy(_syntax_element(ts))
-    ds.file_meta = meta
+    ds = _fresh(Dataset, elements)
+    ds._read_implicit, ds._read_little, ds._read_charset = implicit, True, _encodings(charset)  # as decoded
+    meta = _fresh(FileMetaDataset, {_TRANSFER_SYNTAX: _clone(_syntax_element(ts))})
+    ds.__dict__["file_meta"] = meta             # what ``ds.file_meta = meta`` stores
     return ds
+
+
+_BLANK: dict[type, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
+def _fresh(cls: type[Dataset], elements: dict) -> Any:
+    """``cls(elements)`` for a pydicom Dataset class, made from the attributes of a blank
+    instance (its containers copied) instead of running ``__init__``, whose every
+    attribute assignment goes through ``Dataset.__setattr__``."""
+    blank = _BLANK.get(cls)
+    if blank is None:
+        state = cls().__dict__
+        blank = _BLANK[cls] = ({k: v for k, v in state.items() if not isinstance(v, (dict, list, set))},
+                               {k: v for k, v in state.items() if isinstance(v, (dict, list, set))})
+    made = cls.__new__(cls)
+    state = made.__dict__
+    state.update(blank[0])
+    for name, value in blank[1].items():
+        state[name] = value.copy()
+    state["_dict"] = elements
+    return made
+
+
+def _clone(elem: DataElement) -> DataElement:
+    """A shallow copy of a DataElement (``copy.copy`` without its reduce protocol)."""
+    made = DataElement.__new__(DataElement)
+    made.__dict__.update(elem.__dict__)
+    return made
 
 
 _TRANSFER_SYNTAX = BaseTag(0x00020010)

@@ -63,6 +63,18 @@ class Element(NamedTuple):
     end: int             # offset after the element (after its delimiter when undefined)
 
 
+class Fields(tuple):
+    """The full fields of a top-level element the general walker handled (those of
+    :class:`Element`); ``fields + delta`` is the same element ``delta`` bytes later, so a
+    scan's offsets shift in one pass whatever kind each entry is (:func:`splice`)."""
+
+    __slots__ = ()
+
+    def __add__(self, delta: int) -> Fields:  # type: ignore[override]
+        tag, vr, header, value, length, end = self
+        return Fields((tag, vr, header + delta, value + delta, length, end + delta))
+
+
 @dataclass
 class Scan:
     """Result of :func:`scan`: the top-level elements and what :func:`repair` can fix.
@@ -96,10 +108,19 @@ class Scan:
         order = self.order
         return order == sorted(order)           # dict keys: no tag twice
 
-    def group_lengths(self) -> list[int]:
-        """Top-level group length tags (gggg,0000), group 2 elements included when in order."""
-        found = list(filterfalse((0xFFFF).__and__, self.elements))
+    def group_lengths(self, in_order: bool = False) -> list[int]:
+        """Top-level group length tags (gggg,0000), group 2 elements included when in order
+        (``in_order``: the caller knows they are; then one lookup per group is enough)."""
         order = self.order
+        if in_order:
+            elements, found, at = self.elements, [], 0
+            while at < len(order):
+                first = order[at] & 0xFFFF0000
+                if first in elements:
+                    found.append(first)
+                at = bisect_left(order, first + 0x10000, at)
+        else:
+            found = list(filterfalse((0xFFFF).__and__, self.elements))
         start = bisect_left(order, 0x00020000)
         return found + order[start:bisect_left(order, 0x00030000, start)]
 
@@ -250,7 +271,7 @@ class _Walker:
                 elif length & 1:
                     self.result.odd.append((end, start, vr, parents + [(start, self._len_width(vr))]))
             if top:
-                self.result.elements[tag] = (tag, vr, start, pos, length, end)
+                self.result.elements[tag] = Fields((tag, vr, start, pos, length, end))
                 if length == UNDEFINED:
                     self.result.undefined.append(tag)
                 if one:
@@ -541,16 +562,12 @@ def _header_of(where: int | tuple) -> int:
 
 
 def _shift(into: dict, elements: Mapping[int, int | tuple], tags, delta: int) -> None:
-    """Copy ``tags``' entries of ``elements`` into ``into``, ``delta`` bytes later."""
-    if not delta:
-        into.update({tag: elements[tag] for tag in tags})
-        return
-    try:                                    # the fast loop's entries: header offsets
-        into.update({tag: elements[tag] + delta for tag in tags})   # type: ignore[operator]
-    except TypeError:                       # some are full element fields
-        into.update({tag: where + delta if isinstance(where, int) else
-                     (where[0], where[1], where[2] + delta, where[3] + delta, where[4], where[5] + delta)
-                     for tag in tags for where in (elements[tag],)})
+    """Copy ``tags``' entries of ``elements`` into ``into``, ``delta`` bytes later
+    (header offsets and :class:`Fields` alike)."""
+    if delta:
+        into.update({tag: elements[tag] + delta for tag in tags})
+    else:
+        into.update(zip(tags, map(elements.__getitem__, tags)))
 
 
 def patch(result: Scan, changes: Mapping[int, tuple[str, bytes] | None]) -> bytes:
