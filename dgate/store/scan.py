@@ -565,7 +565,7 @@ def _shift(into: dict, elements: Mapping[int, int | tuple], tags, delta: int) ->
     """Copy ``tags``' entries of ``elements`` into ``into``, ``delta`` bytes later
     (header offsets and :class:`Fields` alike)."""
     if delta:
-        into.update({tag: elements[tag] + delta for tag in tags})
+        into.update({tag: elements[tag] + delta for tag in tags})   # type: ignore[operator]  (ints and Fields)
     else:
         into.update(zip(tags, map(elements.__getitem__, tags)))
 
