@@ -563,9 +563,9 @@ def _header_of(where: int | tuple) -> int:
 
 def _shift(into: dict, elements: Mapping[int, int | tuple], tags, delta: int) -> None:
     """Copy ``tags``' entries of ``elements`` into ``into``, ``delta`` bytes later
-    (header offsets and :class:`Fields` alike)."""
+    (header offsets and :class:`Fields` alike: both add an int)."""
     if delta:
-        into.update({tag: elements[tag] + delta for tag in tags})   # type: ignore[operator]  (ints and Fields)
+        into.update({tag: elements[tag] + delta for tag in tags})   # type: ignore[operator]
     else:
         into.update(zip(tags, map(elements.__getitem__, tags)))
 
