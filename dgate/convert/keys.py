@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pydicom.dataset import Dataset
 
 from .context import ConvertContext
+from .luahook import run_lua
 from .match import match
 from .rc import RC
 from .script import Run, split_statement
@@ -138,7 +139,6 @@ class Converters:
             return verdict
         ctx.family, ctx.number = family, n
         if is_lua:
-            from .luahook import run_lua
             run = Run(ctx, ds)
             rc = run_lua(text, run, preset=RC.OK)
         else:

@@ -14,7 +14,7 @@ from typing import Callable
 from pydicom.dataset import Dataset
 
 from .context import ConvertContext
-from .elements import Loader
+from .elements import Loader, names_for
 from .rc import EXPORT_ENDS, IMPORT_ENDS, RC
 from .substitute import expand
 
@@ -60,7 +60,6 @@ class Run:
         self.depth = depth
         self.calling = ctx.calling
         self.called = ctx.called
-        from .elements import names_for
         self.names = names_for(ctx.config)
 
     # -- the object ------------------------------------------------------------------------

@@ -21,15 +21,14 @@ line's rc, as the original's ``luascript`` does.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydicom.dataset import Dataset
 
+from . import states
 from .context import LuaContext, LuaServices
 from .handles import Handle
-
-if TYPE_CHECKING:
-    from .runtime import LuaState
+from .runtime import LuaState
 
 
 # -- converters → Lua ------------------------------------------------------------------------
@@ -78,8 +77,6 @@ def run_converter(code: str, dataset: Dataset | None, context: Any = None, *, co
 
 def state_for(context: Any) -> LuaState:
     """The Lua state a converter call runs in (see the module docstring)."""
-    from . import states
-    from .runtime import LuaState
     existing = getattr(context, "lua_state", None)
     if existing is not None:
         return existing
@@ -103,7 +100,6 @@ def state_for(context: Any) -> LuaState:
 def _services_for(context: Any) -> LuaServices:
     """The process's Lua services when they are for the context's configuration (made
     for it when Lua was not configured yet); else services of that configuration."""
-    from . import states
     config = getattr(context, "config", None)
     current = states.services()
     if config is None or current.config is config:

@@ -17,19 +17,27 @@ class Registry:
     def __init__(self) -> None:
         self._items: dict[str, tuple[int, int, Callable[..., Any]]] = {}
         self._lock = threading.Lock()
+        self._sorted: tuple[tuple[str, Callable[..., Any]], ...] | None = None   # items(), until changed
 
     def register(self, name: str, fn: Callable[..., Any], order: int = 50) -> Callable[..., Any]:
         with self._lock:
             self._items[name] = (order, len(self._items), fn)
+            self._sorted = None
         return fn
 
     def unregister(self, name: str) -> None:
         with self._lock:
             self._items.pop(name, None)
+            self._sorted = None
 
-    def items(self) -> list[tuple[str, Callable[..., Any]]]:
-        with self._lock:
-            return [(n, fn) for n, (_o, _i, fn) in sorted(self._items.items(), key=lambda kv: kv[1][:2])]
+    def items(self) -> tuple[tuple[str, Callable[..., Any]], ...]:
+        """(name, callable) in run order (one object is stored many times: sorted once)."""
+        found = self._sorted
+        if found is None:
+            with self._lock:
+                found = self._sorted = tuple(
+                    (n, fn) for n, (_o, _i, fn) in sorted(self._items.items(), key=lambda kv: kv[1][:2]))
+        return found
 
     def __bool__(self) -> bool:
         return bool(self._items)

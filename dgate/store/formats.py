@@ -31,6 +31,9 @@ from pydicom.tag import BaseTag as _BaseTag
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
+from .lazyset import TRANSFER_SYNTAX_TAG, scanned_elements
+from .scan import splice
+
 if TYPE_CHECKING:
     from .scan import Scan
 
@@ -387,7 +390,7 @@ def syntax_of(ds: Dataset) -> str:
     meta = getattr(ds, "__dict__", {}).get("file_meta") or getattr(ds, "file_meta", None)
     if meta is None:
         return ""
-    elem = getattr(meta, "_dict", {}).get(0x00020010)
+    elem = getattr(meta, "_dict", {}).get(TRANSFER_SYNTAX_TAG)   # the lazy data sets' key itself: no __eq__
     if type(elem) is DataElement and isinstance(elem.value, str):
         return str(elem.value)
     return str(getattr(meta, "TransferSyntaxUID", "") or "")
@@ -409,8 +412,6 @@ def splice_changes(ds: Dataset, before: dict | None, sc: "Scan") -> tuple[bytes,
     Returns the bytes and their scan (:func:`.scan.splice`; None: scan them), or None when
     this cannot be the same as a full encode: another transfer syntax, character set or
     encoding, unsorted or repaired input."""
-    from .lazyset import scanned_elements
-    from .scan import splice
     ts = sc.transfer_syntax
     meta = getattr(ds, "file_meta", None)
     if ts in (EXPLICIT_BE, DEFLATED) or sc.needs_repair or meta is None \

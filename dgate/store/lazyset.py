@@ -19,7 +19,8 @@ import copy
 import io
 from typing import Any, Iterator
 
-from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.charset import convert_encodings
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filereader import read_dataset
 from pydicom.tag import BaseTag
@@ -51,7 +52,8 @@ class ScannedElements(dict):
 
     The dict itself holds the elements made so far and those added since; ``_pending`` the
     scanned ones not made yet (tag → the scan's header offset or element fields);
-    ``_original`` the element first made for each scanned tag, to tell what changed."""
+    ``_original`` the element first made for each scanned tag (for one replaced before it was
+    read: where it is in the bytes, made when asked for), to tell what changed."""
 
     __slots__ = ("_data", "_implicit", "_pending", "_original")
 
@@ -91,7 +93,10 @@ class ScannedElements(dict):
 
     def original(self, tag: int) -> Any:
         """The element first made for scanned ``tag`` (None: not scanned or not made yet)."""
-        return self._original.get(tag)
+        found = self._original.get(tag)
+        if found is not None and (isinstance(found, int) or type(found) in (Fields, tuple, Element)):
+            found = self._original[tag] = _raw_element(self._data, self._implicit, tag, found)  # set unread
+        return found
 
     def peek(self, tag: int) -> Any:
         """The element for ``tag`` as it is, without making or parsing it (None: absent);
@@ -144,7 +149,11 @@ class ScannedElements(dict):
         return tag in self._pending
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._ready(key)
+        tag = key if type(key) is int else (int(key) if isinstance(key, int) else None)
+        if tag is not None:
+            where = self._pending.pop(tag, None)
+            if where is not None:         # replaced before it was read: made only if asked for
+                self._original[tag] = where
         _SET(self, key, value)
 
     def __delitem__(self, key: Any) -> None:
@@ -306,7 +315,7 @@ def lazy_dataset(sc: Scan, data: Buffer | None = None) -> Dataset | None:
     charset = elements.peek(0x00080005)         # read, not made: it stays untouched
     ds = _fresh(Dataset, elements)
     ds._read_implicit, ds._read_little, ds._read_charset = implicit, True, _encodings(charset)  # as decoded
-    meta = _fresh(FileMetaDataset, {_TRANSFER_SYNTAX: _clone(_syntax_element(ts))})
+    meta = _fresh(FileMetaDataset, {TRANSFER_SYNTAX_TAG: _clone(_syntax_element(ts))})
     ds.__dict__["file_meta"] = meta             # what ``ds.file_meta = meta`` stores
     return ds
 
@@ -339,7 +348,7 @@ def _clone(elem: DataElement) -> DataElement:
     return made
 
 
-_TRANSFER_SYNTAX = BaseTag(0x00020010)
+TRANSFER_SYNTAX_TAG = BaseTag(0x00020010)
 _CHARSETS: dict[bytes, Any] = {}
 _SYNTAXES: dict[str, DataElement] = {}
 
@@ -349,8 +358,6 @@ def _encodings(charset: Any) -> Any:
     its bytes (a handful of values occur)."""
     if charset is None:
         return "iso8859"
-    from pydicom.charset import convert_encodings
-    from pydicom.dataelem import convert_raw_data_element
     if not isinstance(charset, RawDataElement):
         return convert_encodings(charset.value)
     key = bytes(charset.value or b"")
@@ -359,11 +366,11 @@ def _encodings(charset: Any) -> Any:
         found = convert_encodings(convert_raw_data_element(charset).value)
         if len(_CHARSETS) < 64:
             _CHARSETS[key] = found
-    return copy.copy(found)
+    return list(found) if isinstance(found, list) else copy.copy(found)
 
 
 def _syntax_element(ts: str) -> DataElement:
     elem = _SYNTAXES.get(ts)
     if elem is None:
-        elem = _SYNTAXES[ts] = DataElement(_TRANSFER_SYNTAX, "UI", UID(ts))
+        elem = _SYNTAXES[ts] = DataElement(TRANSFER_SYNTAX_TAG, "UI", UID(ts))
     return elem

@@ -524,37 +524,41 @@ def splice(sc: Scan, pieces: Mapping[int, bytes]) -> tuple[bytes, Scan | None]:
     one clean element of its tag (then scan the result)."""
     assert not sc.needs_repair and sc.transfer_syntax != DEFLATED
     data, elements, order = sc.data, sc.elements, sc.order
+    view = memoryview(data)
     made = Scan(b"", sc.transfer_syntax)
     result: Scan | None = made
     new = made.elements
     undefined = set(sc.undefined)
-    out = bytearray()
-    last = i = 0
+    parts: list[Buffer] = []            # joined once at the end
+    size = last = i = 0                 # size: bytes in parts so far
     for tag in sorted(pieces):
         j = bisect_left(order, tag, i)
         at = _header_of(elements[order[j]]) if j < len(order) else len(data)
-        _shift(new, elements, order[i:j], len(out) - last)
-        out += data[last:at]
+        _shift(new, elements, order[i:j], size - last)
+        parts.append(view[last:at])
+        size += at - last
         piece = pieces[tag]
         if piece and result is not None:
             part = scan(piece, sc.transfer_syntax)
             if part.needs_repair or list(part.elements) != [tag]:
                 result = None
             else:
-                _shift(new, part.elements, (tag,), len(out))
+                _shift(new, part.elements, (tag,), size)
                 result.undefined.extend(part.undefined)
-        out += piece
+        parts.append(piece)
+        size += len(piece)
         if j < len(order) and order[j] == tag:          # replaced or removed
             last, i = sc.element(tag).end, j + 1          # type: ignore[union-attr]
         else:                                             # inserted before order[j]
             last, i = at, j
-    _shift(new, elements, order[i:], len(out) - last)
-    out += data[last:len(data)]
+    _shift(new, elements, order[i:], size - last)
+    parts.append(view[last:len(data)])
+    out = b"".join(parts)
     if result is None:
-        return bytes(out), None
-    result.data = bytes(out)
+        return out, None
+    result.data = out
     result.undefined = sorted(undefined.difference(pieces).union(result.undefined))
-    return result.data, result
+    return out, result
 
 
 def _header_of(where: int | tuple) -> int:
