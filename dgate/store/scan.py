@@ -525,16 +525,15 @@ def splice(sc: Scan, pieces: Mapping[int, bytes]) -> tuple[bytes, Scan | None]:
     assert not sc.needs_repair and sc.transfer_syntax != DEFLATED
     data, elements, order = sc.data, sc.elements, sc.order
     view = memoryview(data)
-    made = Scan(b"", sc.transfer_syntax)
-    result: Scan | None = made
-    new = made.elements
+    result: Scan | None = Scan(b"", sc.transfer_syntax)
     undefined = set(sc.undefined)
     parts: list[Buffer] = []            # joined once at the end
+    runs: list[tuple[Mapping[int, int | tuple], list[int] | tuple[int], int]] = []  # (entries, tags, shift)
     size = last = i = 0                 # size: bytes in parts so far
     for tag in sorted(pieces):
         j = bisect_left(order, tag, i)
         at = _header_of(elements[order[j]]) if j < len(order) else len(data)
-        _shift(new, elements, order[i:j], size - last)
+        runs.append((elements, order[i:j], size - last))
         parts.append(view[last:at])
         size += at - last
         piece = pieces[tag]
@@ -543,7 +542,7 @@ def splice(sc: Scan, pieces: Mapping[int, bytes]) -> tuple[bytes, Scan | None]:
             if part.needs_repair or list(part.elements) != [tag]:
                 result = None
             else:
-                _shift(new, part.elements, (tag,), size)
+                runs.append((part.elements, (tag,), size))
                 result.undefined.extend(part.undefined)
         parts.append(piece)
         size += len(piece)
@@ -551,11 +550,12 @@ def splice(sc: Scan, pieces: Mapping[int, bytes]) -> tuple[bytes, Scan | None]:
             last, i = sc.element(tag).end, j + 1          # type: ignore[union-attr]
         else:                                             # inserted before order[j]
             last, i = at, j
-    _shift(new, elements, order[i:], size - last)
+    runs.append((elements, order[i:], size - last))
     parts.append(view[last:len(data)])
     out = b"".join(parts)
     if result is None:
         return out, None
+    result.elements = _shifted(runs)
     result.data = out
     result.undefined = sorted(undefined.difference(pieces).union(result.undefined))
     return out, result
@@ -565,13 +565,10 @@ def _header_of(where: int | tuple) -> int:
     return where if isinstance(where, int) else where[2]
 
 
-def _shift(into: dict, elements: Mapping[int, int | tuple], tags, delta: int) -> None:
-    """Copy ``tags``' entries of ``elements`` into ``into``, ``delta`` bytes later
-    (header offsets and :class:`Fields` alike: both add an int)."""
-    if delta:
-        into.update({tag: elements[tag] + delta for tag in tags})   # type: ignore[operator]
-    else:
-        into.update(zip(tags, map(elements.__getitem__, tags)))
+def _shifted(runs) -> dict[int, int | tuple]:
+    """One mapping of the ``(entries, tags, delta)`` runs: each tag's entry ``delta`` bytes
+    later (header offsets and :class:`Fields` alike: both add an int), built in one pass."""
+    return {tag: entries[tag] + delta for entries, tags, delta in runs for tag in tags}
 
 
 def patch(result: Scan, changes: Mapping[int, tuple[str, bytes] | None]) -> bytes:
