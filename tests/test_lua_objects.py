@@ -149,6 +149,42 @@ def test_data_is_the_object_and_changes_stay(lua):
     assert "StudyDescription" not in ds
 
 
+def test_reads_of_a_lazy_data_set_equal_those_of_a_decoded_one_and_touch_nothing(lua):
+    """Data.X of an untouched element of the import steps' lazy data set is read from the
+    bytes (no element made); it answers what the decoded object answers."""
+    from dgate.store.formats import read_file
+    from dgate.store.lazyset import lazy_dataset, scanned_elements
+    from dgate.store.scan import scan
+    chunk = ("local r = {} for _, k in ipairs({'PatientName', 'Rows', 'PixelSpacing', '0028,0030', 'SliceThickness', "
+             "'SOPInstanceUID', 'PixelPaddingValue', 'PixelData', 'Nonexist', 'WindowCenter', 'ImageType', "
+             "'StudyDate', '0009,0010'}) do r[#r+1] = tostring(Data[k]) end return table.concat(r, ';')")
+    sequence = "return tostring(Data.OtherPatientIDsSequence)"
+    for name in ("CT_small.dcm", "MR_small_implicit.dcm"):
+        encoded = read_file(get_testdata_file(name))
+        lazy = lazy_dataset(scan(encoded.raw, encoded.transfer_syntax))
+        assert lazy is not None
+        expected, _ = run(lua, chunk, encoded.dataset())
+        got, _ = run(lua, chunk, lazy)
+        assert got == expected and expected.count(";") == 12, name
+        assert expected.split(";")[0] not in ("nil", "") and expected.split(";")[1].isdigit(), expected  # name, rows
+        assert not dict.keys(scanned_elements(lazy)), name          # nothing made: still the bytes
+        assert run(lua, sequence, lazy)[0] == run(lua, sequence, encoded.dataset())[0]
+
+
+def test_a_chunk_runs_again_as_if_compiled_anew(lua):
+    """A state keeps each chunk compiled; running it again behaves as a fresh ``loadstring``
+    (fresh locals, globals shared), also for a chunk that gives itself an environment."""
+    chunk = "local n = (n or 0) + 1 count = (count or 0) + n return count"
+    assert [run(lua, chunk)[0] for _ in range(3)] == ["1", "2", "3"]
+    own_env = "marker = (marker or 0) + 1 setfenv(1, {}) marker = 100"
+    for _ in range(3):
+        run(lua, own_env)
+    assert run(lua, "return marker")[0] == "3"       # each run began in _G again
+    assert run(lua, "return = 1")[0] is None and "lua syntax error" in lua.console.text
+    lua.console.text = ""
+    assert run(lua, "return = 1")[0] is None and "lua syntax error" in lua.console.text   # reported every time
+
+
 def _golden_state(tmp_path: Path) -> LuaState:
     shutil.copy(CT, tmp_path / "CT_small.dcm")
     (tmp_path / "gold").mkdir()

@@ -283,9 +283,9 @@ def test_network_functions_in_every_server_state(server, tmp_path):
 
 def test_luastart_returns_at_once_and_endassociation_follows_its_chunk(server):
     started = time.monotonic()
-    chunk = "started_in = seen sleep(1500) " + write_line(server.hooks, "'luastart done ' .. started_in")
+    chunk = "started_in = seen sleep(4000) " + write_line(server.hooks, "'luastart done ' .. started_in")
     cmd(server, "--luastart:" + chunk)
-    assert time.monotonic() - started < 1.4
+    assert time.monotonic() - started < 3      # a command round trip takes ~1 s on a slow machine; the chunk 4
     assert wait_for_line(server, "luastart done CONQUESTSRV1")
     assert wait_for_line(server, "end CONQUESTSRV1")
     tail = server.hooks.read_text().splitlines()
