@@ -137,7 +137,7 @@ local Gmt = {__index = function(t, k) return P.global_get(k) end,
 Global = setmetatable({}, Gmt)
 Association = setmetatable({}, {__index = function(t, k) return P.association(k) end})
 
-local loadstring, pcall, getfenv, next = loadstring, pcall, getfenv, next
+local loadstring, pcall, getfenv = loadstring, pcall, getfenv
 local compiled, ncompiled = {}, 0      -- chunk text .. "\0" .. chunk name -> function
 local function run(chunk, name)
   local key = chunk .. "\0" .. name
