@@ -16,17 +16,20 @@ conquest-lua-web.md §8.5 #23, #26).
 """
 from __future__ import annotations
 
+import functools
+from typing import Callable
+
 from .rc import RC
 
-_RUNTIME: list = []          # dgate.luabind.bridge.run_converter, once imported
+
+@functools.cache
+def _runtime() -> Callable[..., int]:
+    """dgate.luabind.bridge.run_converter, imported on first use (lupa loads only then)."""
+    from ..luabind.bridge import run_converter
+    return run_converter
 
 
 def run_lua(code: str, run, command_line: str | None = None, preset: int = RC.NONE) -> int:
     """Run Lua for a converter statement of ``run``; the verdict."""
-    runner = run.ctx.services.lua
-    if runner is None:
-        if not _RUNTIME:
-            from ..luabind.bridge import run_converter
-            _RUNTIME.append(run_converter)
-        runner = _RUNTIME[0]
+    runner = run.ctx.services.lua or _runtime()
     return int(runner(code, run.dataset(), run.ctx, command_line=command_line, rc=int(preset)))

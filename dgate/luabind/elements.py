@@ -60,20 +60,28 @@ def vr_of(ds: Dataset, tag: int, dic: Dictionary, elem: Any = _LOOK) -> str:
     """The VR dgate uses for an element: the dictionary's when it knows the tag (as
     dgate formats by its dictionary), else the element's own, ``UL`` for group lengths.
     ``elem``: the element when the caller has it."""
-    entry = dic.by_tag(tag)
-    if entry is not None and entry.vr and entry.vr not in ("UN", "??"):
-        return entry.vr
+    known = _dictionary_vr(dic, tag)
+    if known:
+        return known
     if elem is _LOOK:
         try:
             elem = ds.get_item(tag)
         except KeyError:
             elem = None
     vr = getattr(elem, "VR", None) if elem is not None else None
-    if vr and " or " not in str(vr):
-        return str(vr)[:2]
-    if tag & 0xFFFF == 0:
-        return "UL"
-    return "UN"
+    return _own_vr(tag, str(vr)[:2] if vr and " or " not in str(vr) else None)
+
+
+def _dictionary_vr(dic: Dictionary, tag: int) -> str | None:
+    """The dictionary's VR of a tag, None when it has none (or only ``UN``/``??``)."""
+    entry = dic.by_tag(tag)
+    return entry.vr if entry is not None and entry.vr and entry.vr not in ("UN", "??") else None
+
+
+def _own_vr(tag: int, vr: str | None) -> str:
+    """The element's own VR when the dictionary has none: as written, else ``UL`` for a
+    group length and ``UN`` for the rest."""
+    return vr or ("UL" if tag & 0xFFFF == 0 else "UN")
 
 
 def little_endian(ds: Dataset) -> bool:
@@ -142,9 +150,7 @@ def read(ds: Dataset, tag: int, dic: Dictionary) -> str | Sequence | None:
     found = scanned(tag) if scanned is not None else None      # a lazy data set's untouched element
     if found is not None:
         own, raw = found
-        entry = dic.by_tag(tag)
-        vr = entry.vr if entry is not None and entry.vr and entry.vr not in ("UN", "??") else \
-            own or ("UL" if tag & 0xFFFF == 0 else "UN")       # as vr_of
+        vr = _dictionary_vr(dic, tag) or _own_vr(tag, own)     # as vr_of
         if vr != "SQ":
             return _formatted(raw, vr, ds)
     elem = _element(ds, tag)

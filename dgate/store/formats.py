@@ -387,7 +387,7 @@ def _raw_element_bytes(elem, implicit: bool) -> bytes | None:
 def syntax_of(ds: Dataset) -> str:
     """The Transfer Syntax UID of ``ds.file_meta`` ('' when none), read from its element
     directly when it is a parsed text value."""
-    meta = getattr(ds, "__dict__", {}).get("file_meta") or getattr(ds, "file_meta", None)
+    meta = getattr(ds, "file_meta", None)     # an instance attribute: no Dataset.__getattr__
     if meta is None:
         return ""
     elem = getattr(meta, "_dict", {}).get(TRANSFER_SYNTAX_TAG)   # the lazy data sets' key itself: no __eq__
@@ -428,7 +428,7 @@ def splice_changes(ds: Dataset, before: dict | None, sc: "Scan") -> tuple[bytes,
         return None
     order = sc.order
     if lazy is not None:
-        candidates = lazy.touched().union(sc.group_lengths(in_order=True))
+        candidates = lazy.touched().union(sc.group_lengths())
         current, original = lazy.current, lazy.original
     else:
         if before is None or len(order) != len(before):

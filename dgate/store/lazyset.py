@@ -69,9 +69,7 @@ class ScannedElements(dict):
         """Move scanned ``tag`` from pending into the mapping, under ``key`` (the caller's
         tag object: pydicom looks the element up again with the same one, and identical
         keys skip BaseTag's Python-level ``__eq__``)."""
-        where = self._pending.pop(tag)
-        elem = _raw_element(self._data, self._implicit, tag, where) \
-            if isinstance(where, int) or type(where) in (Fields, tuple, Element) else where   # else: read ahead
+        elem = self._element(tag, self._pending.pop(tag))
         self._original[tag] = elem
         _SET(self, key if isinstance(key, BaseTag) else BaseTag(tag), elem)
 
@@ -94,18 +92,20 @@ class ScannedElements(dict):
     def original(self, tag: int) -> Any:
         """The element first made for scanned ``tag`` (None: not scanned or not made yet)."""
         found = self._original.get(tag)
-        if found is not None and (isinstance(found, int) or type(found) in (Fields, tuple, Element)):
-            found = self._original[tag] = _raw_element(self._data, self._implicit, tag, found)  # set unread
+        if found is not None and _is_position(found):          # replaced unread: made now
+            found = self._original[tag] = self._element(tag, found)
         return found
 
     def peek(self, tag: int) -> Any:
         """The element for ``tag`` as it is, without making or parsing it (None: absent);
         a pending element is read from the bytes and not kept, so it stays untouched."""
         where = self._pending.get(tag)
-        if where is None:
-            return _GET(self, tag)
-        return _raw_element(self._data, self._implicit, tag, where) \
-            if isinstance(where, int) or type(where) in (Fields, tuple, Element) else where
+        return _GET(self, tag) if where is None else self._element(tag, where)
+
+    def _element(self, tag: int, where: Any) -> Any:
+        """The element a pending entry stands for: read from the bytes at a scan position,
+        or the element itself when it was read ahead (undefined length)."""
+        return _raw_element(self._data, self._implicit, tag, where) if _is_position(where) else where
 
     def scanned_value(self, tag: int) -> tuple[str | None, bytes] | None:
         """(VR, value bytes) of an element the fast scan recorded and nothing made yet,
@@ -130,7 +130,7 @@ class ScannedElements(dict):
     # -- point access (no bulk making) ---------------------------------------------------
     def _ready(self, key: Any) -> None:
         """Make ``key``'s element when it is still pending (pending keys are plain ints)."""
-        tag = key if type(key) is int else (int(key) if isinstance(key, int) else None)
+        tag = _as_tag(key)
         if tag is not None and tag in self._pending:
             self._make(key, tag)
 
@@ -145,11 +145,11 @@ class ScannedElements(dict):
     def __contains__(self, key: Any) -> bool:
         if _CONTAINS(self, key):
             return True
-        tag = key if type(key) is int else (int(key) if isinstance(key, int) else None)
+        tag = _as_tag(key)
         return tag in self._pending
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        tag = key if type(key) is int else (int(key) if isinstance(key, int) else None)
+        tag = _as_tag(key)
         if tag is not None:
             where = self._pending.pop(tag, None)
             if where is not None:         # replaced before it was read: made only if asked for
@@ -240,6 +240,16 @@ class ScannedElements(dict):
     def __repr__(self) -> str:
         self.make_all()
         return dict.__repr__(self)
+
+
+def _is_position(where: Any) -> bool:
+    """A pending entry that is a scan position (header offset or element fields), not an element."""
+    return isinstance(where, int) or type(where) in (Fields, tuple, Element)
+
+
+def _as_tag(key: Any) -> int | None:
+    """The int tag of a mapping key (pending keys are plain ints; None: not a tag)."""
+    return key if type(key) is int else (int(key) if isinstance(key, int) else None)
 
 
 def _raw_element(data: Buffer, implicit: bool, tag: int, where: Any) -> RawDataElement:

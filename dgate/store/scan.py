@@ -20,7 +20,6 @@ import struct
 import zlib
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from itertools import filterfalse
 from typing import Generator, Iterator, Mapping, NamedTuple, Union
 
 Buffer = Union[bytes, bytearray, memoryview]
@@ -108,19 +107,16 @@ class Scan:
         order = self.order
         return order == sorted(order)           # dict keys: no tag twice
 
-    def group_lengths(self, in_order: bool = False) -> list[int]:
-        """Top-level group length tags (gggg,0000), group 2 elements included when in order
-        (``in_order``: the caller knows they are; then one lookup per group is enough)."""
-        order = self.order
-        if in_order:
-            elements, found, at = self.elements, [], 0
-            while at < len(order):
-                first = order[at] & 0xFFFF0000
-                if first in elements:
-                    found.append(first)
-                at = bisect_left(order, first + 0x10000, at)
-        else:
-            found = list(filterfalse((0xFFFF).__and__, self.elements))
+    def group_lengths(self) -> list[int]:
+        """Top-level group length tags (gggg,0000) and the group 2 elements, for a scan whose
+        elements are in ascending order (:attr:`in_order`): one lookup per group."""
+        order, elements = self.order, self.elements
+        found, at = [], 0
+        while at < len(order):
+            first = order[at] & 0xFFFF0000
+            if first in elements:
+                found.append(first)
+            at = bisect_left(order, first + 0x10000, at)
         start = bisect_left(order, 0x00020000)
         return found + order[start:bisect_left(order, 0x00030000, start)]
 
