@@ -149,6 +149,24 @@ def test_data_is_the_object_and_changes_stay(lua):
     assert "StudyDescription" not in ds
 
 
+def test_the_objects_of_a_run_are_released_when_it_ends(lua):
+    """Data and Command hold their objects for the run only: they are freed when it ends,
+    not when Lua's collector reaches the userdata (each import would keep its whole object
+    alive until then), and a script that kept Data finds an empty object afterwards."""
+    import gc
+    import weakref
+    ds, command = dcmread(CT), Dataset()
+    command.MessageID = 7
+    refs = [weakref.ref(ds), weakref.ref(command)]
+    out, _ = run(lua, "kept, kept_command = Data, Command return Data.Modality .. Command.MessageID", ds, command)
+    assert out == "CT7"
+    del ds, command
+    gc.collect()                                     # Python's collector only: Lua's has not run
+    assert [ref() for ref in refs] == [None, None]
+    assert run(lua, "return tostring(kept.Modality) .. ' ' .. tostring(kept_command.MessageID)")[0] == "nil nil"
+    assert run(lua, "return Data.Modality", dcmread(CT))[0] == "CT"   # the next run has its own object
+
+
 def test_reads_of_a_lazy_data_set_equal_those_of_a_decoded_one_and_touch_nothing(lua):
     """Data.X of an untouched element of the import steps' lazy data set is read from the
     bytes (no element made); it answers what the decoded object answers."""

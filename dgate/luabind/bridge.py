@@ -27,7 +27,6 @@ from pydicom.dataset import Dataset
 
 from . import states
 from .context import LuaContext, LuaServices
-from .handles import Handle
 from .runtime import LuaState
 
 
@@ -66,8 +65,7 @@ def run_converter(code: str, dataset: Dataset | None, context: Any = None, *, co
         if isinstance(variables, dict):
             state.variables = variables
         try:
-            state.run(code, lctx, Handle(dataset if dataset is not None else Dataset()),
-                      getattr(context, "command", None))
+            state.run(code, lctx, dataset, getattr(context, "command", None))
         finally:
             state.variables = saved
     if lctx.storage is not None and lctx.storage != storage_in and context is not None:

@@ -9,7 +9,6 @@ import threading
 from pydicom.dataset import Dataset
 
 from .context import LuaContext
-from .handles import Handle
 
 _local = threading.local()
 
@@ -24,7 +23,7 @@ def lua_file_name(ds: Dataset, expression: str, calling: str = "", called: str =
     session = getattr(_local, "session", None)
     state = session.state if session is not None else states.global_state()
     ctx = session.context() if session is not None else LuaContext(calling, called)
-    return state.eval_string(expression, Handle(ds), None, ctx)
+    return state.eval_string(expression, ds, None, ctx)
 
 
 def install() -> None:

@@ -155,23 +155,34 @@ class LuaState:
     # -- running -------------------------------------------------------------------------
     def run(self, chunk: str, ctx: LuaContext | None = None, data: Dataset | Handle | None = None,
             command: Dataset | None = None, name: str | None = None) -> str | None:
-        """``do_lua``: run a chunk; its string/number result, or None (errors are logged)."""
+        """``do_lua``: run a chunk; its string/number result, or None (errors are logged).
+
+        ``Data`` and ``Command`` stand for ``data`` and ``command`` during this run only: the
+        handles made here for them are released afterwards, so the objects are freed at once
+        instead of when Lua's collector gets to the userdata (a script that kept ``Data`` in a
+        global finds an empty object, where the original's points at whatever came next)."""
         with self.lock:
             saved = (self.ctx, self.data, self.command)
             self.ctx = ctx if ctx is not None else LuaContext()
-            self.data = data if isinstance(data, Handle) else Handle(data if data is not None else Dataset())
-            self.command = Handle(command) if command is not None else self._factory[0]
+            bound = data if isinstance(data, Handle) else Handle(data if data is not None else Dataset())
+            bound_command = Handle(command) if command is not None else None
+            self.data = bound
+            self.command = bound_command if bound_command is not None else self._factory[0]
             if self.ctx.extra_globals:
                 lua_g = self.lua.globals()
                 for key, value in self.ctx.extra_globals.items():
                     lua_g[key] = value
             try:
-                status, result = self._run(chunk, name if name is not None else chunk, self.data, self.data.kind,
-                                           self.command if command is not None else None, self._factory[1])
+                status, result = self._run(chunk, name if name is not None else chunk, bound, bound.kind,
+                                           bound_command, self._factory[1])
             except Exception as exc:    # lupa's own failures (memory) must not escape
                 status, result = 2, str(exc)
             finally:
                 self.ctx, self.data, self.command = saved
+                if bound is not data:
+                    bound.free()
+                if bound_command is not None:
+                    bound_command.free()
             if status == 1:
                 self.log_error(f"*** lua syntax error {result} in '{chunk}'")
                 return None
