@@ -120,6 +120,21 @@ def test_lazy_dataset_equals_pydicoms(name):
     assert lazy_dataset(sc).file_meta.TransferSyntaxUID == encoded.transfer_syntax
 
 
+@pytest.mark.parametrize("charset", ["ISO_IR 100", "ISO_IR 192", ["", "ISO 2022 IR 87"], "ISO_IR 144 "])
+@pytest.mark.parametrize("syntax", ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"])
+def test_lazy_dataset_reads_the_character_set_as_pydicom(charset, syntax):
+    """The lazy data set's encodings come from the character set's bytes (remembered per
+    value); they must be what pydicom's decode of the same bytes gives."""
+    ds = read_file(get_testdata_file("CT_small.dcm")).dataset()
+    ds.SpecificCharacterSet = charset
+    encoded = Encoded.from_dataset(ds, syntax)
+    for _ in range(2):                                         # made, then remembered
+        mine, theirs = lazy_dataset(scan(encoded.raw, syntax)), encoded.dataset()
+        assert mine is not None and mine._read_charset == theirs._read_charset
+        assert mine.original_character_set == theirs.original_character_set != ["iso8859"]
+        assert mine.SpecificCharacterSet == theirs.SpecificCharacterSet
+
+
 @pytest.mark.parametrize("name", FILES)
 def test_lazy_spliced_bytes_equal_a_full_pydicom_encode(name):
     """The lazy data set knows what a step touched: splicing only that gives the full encode."""

@@ -89,6 +89,7 @@ class Dictionary:
             if entry.keyword:
                 self._by_keyword.setdefault(entry.keyword.lower(), entry)
         self._descriptors: dict[str, int | None] = {}
+        self._known_vrs: dict[int, str | None] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -99,6 +100,17 @@ class Dictionary:
 
     def by_tag(self, tag: int) -> DicEntry | None:
         return self._by_tag.get(tag)
+
+    def known_vr(self, tag: int) -> str | None:
+        """The tag's VR when the dictionary gives a usable one (not ``UN`` or ``??``), else
+        None; remembered, as :meth:`tag_for` (scripts read the same few elements)."""
+        found = self._known_vrs.get(tag, _UNSEEN)
+        if found is _UNSEEN:
+            entry = self._by_tag.get(tag)
+            found = entry.vr if entry is not None and entry.vr and entry.vr not in ("UN", "??") else None
+            if len(self._known_vrs) < 4096:
+                self._known_vrs[tag] = found
+        return found  # type: ignore[return-value]
 
     def by_keyword(self, keyword: str) -> DicEntry | None:
         return self._by_keyword.get(keyword.lower())

@@ -27,7 +27,9 @@ one, else in a state of this module kept for the association.
 """
 from __future__ import annotations
 
+import functools
 import threading
+import weakref
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -43,7 +45,7 @@ from .forward import Forwarder
 from .keys import Converters, configured, converter_numbers
 from .pristine import SOURCE, remember_source, snapshot, syntax_of, unchanged
 from .rc import RC
-from .routing import RoutingBase
+from .routing import RoutingBase, for_config
 
 FETCH_MESSAGE_ID = 0xFBAD
 
@@ -85,10 +87,22 @@ def routing_for(config, logs, port: int | None = None, own_ae: str = ""):
         if hub is not None and hub.config is config:
             return hub
         if role not in ("hub", "single"):
-            from .routing import for_config
             return for_config(config, logs, port, own_ae)
         # a hub before its routing task started (incoming folder): its delayed operations and
         # exports wait in _pending for the task
+    last = _last_local
+    if last is not None and last[0] is config and last[1] == port:
+        return last[2]                           # asked for every object: the same one again
+    return _process_routing(config, logs, port, own_ae)
+
+
+_last_local: tuple[Any, int, ProcessRouting] | None = None
+
+
+def _process_routing(config, logs, port: int, own_ae: str) -> ProcessRouting:
+    """The :class:`ProcessRouting` of a configuration folder and port in this process (one
+    for a folder's new configuration replaces the old one's)."""
+    global _last_local
     key = (str(config.base_dir), port)
     with _lock:
         found = _local.get(key)
@@ -96,6 +110,7 @@ def routing_for(config, logs, port: int | None = None, own_ae: str = ""):
             if found is not None:
                 found.forwarder.stop()
             found = _local[key] = ProcessRouting(config, logs, port, own_ae)
+        _last_local = (config, port, found)
     return found
 
 
@@ -117,15 +132,30 @@ def sync(config) -> None:
 
 
 # -- per association ---------------------------------------------------------------------------
-def _may_run_lua(config, keys) -> bool:
-    """A converter of ``keys`` is a ``[lua]`` chunk or its line can call Lua."""
-    for key in keys:
-        if config.ini.get("lua", key) or "lua" in (config.settings.str(key, "") or "").lower():
-            return True
-    return False
+_MAY_RUN_LUA: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # ini → {keys: (revision, answer)}
 
 
-def _lua_state(session, keys=()) -> Any:
+def _may_run_lua(config, keys: tuple[str, ...]) -> bool:
+    """A converter of ``keys`` is a ``[lua]`` chunk or its line can call Lua; the answer is
+    kept until dicom.ini is read again (it is asked for every object)."""
+    ini = config.ini
+    ini.refresh()
+    per_keys = _MAY_RUN_LUA.setdefault(ini, {})
+    cached = per_keys.get(keys)
+    if cached is not None and cached[0] == ini.revision:
+        return cached[1]
+    answer = any(ini.get("lua", key) or "lua" in (config.settings.str(key, "") or "").lower() for key in keys)
+    per_keys[keys] = (ini.revision, answer)
+    return answer
+
+
+@functools.lru_cache(maxsize=64)
+def _keys(family: str, numbers: tuple[int, ...]) -> tuple[str, ...]:
+    """``<family>ConverterN`` for each N of ``numbers``."""
+    return tuple(f"{family}Converter{n}" for n in numbers)
+
+
+def _lua_state(session, keys: tuple[str, ...] = ()) -> Any:
     """The association's Lua state, only when one of the converters ``keys`` may run Lua (the
     Lua plug-in makes the state on first use; an association without Lua needs none)."""
     if session is None or not _may_run_lua(session.server.config, keys):
@@ -172,7 +202,7 @@ def _session_context(session, family: str, **fields) -> tuple[Any, ConvertContex
     routing = routing_for(server.config, server.logs, server.port, server.ae_title)
     ctx = routing.context(calling=session.calling, called=session.called, family=family, association=session,
                           variables=session.extra.setdefault("convert.variables", {}),
-                          lua_state=_lua_state(session, [f"{family}Converter0"]), thread_number=session.number,
+                          lua_state=_lua_state(session, _keys(family, (0,))), thread_number=session.number,
                           db_factory=session.database, **fields)
     return routing, ctx
 
@@ -205,8 +235,7 @@ def _import_step(ds: Dataset, ictx: IngestContext) -> Verdict | None:
     if session is not None and hasattr(session, "server"):
         routing = routing_for(config, ingest.logs, session.server.port, session.server.ae_title)
         extra: dict = dict(association=session, variables=session.extra.setdefault("convert.variables", {}),
-                           lua_state=_lua_state(session, [f"ImportConverter{n}"
-                                                          for n in converter_numbers(config, "Import")]),
+                           lua_state=_lua_state(session, _keys("Import", converter_numbers(config, "Import"))),
                            thread_number=session.number,
                            db_factory=session.database)
     else:
@@ -408,7 +437,6 @@ def _retrieve_result(ds: Dataset, rctx) -> bool | None:
 # -- hub task ----------------------------------------------------------------------------------
 def _routing_task(tctx: TaskContext):
     global _hub_routing
-    from .routing import for_config
     routing = for_config(tctx.config, tctx.logs, tctx.port, tctx.own_ae)
     with _lock:
         _hub_routing = routing

@@ -27,6 +27,7 @@ from pydicom.tag import BaseTag
 
 from ..config.dictionary import Dictionary, standard_dictionary
 from ..config.keys import atoi
+from ..store.lazyset import ScannedElements
 
 NUMERIC = {"US": ("H", "%u"), "UL": ("I", "%u"), "SS": ("h", "%d"), "SL": ("i", "%d"),
            "FD": ("d", "%f"), "FL": ("f", "%f"), "OF": ("f", "%f"), "OW": ("H", "%u"),
@@ -74,8 +75,7 @@ def vr_of(ds: Dataset, tag: int, dic: Dictionary, elem: Any = _LOOK) -> str:
 
 def _dictionary_vr(dic: Dictionary, tag: int) -> str | None:
     """The dictionary's VR of a tag, None when it has none (or only ``UN``/``??``)."""
-    entry = dic.by_tag(tag)
-    return entry.vr if entry is not None and entry.vr and entry.vr not in ("UN", "??") else None
+    return dic.known_vr(tag)
 
 
 def _own_vr(tag: int, vr: str | None) -> str:
@@ -144,15 +144,24 @@ def text_of(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].rstrip(b" ").decode("latin-1")
 
 
+def read_key(ds: Dataset, key: str, dic: Dictionary) -> str | Sequence | None:
+    """``Data[key]`` for any descriptor (:func:`locate`); a plain name is looked up directly."""
+    if "/" in key or key[:1] == "*":
+        found = locate(ds, key, dic)
+        return None if found is None else read(found[0], found[1], dic)
+    tag = dic.tag_for(key)
+    return None if tag is None else read(ds, tag, dic)
+
+
 def read(ds: Dataset, tag: int, dic: Dictionary) -> str | Sequence | None:
     """``Data.Name``: a string, a sequence, or None (see module docstring)."""
-    scanned = getattr(getattr(ds, "_dict", None), "scanned_value", None)
-    found = scanned(tag) if scanned is not None else None      # a lazy data set's untouched element
-    if found is not None:
-        own, raw = found
-        vr = _dictionary_vr(dic, tag) or _own_vr(tag, own)     # as vr_of
-        if vr != "SQ":
-            return _formatted(raw, vr, ds)
+    elements = getattr(ds, "_dict", None)
+    if type(elements) is ScannedElements:
+        found = elements.scanned_value(tag)       # a lazy data set's untouched element
+        if found is not None:
+            vr = dic.known_vr(tag) or _own_vr(tag, found[0])      # as vr_of
+            if vr != "SQ":
+                return _formatted(found[1], vr, ds)
     elem = _element(ds, tag)
     if elem is None:
         return None
@@ -250,8 +259,13 @@ def set_raw(ds: Dataset, tag: int, vr: str, data: bytes, pad: bool = True) -> No
     unless ``pad`` is False: bytes that are sent as they are, e.g. a reply in 9999,0403)."""
     if pad and len(data) % 2:
         data += b"\0" if vr in TEXT_PAD_NUL or vr in ("OB", "UN") else b" "
-    raw = RawDataElement(BaseTag(tag), vr, len(data), data, 0, False, little_endian(ds), True, False)
-    ds[tag] = raw
+    key = BaseTag(tag)
+    raw = RawDataElement(key, vr, len(data), data, 0, False, little_endian(ds), True, False)
+    group = tag >> 16
+    if type(ds) is Dataset and not group & 1 and group != 0x7FE0:
+        ds._dict[key] = raw     # all Dataset.__setitem__ does for a standard tag outside pixel data
+    else:
+        ds[tag] = raw           # its bookkeeping: private creators, the pixel cache, file meta checks
 
 
 def write(ds: Dataset, key: str, value: Any, dic: Dictionary, is_table: bool = False) -> bool:

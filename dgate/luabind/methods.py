@@ -115,13 +115,10 @@ class ObjectMethods:
         return self._read(items[0], key)
 
     def _read(self, ds: Dataset, key: str):
-        found = elements.locate(ds, key, self.dic)
-        if found is None:
-            return None
-        value = elements.read(found[0], found[1], self.dic)
-        if isinstance(value, Sequence):
-            return self.state.wrap(Handle(items=value))
-        return value
+        value = elements.read_key(ds, key, self.state.dictionary)
+        if value is None or type(value) is str:      # the usual answers (Sequence's isinstance is an ABC check)
+            return value
+        return self.state.wrap(Handle(items=value)) if isinstance(value, Sequence) else value
 
     def newindex(self, handle: Handle, key: str, value: Any, is_table: bool) -> None:
         if handle.ds is not None:

@@ -15,6 +15,11 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydicom.dataelem import RawDataElement
+from pydicom.tag import BaseTag
+
+from ..store.lazyset import dataset_of
+
 C_STORE_RQ, C_STORE_RSP = 0x0001, 0x8001
 C_GET_RQ, C_GET_RSP = 0x0010, 0x8010
 C_FIND_RQ, C_FIND_RSP = 0x0020, 0x8020
@@ -198,10 +203,8 @@ class Command:
         converters' view of the request): each element's bytes as received, VR from the
         command dictionary (PS3.7 E.1), else ``dictionary.by_tag`` (dgate.dic), else
         ``UL`` for a group length and ``UN``; sequences (9999,0403 …) as ``OB`` bytes."""
-        from pydicom.dataelem import RawDataElement
-        from pydicom.dataset import Dataset
-        from pydicom.tag import BaseTag
         elements: dict = {}
+        make = tuple.__new__
         for tag, value in self.elements.items():
             vr = KINDS.get(tag)
             if vr is None:
@@ -213,8 +216,8 @@ class Command:
             if len(value) % 2:
                 value += b"\0" if vr in ("UI", "OB", "UN") else b" "
             key = BaseTag(tag)
-            elements[key] = RawDataElement(key, vr, len(value), value, 0, False, True, True, False)
-        return Dataset(elements)
+            elements[key] = make(RawDataElement, (key, vr, len(value), value, 0, False, True, True, False))
+        return dataset_of(elements)
 
     def private(self) -> dict[int, bytes]:
         """Elements of group 9999 (the server-command channel)."""

@@ -41,7 +41,7 @@ from .scan import (
     Scan,
 )
 
-__all__ = ["ScannedElements", "lazy_dataset", "plain_text", "scanned_elements"]
+__all__ = ["ScannedElements", "dataset_of", "lazy_dataset", "plain_text", "scanned_elements"]
 
 _NEW_TUPLE = tuple.__new__
 _GET, _SET, _DEL, _CONTAINS = dict.get, dict.__setitem__, dict.__delitem__, dict.__contains__
@@ -116,12 +116,14 @@ class ScannedElements(dict):
             return None
         data = self._data
         if self._implicit:
-            return None, bytes(data[where + 8:where + 8 + _LE_TAG_LEN.unpack_from(data, where)[2]])
-        vr = bytes(data[where + 4:where + 6])
-        if vr in LONG_VRS:
-            start = where + 12
-            return _VR_TEXT[vr], bytes(data[start:start + _LE_LONG.unpack_from(data, where + 8)[0]])
-        return _VR_TEXT[vr], bytes(data[where + 8:where + 8 + _LE_TAG_VR_LEN.unpack_from(data, where)[3]])
+            vr, start, length = None, where + 8, _LE_TAG_LEN.unpack_from(data, where)[2]
+        else:
+            _, _, code, length = _LE_TAG_VR_LEN.unpack_from(data, where)
+            vr, start = _VR_TEXT[code], where + 8
+            if code in LONG_VRS:
+                start, length = where + 12, _LE_LONG.unpack_from(data, where + 8)[0]
+        value = data[start:start + length]
+        return vr, value if type(value) is bytes else bytes(value)
 
     def current(self, tag: int) -> Any:
         """The element now held for ``tag`` without making it (None: absent or pending)."""
@@ -322,9 +324,10 @@ def lazy_dataset(sc: Scan, data: Buffer | None = None) -> Dataset | None:
         pending[tag] = found._replace(value_tell=found.value_tell + elem.header) \
             if isinstance(found, RawDataElement) else found
     elements = ScannedElements(data, implicit, pending)
-    charset = elements.peek(0x00080005)         # read, not made: it stays untouched
+    charset = elements.scanned_value(0x00080005)   # read, not made: it stays untouched
+    encodings = _encodings_of(charset[1]) if charset is not None else _encodings(elements.peek(0x00080005))
     ds = _fresh(Dataset, elements)
-    ds._read_implicit, ds._read_little, ds._read_charset = implicit, True, _encodings(charset)  # as decoded
+    ds.__dict__.update(_read_implicit=implicit, _read_little=True, _read_charset=encodings)   # as decoded
     meta = _fresh(FileMetaDataset, {TRANSFER_SYNTAX_TAG: _clone(_syntax_element(ts))})
     ds.__dict__["file_meta"] = meta             # what ``ds.file_meta = meta`` stores
     return ds
@@ -351,6 +354,12 @@ def _fresh(cls: type[Dataset], elements: dict) -> Any:
     return made
 
 
+def dataset_of(elements: dict) -> Dataset:
+    """``Dataset(elements)`` (the mapping itself becomes its ``_dict``), made as :func:`_fresh`
+    makes one: a command set's data set is made for every request."""
+    return _fresh(Dataset, elements)
+
+
 def _clone(elem: DataElement) -> DataElement:
     """A shallow copy of a DataElement (``copy.copy`` without its reduce protocol)."""
     made = DataElement.__new__(DataElement)
@@ -370,12 +379,17 @@ def _encodings(charset: Any) -> Any:
         return "iso8859"
     if not isinstance(charset, RawDataElement):
         return convert_encodings(charset.value)
-    key = bytes(charset.value or b"")
-    found = _CHARSETS.get(key)
+    return _encodings_of(bytes(charset.value or b""))
+
+
+def _encodings_of(value: bytes) -> Any:
+    """:func:`_encodings` of a Specific Character Set given by its value bytes."""
+    found = _CHARSETS.get(value)
     if found is None:
-        found = convert_encodings(convert_raw_data_element(charset).value)
+        elem = RawDataElement(BaseTag(0x00080005), "CS", len(value), value, 0, False, True)
+        found = convert_encodings(convert_raw_data_element(elem).value)
         if len(_CHARSETS) < 64:
-            _CHARSETS[key] = found
+            _CHARSETS[value] = found
     return list(found) if isinstance(found, list) else copy.copy(found)
 
 
