@@ -14,7 +14,8 @@
    configurations in rotating order: no ``[lua]`` keys; ``[lua] association``, ``command``
    and ``endassociation`` hooks (a counter each; ``command`` runs for every C-STORE); the
    ``[lua] ImportConverter0`` script of 1 (it only runs where the import converters are
-   wired into ingest; the output says whether it ran). Prints img/s medians.
+   wired into ingest; the output says whether it ran). Prints img/s and the server's CPU time per
+   image (hub and workers, from /proc), and the script's cost as the CPU difference per round.
 
     python3 bench/bench_lua.py [N] [rounds]
     python3 bench/bench_lua.py --ingest [N] [rounds]
@@ -175,8 +176,23 @@ def copies(n: int, target: Path) -> list[Path]:
     return files
 
 
-def server_round(kind: str, files: list[Path]) -> tuple[float, bool]:
-    """img/s of one storescu run into a fresh dgate; whether the import script ran."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` and its live children (the hub's workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):      # fields[1]: the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def server_round(kind: str, files: list[Path]) -> tuple[float, float, bool]:
+    """img/s of one storescu run into a fresh dgate, the server's CPU ms per image (hub and
+    workers; far less noisy than wall time on a shared machine), whether the import script ran."""
     from dgate.config.defaults import create_default_config
     sys.path.insert(0, str(REPO / "tests"))
     from netpeers import free_port, wait_for_port
@@ -194,17 +210,19 @@ def server_round(kind: str, files: list[Path]) -> tuple[float, bool]:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_for_port(port, 30)
-            start = time.perf_counter()
+            time.sleep(1.0)                                  # workers started and idle
+            cpu, start = cpu_seconds(proc.pid), time.perf_counter()
             subprocess.run(["/usr/bin/storescu", "-aec", "CONQUESTSRV1", "127.0.0.1", str(port),
                             *map(str, files)], env=env, check=True, capture_output=True)
             rate = len(files) / (time.perf_counter() - start)
+            cpu_ms = (cpu_seconds(proc.pid) - cpu) / len(files) * 1000.0
         finally:
             proc.terminate()
             proc.wait(20)
         stored = next((path / "data").rglob("*.dcm"), None)
         ran = stored is not None and \
             str(pydicom.dcmread(stored, stop_before_pixels=True).get("InstitutionName", "")) == "BENCH CT"
-        return rate, ran
+        return rate, cpu_ms, ran
     finally:
         shutil.rmtree(path, ignore_errors=True)
 
@@ -215,16 +233,23 @@ def end_to_end(n: int, rounds: int) -> None:
         files = copies(n, work)
         kinds = ["none", "hooks", "import"]
         rates: dict[str, list[float]] = {k: [] for k in kinds}
+        cpus: dict[str, list[float]] = {k: [] for k in kinds}
         ran = False
         for r in range(rounds):
             for kind in kinds[r % 3:] + kinds[:r % 3]:
-                rate, script_ran = server_round(kind, files)
+                rate, cpu_ms, script_ran = server_round(kind, files)
                 rates[kind].append(rate)
+                cpus[kind].append(cpu_ms)
                 ran = ran or (kind == "import" and script_ran)
-        print(f"{n} CT_small C-STOREs over one association (dcmtk storescu) x {rounds} rounds, img/s medians")
+        print(f"{n} CT_small C-STOREs over one association (dcmtk storescu) x {rounds} rounds, medians")
+        print(f"  {'':45s} {'img/s':>8s} {'server CPU ms/img':>18s}")
         for kind, label in (("none", "no [lua] keys"), ("hooks", "[lua] association/command/endassociation"),
                             ("import", "[lua] ImportConverter0 (5 reads, 1 write)")):
-            print(f"  {label:45s} {statistics.median(rates[kind]):8.1f}")
+            print(f"  {label:45s} {statistics.median(rates[kind]):8.1f} {statistics.median(cpus[kind]):18.3f}"
+                  f"   ({' '.join(f'{v:.3f}' for v in cpus[kind])})")
+        pairs = [i - o for i, o in zip(cpus["import"], cpus["none"])]
+        print(f"  cost of the import script, server CPU per image (round by round): "
+              f"{statistics.median(pairs):.3f} ms ({' '.join(f'{v:.3f}' for v in pairs)}; aim < 0.3)")
         print(f"  ImportConverter0 ran in the server: {'yes' if ran else 'no (import converters not wired here)'}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
