@@ -172,6 +172,24 @@ def test_a_raw_element_set_by_a_script_is_spliced_as_pydicom_writes_it():
         assert spliced == Encoded.from_dataset(expected, encoded.transfer_syntax).raw, name
 
 
+def test_elements_replaced_before_anything_read_them_count_as_their_kind_says():
+    """An element set raw or deleted before it was read is a change; one set to an equal
+    parsed element is not (what comparing with the element made from the bytes gives)."""
+    from pydicom.dataelem import DataElement, RawDataElement
+    from pydicom.tag import BaseTag
+    encoded = read_file(get_testdata_file("CT_small.dcm"))
+    sc = scan(encoded.raw, encoded.transfer_syntax)
+    raw = RawDataElement(BaseTag(0x00080060), "CS", 2, b"CT", 0, False, True)
+    for change, same in ((lambda ds: ds.__setitem__(0x00080060, raw), False),
+                         (lambda ds: ds.__delitem__(0x00081010), False),
+                         (lambda ds: ds.__setitem__(0x00080060, DataElement(0x00080060, "CS", "CT")), True),
+                         (lambda ds: ds.__setitem__(0x00080060, DataElement(0x00080060, "CS", "MR")), False)):
+        ds = lazy_dataset(sc)
+        before, ts = snapshot(ds), syntax_of(ds)
+        change(ds)
+        assert unchanged(ds, before, ts) is same
+
+
 def test_lazy_dataset_makes_only_what_is_used_and_tells_what_changed():
     encoded = read_file(get_testdata_file("CT_small.dcm"))
     sc = scan(encoded.raw, encoded.transfer_syntax)

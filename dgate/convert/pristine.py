@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 
-from pydicom.dataelem import RawDataElement, convert_raw_data_element
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 
 from ..store.formats import syntax_of
@@ -50,7 +50,12 @@ def unchanged(ds: Dataset, before: dict, ts_before: str) -> bool:
             return False
         return all(_same(old, value, now[tag], ds) for tag, (old, value) in before.items())
     for tag in lazy.touched() | before.keys():
-        old, value = before[tag] if tag in before else (lazy.original(tag), None)  # untouched then: its bytes
+        if tag in before:
+            old, value = before[tag]
+        elif lazy.replaced_unread(tag) and not isinstance(lazy.current(tag), DataElement):
+            return False        # deleted or set raw unread: what _same says, without making the old one
+        else:
+            old, value = lazy.original(tag), None     # untouched then: its bytes
         if not _same(old, value, lazy.current(tag), ds):
             return False
     return True

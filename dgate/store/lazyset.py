@@ -96,6 +96,11 @@ class ScannedElements(dict):
             found = self._original[tag] = self._element(tag, found)
         return found
 
+    def replaced_unread(self, tag: int) -> bool:
+        """Scanned ``tag`` was set or deleted before anything read it: it differs from its bytes
+        (the element it replaced was never made, and need not be to tell that)."""
+        return _is_position(self._original.get(tag))
+
     def peek(self, tag: int) -> Any:
         """The element for ``tag`` as it is, without making or parsing it (None: absent);
         a pending element is read from the bytes and not kept, so it stays untouched."""
