@@ -167,6 +167,26 @@ def test_the_objects_of_a_run_are_released_when_it_ends(lua):
     assert run(lua, "return Data.Modality", dcmread(CT))[0] == "CT"   # the next run has its own object
 
 
+def test_objects_a_script_makes_are_not_held_for_long(lua):
+    """Objects a script makes and drops are freed within COLLECT_AFTER of them, though Lua's
+    own heap hardly grows (its collector alone held thousands of whole images)."""
+    import gc
+    from dgate.luabind.handles import Handle
+    from dgate.luabind.runtime import COLLECT_AFTER
+
+    def alive() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if type(o) is Handle and o.ds is not None and "Modality" in o.ds)
+    start = alive()
+    for _ in range(5 * COLLECT_AFTER):
+        assert run(lua, f"local o = DicomObject:new() o:Read([[{CT}]]) return o.Modality")[0] == "CT"
+    assert alive() - start <= COLLECT_AFTER
+    # views into Data (items, sequences) are not counted: reading them never forces a collection
+    lua.made = 0
+    run(lua, "for i = 1, 50 do local s = Data.OtherPatientIDsSequence end", dcmread(CT))
+    assert lua.made == 0
+
+
 def test_reads_of_a_lazy_data_set_equal_those_of_a_decoded_one_and_touch_nothing(lua):
     """Data.X of an untouched element of the import steps' lazy data set is read from the
     bytes (no element made); it answers what the decoded object answers."""

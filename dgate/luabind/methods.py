@@ -105,10 +105,10 @@ class ObjectMethods:
         if key[:1].isdigit():
             number = elements.atoi(key)
             if number < len(items):
-                return self.state.wrap(Handle(items[number]))
+                return self.state.wrap_view(Handle(items[number]))
             if number == len(items):
                 items.append(Dataset())
-                return self.state.wrap(Handle(items[number]))
+                return self.state.wrap_view(Handle(items[number]))
             return None
         if not items:
             return None
@@ -118,7 +118,7 @@ class ObjectMethods:
         value = elements.read_key(ds, key, self.state.dictionary)
         if value is None or type(value) is str:      # the usual answers (Sequence's isinstance is an ABC check)
             return value
-        return self.state.wrap(Handle(items=value)) if isinstance(value, Sequence) else value
+        return self.state.wrap_view(Handle(items=value)) if isinstance(value, Sequence) else value
 
     def newindex(self, handle: Handle, key: str, value: Any, is_table: bool) -> None:
         if handle.ds is not None:
@@ -188,7 +188,7 @@ class ObjectMethods:
             return None
         vr = elements.vr_of(ds, tag, self.dic)
         if vr == "SQ":
-            return self.state.wrap(Handle(items=ds[tag].value))
+            return self.state.wrap_view(Handle(items=ds[tag].value))
         raw = elements.raw_bytes(ds, tag, self.dic) or b""
         if as_string:
             return raw.decode("latin-1")
