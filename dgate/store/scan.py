@@ -592,8 +592,9 @@ def _piece_entry(piece: bytes, tag: int, transfer_syntax: str) -> int | tuple | 
                 and not (length >= 8 and piece[8:12] == _ITEM_BYTES):
             return 0
     part = scan(piece, transfer_syntax)
-    if part.needs_repair or list(part.elements) != [tag]:
-        return None
+    elem = part.element(tag)
+    if part.needs_repair or list(part.elements) != [tag] or elem is None or elem.header or elem.end != count:
+        return None                                     # more, or other, than one element of tag
     return part.elements[tag]
 
 
