@@ -273,6 +273,7 @@ def test_spliced_scan_reads_as_a_fresh_scan_of_the_result(ts, case):
     for tag in tags:
         assert spliced.element(tag) == fresh.element(tag), hex(tag)
         assert spliced.raw(tag) == fresh.raw(tag) and spliced.text(tag) == fresh.text(tag)
+    assert [tag in spliced for tag in tags] == [tag in fresh for tag in tags]
     assert spliced._elements is None                     # all of that read without building the mapping
     assert spliced.undefined == fresh.undefined
     assert spliced.elements == fresh.elements and spliced.order == fresh.order and spliced.in_order

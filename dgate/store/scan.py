@@ -122,6 +122,10 @@ class Scan:
         start = bisect_left(order, 0x00020000)
         return found + order[start:bisect_left(order, 0x00030000, start)]
 
+    def __contains__(self, tag: int) -> bool:
+        """A top-level element ``tag`` is present."""
+        return tag in self.elements
+
     @property
     def needs_repair(self) -> bool:
         return bool(self.odd or self.trailing)
@@ -651,6 +655,9 @@ class _Spliced(Scan):
             return None
         delta = self._deltas[bisect_right(self._cuts, found if type(found) is int else found[2])]
         return found + delta if delta else found
+
+    def __contains__(self, tag: int) -> bool:
+        return self._entry(tag) is not None
 
     def element(self, tag: int) -> Element | None:
         fields = self._entry(tag)
