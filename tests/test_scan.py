@@ -204,3 +204,103 @@ def test_fuzz_never_raises_anything_but_structure_error():
         except S.StructureError:
             pass
     assert runs > 500
+
+
+def _spliceable(ts: str) -> bytes:
+    """Elements in several groups, an undefined-length sequence and private data after the
+    first splice points, pixel data last."""
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.SOPInstanceUID = "1.2.3.4.5"
+    ds.InstitutionName = "JFK IMAGING CENTER"
+    item = Dataset()
+    item.ReferencedSOPInstanceUID = "1.2.3"
+    ds.ReferencedImageSequence = Sequence([item])
+    ds["ReferencedImageSequence"].is_undefined_length = True
+    ds.PatientName = "Test^Patient"
+    ds.PatientID = "ID1"
+    ds.StudyInstanceUID = "1.2.3.4"
+    ds.add_new(0x00291010, "OB", b"\1\2\3\4")
+    ds.PixelData = b"\0\1" * 8
+    ds["PixelData"].VR = "OW"
+    return encode(ds, ts)
+
+
+def _sequence_piece(ts: str) -> bytes:
+    ds = Dataset()
+    item = Dataset()
+    item.ReferencedSOPInstanceUID = "9.8.7"
+    ds.ReferencedImageSequence = Sequence([item, Dataset()])
+    return encode(ds, ts)
+
+
+@pytest.mark.parametrize("ts", [S.IMPLICIT_LE, S.EXPLICIT_LE])
+@pytest.mark.parametrize("case", ["replace shorter", "replace longer", "insert first", "append", "remove",
+                                  "several", "sequence"])
+def test_spliced_scan_reads_as_a_fresh_scan_of_the_result(ts, case):
+    """The scan :func:`splice` gives shifts the untouched elements when they are read: every
+    read (before and after the whole mapping is built) equals a fresh scan of the result."""
+    explicit = ts != S.IMPLICIT_LE
+    data = _spliceable(ts)
+
+    def lo(tag: int, text: bytes) -> bytes:
+        return S.encode_element(tag, "LO", S.pad_value(text, "LO"), explicit)
+
+    pieces = {"replace shorter": {0x00080080: lo(0x00080080, b"BENCH CT")},
+              "replace longer": {0x00080080: lo(0x00080080, b"A MUCH LONGER INSTITUTION NAME")},
+              "insert first": {0x00080005: S.encode_element(0x00080005, "CS", b"ISO_IR 100", explicit)},
+              "append": {0x7FE10010: lo(0x7FE10010, b"AFTER PIXELS")},
+              "remove": {0x00100010: b""},
+              "several": {0x00080080: lo(0x00080080, b"X"), 0x00091010: lo(0x00091010, b"PRIVATE"),
+                          0x00100010: b"", 0x00100021: lo(0x00100021, b"ISSUER"),
+                          0x00291010: S.encode_element(0x00291010, "OB", b"\5\6", explicit)},
+              "sequence": {0x00081140: _sequence_piece(ts), 0x00100020: lo(0x00100020, b"ID2")}}[case]
+    sc = S.scan(data, ts)
+    out, spliced = S.splice(sc, pieces)
+    expected = bytearray(data)
+    for tag in sorted(pieces, reverse=True):            # the same edit made by hand, last first
+        elem = sc.element(tag)
+        if elem is not None:
+            expected[elem.header:elem.end] = pieces[tag]
+        else:
+            at = next((sc.element(t).header for t in sc.order if t > tag), len(data))
+            expected[at:at] = pieces[tag]
+    assert out == bytes(expected)
+    fresh = S.scan(out, ts)
+    assert spliced is not None and spliced.data == out and not spliced.needs_repair
+    tags = list(fresh.elements) + list(pieces) + [0x00080001, 0x00200000, 0xFFFFFFF0]
+    assert spliced.raw_values(tags) == fresh.raw_values(tags)
+    for tag in tags:
+        assert spliced.element(tag) == fresh.element(tag), hex(tag)
+        assert spliced.raw(tag) == fresh.raw(tag) and spliced.text(tag) == fresh.text(tag)
+    assert [tag in spliced for tag in tags] == [tag in fresh for tag in tags]
+    assert spliced._elements is None                     # all of that read without building the mapping
+    assert spliced.undefined == fresh.undefined
+    assert spliced.elements == fresh.elements and spliced.order == fresh.order and spliced.in_order
+    assert spliced == fresh and fresh == spliced
+    assert spliced.raw_values(tags) == fresh.raw_values(tags)    # now from the mapping
+    assert [spliced.element(t) for t in tags] == [fresh.element(t) for t in tags]
+
+
+def test_splice_gives_no_scan_for_a_piece_that_is_not_one_clean_element():
+    data = _spliceable(S.EXPLICIT_LE)
+    sc = S.scan(data, S.EXPLICIT_LE)
+    one = S.encode_element(0x00080080, "LO", b"AB", True)
+    other = S.encode_element(0x00080090, "PN", b"AB", True)
+    for piece in (one + one, S.encode_element(0x00080081, "LO", b"AB", True), one + b"\0\0", one + other):
+        out, spliced = S.splice(sc, {0x00080080: piece})
+        assert spliced is None and piece in out
+    out, spliced = S.splice(sc, {0x00080080: one})
+    assert spliced is not None and spliced.raw(0x00080080) == b"AB"
+
+
+def test_group_lengths_are_each_groups_first_element_and_group_2():
+    data = _spliceable(S.EXPLICIT_LE)
+    sc = S.scan(S.patch(S.scan(data, S.EXPLICIT_LE), {0x00080000: ("UL", b"\0\0\0\0"),
+                                                       0x00290000: ("UL", b"\0\0\0\0"),
+                                                       0x00020010: ("UI", b"1.2.840.10008.1.2.1"),
+                                                       0x00020002: ("UI", b"1.2")}), S.EXPLICIT_LE)
+    assert sc.in_order
+    assert sorted(set(sc.group_lengths())) == [0x00020002, 0x00020010, 0x00080000, 0x00290000]
+    assert sc.group_lengths(sc.order) == sc.group_lengths()
+    assert S.scan(data, S.EXPLICIT_LE).group_lengths() == []

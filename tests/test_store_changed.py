@@ -237,3 +237,26 @@ def test_lazy_dataset_copies_and_pickles_as_an_ordinary_one():
 def test_lazy_dataset_refuses_what_it_cannot_read_lazily():
     encoded = read_file(get_testdata_file("MR_small_bigendian.dcm"))
     assert lazy_dataset(scan(encoded.raw, encoded.transfer_syntax)) is None
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_implicit.dcm"])
+def test_lazy_splice_drops_group_lengths_as_pydicom_does(name):
+    """Retired group lengths (gggg,0000) in the received bytes are left out, as pydicom's
+    writer leaves them out; one change or several, before and after them."""
+    from dgate.store.scan import patch
+    encoded = read_file(get_testdata_file(name))
+    ts = encoded.transfer_syntax
+    raw = patch(scan(encoded.raw, ts), {0x00080000: ("UL", b"\0\0\0\0"), 0x00100000: ("UL", b"\0\0\0\0"),
+                                        0x00280000: ("UL", b"\0\0\0\0")})
+    for change in (lambda d: setattr(d, "InstitutionName", "BENCH CT"), _change):
+        sc = scan(raw, ts)
+        ds = lazy_dataset(sc)
+        change(ds)
+        result = splice_changes(ds, None, sc)
+        assert result is not None and result[1] is not None
+        expected = Encoded(raw, ts).dataset()
+        change(expected)
+        full = Encoded.from_dataset(expected, ts).raw
+        assert result[0] == full and b"\x08\x00\x00\x00" not in full[:8]
+        fresh = scan(full, ts)
+        assert result[1].raw_values(fresh.elements) == fresh.raw_values(fresh.elements)

@@ -424,11 +424,11 @@ def splice_changes(ds: Dataset, before: dict | None, sc: "Scan") -> tuple[bytes,
             (not charset_kept and ds.original_character_set != ds._character_set):
         return None
     scanned = sc.elements
-    if not sc.in_order:
+    order = list(scanned)                   # once, for the order check, group lengths and splice
+    if order != sorted(order):              # Scan.in_order
         return None
-    order = sc.order
     if lazy is not None:
-        candidates = lazy.touched().union(sc.group_lengths())
+        candidates = lazy.touched().union(sc.group_lengths(order))
         current, original = lazy.current, lazy.original
     else:
         if before is None or len(order) != len(before):
@@ -464,4 +464,4 @@ def splice_changes(ds: Dataset, before: dict | None, sc: "Scan") -> tuple[bytes,
                 return None
             encoded = fp.getvalue()[start:]
         changes[tag] = encoded
-    return splice(sc, changes)
+    return splice(sc, changes, order)

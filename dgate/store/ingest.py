@@ -588,7 +588,7 @@ class Ingest:
         try:
             received = item.received
             if (COMPRESSION.readable is not None and not name.lower().endswith(".v2")
-                    and NKI_PIXELS in sc.elements and PIXEL_DATA_TAG not in sc.elements
+                    and NKI_PIXELS in sc and PIXEL_DATA_TAG not in sc
                     and not self.settings.int("AllowNKIAsDICOM")):
                 expanded = COMPRESSION.readable(item.encoded(), self)
                 item.replace(expanded.raw, expanded.transfer_syntax)

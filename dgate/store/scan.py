@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import struct
 import zlib
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from typing import Generator, Iterator, Mapping, NamedTuple, Union
+from typing import Any, Generator, Iterator, Mapping, NamedTuple, Union
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -107,18 +107,24 @@ class Scan:
         order = self.order
         return order == sorted(order)           # dict keys: no tag twice
 
-    def group_lengths(self) -> list[int]:
+    def group_lengths(self, order: list[int] | None = None) -> list[int]:
         """Top-level group length tags (gggg,0000) and the group 2 elements, for a scan whose
-        elements are in ascending order (:attr:`in_order`): one lookup per group."""
-        order, elements = self.order, self.elements
-        found, at = [], 0
-        while at < len(order):
-            first = order[at] & 0xFFFF0000
-            if first in elements:
-                found.append(first)
-            at = bisect_left(order, first + 0x10000, at)
+        elements are in ascending order (:attr:`in_order`; ``order``: :attr:`order` when the
+        caller has it): one step per group, a group's length being its first element."""
+        if order is None:
+            order = self.order
+        found, at, count = [], 0, len(order)
+        while at < count:
+            tag = order[at]
+            if not tag & 0xFFFF:
+                found.append(tag)
+            at = bisect_right(order, tag | 0xFFFF, at)
         start = bisect_left(order, 0x00020000)
         return found + order[start:bisect_left(order, 0x00030000, start)]
+
+    def __contains__(self, tag: int) -> bool:
+        """A top-level element ``tag`` is present."""
+        return tag in self.elements
 
     @property
     def needs_repair(self) -> bool:
@@ -157,9 +163,12 @@ class Scan:
 
     def raw_values(self, tags) -> dict[int, bytes]:
         """``{tag: value bytes}`` of the present ones among ``tags`` (undefined length: b'')."""
+        return self._values(self.elements, tags)
+
+    def _values(self, elements: Mapping[int, int | tuple], tags) -> dict[int, bytes]:
+        """:meth:`raw_values` of the entries ``elements`` (this scan's, or some resolved)."""
         out: dict[int, bytes] = {}
         data = self.data
-        elements = self.elements
         implicit = self.transfer_syntax == IMPLICIT_LE
         tag_len = _LE_TAG_LEN.unpack_from
         tag_vr_len = _LE_TAG_VR_LEN.unpack_from
@@ -512,20 +521,27 @@ def pad_value(value: bytes, vr: str) -> bytes:
     return value
 
 
-def splice(sc: Scan, pieces: Mapping[int, bytes]) -> tuple[bytes, Scan | None]:
+def splice(sc: Scan, pieces: Mapping[int, bytes], order: list[int] | None = None) -> tuple[bytes, Scan | None]:
     """The data set of ``sc`` (elements in ascending tag order, no repairs pending) with
     top-level elements replaced, inserted or removed (``tag → the whole encoded element``,
-    ``b""`` to remove), and the scan of the result: the untouched elements' offsets are
-    shifted, only the new pieces are scanned. The scan is None when a piece is not exactly
-    one clean element of its tag (then scan the result)."""
+    ``b""`` to remove), and the scan of the result (``order``: ``sc.order`` when the caller
+    has it). The scan reads the untouched elements' entries from ``sc``, shifted when read
+    (:class:`_Spliced`; ``sc`` must not change afterwards); only the new pieces are looked
+    at. The scan is None when a piece is not exactly one clean element of its tag (then
+    scan the result)."""
     assert not sc.needs_repair and sc.transfer_syntax != DEFLATED
-    data, elements, order = sc.data, sc.elements, sc.order
+    data, elements, ts = sc.data, sc.elements, sc.transfer_syntax
+    if order is None:
+        order = list(elements)
     view = memoryview(data)
-    result: Scan | None = Scan(b"", sc.transfer_syntax)
-    undefined = set(sc.undefined)
-    parts: list[Buffer] = []            # joined once at the end
-    runs: list[tuple[Mapping[int, int | tuple], list[int] | tuple[int], int]] = []  # (entries, tags, shift)
-    size = last = i = 0                 # size: bytes in parts so far
+    clean = True
+    own: dict[int, int | tuple | None] = {}      # the pieces' entries in the result (None: removed)
+    added: list[int] = []                       # pieces of undefined length
+    parts: list[Buffer] = []                    # joined once at the end
+    runs: list[tuple[Mapping, list[int] | tuple[int], int]] = []    # (entries, tags, shift), in order
+    cuts: list[int] = []                        # where in ``data`` each later run of ``sc``'s starts
+    deltas = [0]                                # and its shift (the first run's: none)
+    size = last = i = 0                         # size: bytes in parts so far
     for tag in sorted(pieces):
         j = bisect_left(order, tag, i)
         at = _header_of(elements[order[j]]) if j < len(order) else len(data)
@@ -533,28 +549,57 @@ def splice(sc: Scan, pieces: Mapping[int, bytes]) -> tuple[bytes, Scan | None]:
         parts.append(view[last:at])
         size += at - last
         piece = pieces[tag]
-        if piece and result is not None:
-            part = scan(piece, sc.transfer_syntax)
-            if part.needs_repair or list(part.elements) != [tag]:
-                result = None
+        own[tag] = None
+        if piece and clean:
+            entry: Any = _piece_entry(piece, tag, ts)
+            if entry is None:
+                clean = False
             else:
-                runs.append((part.elements, (tag,), size))
-                result.undefined.extend(part.undefined)
+                own[tag] = entry = entry + size
+                runs.append((own, (tag,), 0))
+                if isinstance(entry, tuple) and entry[4] == UNDEFINED:
+                    added.append(tag)
         parts.append(piece)
         size += len(piece)
         if j < len(order) and order[j] == tag:          # replaced or removed
             last, i = sc.element(tag).end, j + 1          # type: ignore[union-attr]
         else:                                             # inserted before order[j]
             last, i = at, j
+        cuts.append(last)
+        deltas.append(size - last)
     runs.append((elements, order[i:], size - last))
     parts.append(view[last:len(data)])
     out = b"".join(parts)
-    if result is None:
+    if not clean:
         return out, None
-    result.elements = _shifted(runs)
-    result.data = out
-    result.undefined = sorted(undefined.difference(pieces).union(result.undefined))
-    return out, result
+    undefined = sorted(set(sc.undefined).difference(pieces).union(added)) if sc.undefined or added else []
+    return out, _Spliced(out, ts, undefined, elements, own, cuts, deltas, runs)
+
+
+def _piece_entry(piece: bytes, tag: int, transfer_syntax: str) -> int | tuple | None:
+    """The scan entry (offsets from 0) of ``piece`` when it is exactly one clean element of
+    ``tag``, else None. What :func:`scan`'s fast loop takes is seen here without a scan."""
+    count = len(piece)
+    if count >= 12 and transfer_syntax == EXPLICIT_LE:
+        group, element, vr, length = _LE_TAG_VR_LEN.unpack_from(piece)
+        value = 0
+        if vr in KNOWN_SHORT_VRS:
+            value = 8
+        elif vr in LONG_VRS and vr != b"SQ":
+            length, value = _LE_LONG.unpack_from(piece, 8)[0], 12
+        if value and value + length == count and not length & 1 and (group << 16) | element == tag \
+                and group != 0xFFFE:
+            return 0
+    elif count >= 8 and transfer_syntax == IMPLICIT_LE:
+        group, element, length = _LE_TAG_LEN.unpack_from(piece)
+        if 8 + length == count and not length & 1 and (group << 16) | element == tag and group != 0xFFFE \
+                and not (length >= 8 and piece[8:12] == _ITEM_BYTES):
+            return 0
+    part = scan(piece, transfer_syntax)
+    elem = part.element(tag)
+    if part.needs_repair or list(part.elements) != [tag] or elem is None or elem.header or elem.end != count:
+        return None                                     # more, or other, than one element of tag
+    return part.elements[tag]
 
 
 def _header_of(where: int | tuple) -> int:
@@ -565,6 +610,115 @@ def _shifted(runs) -> dict[int, int | tuple]:
     """One mapping of the ``(entries, tags, delta)`` runs: each tag's entry ``delta`` bytes
     later (header offsets and :class:`Fields` alike: both add an int), built in one pass."""
     return {tag: entries[tag] + delta for entries, tags, delta in runs for tag in tags}
+
+
+class _Spliced(Scan):
+    """The scan :func:`splice` gives, its entries worked out when read: a piece's own, or the
+    source scan's moved by the shift of the run it is in (``deltas[k]`` for an element whose
+    source header is at or after ``cuts[k - 1]`` and before ``cuts[k]``). Reading a few
+    elements costs a few lookups; :attr:`elements` (the whole mapping, in data set order) is
+    built when something asks for it, and then serves every read."""
+
+    def __init__(self, data: Buffer, transfer_syntax: str, undefined: list[int], source: Mapping[int, int | tuple],
+                 own: dict[int, int | tuple | None], cuts: list[int], deltas: list[int], runs: list) -> None:
+        self.data, self.transfer_syntax = data, transfer_syntax
+        self.odd, self.trailing, self.undefined = [], 0, undefined
+        self._source, self._own, self._cuts, self._deltas, self._runs = source, own, cuts, deltas, runs
+        self._elements: dict[int, int | tuple] | None = None
+
+    @property
+    def elements(self) -> dict[int, int | tuple]:
+        if self._elements is None:
+            self._elements = _shifted(self._runs)
+        return self._elements
+
+    @elements.setter
+    def elements(self, value: dict[int, int | tuple]) -> None:
+        self._elements = value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Scan):
+            return NotImplemented
+        return (self.data, self.transfer_syntax, self.elements, self.odd, self.trailing, self.undefined) == \
+            (other.data, other.transfer_syntax, other.elements, other.odd, other.trailing, other.undefined)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _entry(self, tag: int) -> int | tuple | None:
+        if self._elements is not None:
+            return self._elements.get(tag)
+        own = self._own
+        if tag in own:
+            return own[tag]
+        found: Any = self._source.get(tag)
+        if found is None:
+            return None
+        delta = self._deltas[bisect_right(self._cuts, found if type(found) is int else found[2])]
+        return found + delta if delta else found
+
+    def __contains__(self, tag: int) -> bool:
+        return self._entry(tag) is not None
+
+    def element(self, tag: int) -> Element | None:
+        fields = self._entry(tag)
+        if fields is None:
+            return None
+        if isinstance(fields, tuple):
+            return Element(*fields)
+        return self._decode(tag, fields)
+
+    def raw(self, tag: int) -> bytes | None:
+        elem = self.element(tag)
+        if elem is None:
+            return None
+        if elem.length == UNDEFINED:
+            return b""
+        return bytes(self.data[elem.value:elem.value + elem.length])
+
+    def raw_values(self, tags) -> dict[int, bytes]:
+        """:meth:`Scan.raw_values` with the entries worked out inline (this is the index's
+        read of some fifty elements, a call per element would cost more than the rest)."""
+        if self._elements is not None:
+            return self._values(self._elements, tags)
+        own, source, cuts, deltas = self._own, self._source, self._cuts, self._deltas
+        cut, shift = (cuts[0], deltas[1]) if len(cuts) == 1 else (-1, 0)   # one piece: one comparison
+        out: dict[int, bytes] = {}
+        data = self.data
+        implicit = self.transfer_syntax == IMPLICIT_LE
+        tag_len, tag_vr_len, long_len = _LE_TAG_LEN.unpack_from, _LE_TAG_VR_LEN.unpack_from, _LE_LONG.unpack_from
+        long_vrs = LONG_VRS
+        fields: Any
+        for tag in tags:
+            mine = tag in own
+            fields = own[tag] if mine else source.get(tag)
+            if fields is None:
+                continue
+            if type(fields) is not int:                 # Fields
+                if not mine:
+                    fields = fields + deltas[bisect_right(cuts, fields[2])]
+                value, length = fields[3], fields[4]
+                if length == UNDEFINED:
+                    out[tag] = b""
+                    continue
+            else:
+                if mine:
+                    pass
+                elif cut >= 0:
+                    if fields >= cut:
+                        fields += shift
+                else:
+                    fields += deltas[bisect_right(cuts, fields)]
+                if implicit:
+                    length = tag_len(data, fields)[2]
+                    value = fields + 8
+                elif tag_vr_len(data, fields)[2] in long_vrs:
+                    length = long_len(data, fields + 8)[0]
+                    value = fields + 12
+                else:
+                    length = tag_vr_len(data, fields)[3]
+                    value = fields + 8
+            out[tag] = bytes(data[value:value + length])
+        return out
 
 
 def patch(result: Scan, changes: Mapping[int, tuple[str, bytes] | None]) -> bytes:
