@@ -98,6 +98,20 @@ def test_file_changes_are_seen(tmp_path):
     assert ini.param("A") == "22"
 
 
+def test_derived_values_are_worked_out_once_per_load(tmp_path):
+    ini = write(tmp_path, "[sscscp]\nMicroPACS = sscscp\nA = 1\n")
+    calls = []
+
+    def doubled() -> int:
+        calls.append(1)
+        return 2 * int(ini.param("A") or 0)
+    assert [ini.derived("doubled", doubled) for _ in range(3)] == [2, 2, 2] and len(calls) == 1
+    assert ini.derived("other", lambda: "x") == "x" and len(calls) == 1     # names keep values apart
+    (tmp_path / "dicom.ini").write_text("[sscscp]\nMicroPACS = sscscp\nA = 22\n")
+    ini.refresh(force=True)
+    assert ini.derived("doubled", doubled) == 44 and len(calls) == 2
+
+
 @pytest.mark.parametrize("name", ["dicom.ini.sqlite", "dicom.ini.mysql", "dicom.ini.postgres", "dicom.ini.dbase"])
 def test_shipped_samples_parse(tmp_path, name):
     (tmp_path / "dicom.ini").write_bytes((SAMPLES / name).read_bytes())

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from .errors import ConfigError, ConfigWarning
 
@@ -78,6 +78,7 @@ class IniFile:
         self._checked = 0.0
         self.warnings: list[ConfigWarning] = []
         self.revision = 0         # counts loads: a value derived from the keys is valid while it stays
+        self._derived: dict[Any, tuple[int, Any]] = {}
         self._load()
 
     # -- loading -------------------------------------------------------------------
@@ -144,6 +145,17 @@ class IniFile:
             return
         if force or mtime != self._mtime:
             self._load()
+
+    def derived(self, name: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``, a value worked out from the keys, kept until the file is read again
+        (``name`` tells the values apart; asked for every object, worked out once a load)."""
+        self.refresh()
+        found = self._derived.get(name)
+        if found is not None and found[0] == self.revision:
+            return found[1]
+        value = compute()
+        self._derived[name] = (self.revision, value)
+        return value
 
     # -- reading -------------------------------------------------------------------
     def get(self, section: str, key: str, default: str | None = None) -> str | None:

@@ -32,7 +32,6 @@ holds a Lua chunk run instead. A converter whose line cannot be run is reported 
 """
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
@@ -77,23 +76,14 @@ def configured(config, key: str) -> bool:
     return bool(config.settings.raw(key) or config.ini.get("lua", key))
 
 
-_NUMBERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # ini → {family: (revision, numbers)}
-
-
 def converter_numbers(config, family: str) -> tuple[int, ...]:
     """The N of ``<family>ConverterN`` keys that are set (:func:`configured`), for
-    N < ``<family>Converters`` (gaps allowed; Conquest looks each up per object). Cached
+    N < ``<family>Converters`` (gaps allowed; Conquest looks each up per object). Kept
     until dicom.ini is read again, so an object does not pay ~100 lookups."""
-    ini = config.ini
-    ini.refresh()
-    per_family = _NUMBERS.setdefault(ini, {})
-    cached = per_family.get(family)
-    if cached is not None and cached[0] == ini.revision:
-        return cached[1]
-    count = max(config.settings.int(f"{family}Converters"), 0)
-    numbers = tuple(n for n in range(count) if configured(config, f"{family}Converter{n}"))
-    per_family[family] = (ini.revision, numbers)
-    return numbers
+    def numbers() -> tuple[int, ...]:
+        count = max(config.settings.int(f"{family}Converters"), 0)
+        return tuple(n for n in range(count) if configured(config, f"{family}Converter{n}"))
+    return config.ini.derived(("converter numbers", family), numbers)
 
 
 class Converters:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import threading
-import weakref
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -132,21 +131,13 @@ def sync(config) -> None:
 
 
 # -- per association ---------------------------------------------------------------------------
-_MAY_RUN_LUA: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # ini → {keys: (revision, answer)}
-
-
 def _may_run_lua(config, keys: tuple[str, ...]) -> bool:
     """A converter of ``keys`` is a ``[lua]`` chunk or its line can call Lua; the answer is
     kept until dicom.ini is read again (it is asked for every object)."""
-    ini = config.ini
-    ini.refresh()
-    per_keys = _MAY_RUN_LUA.setdefault(ini, {})
-    cached = per_keys.get(keys)
-    if cached is not None and cached[0] == ini.revision:
-        return cached[1]
-    answer = any(ini.get("lua", key) or "lua" in (config.settings.str(key, "") or "").lower() for key in keys)
-    per_keys[keys] = (ini.revision, answer)
-    return answer
+    def answer() -> bool:
+        ini = config.ini
+        return any(ini.get("lua", key) or "lua" in (config.settings.str(key, "") or "").lower() for key in keys)
+    return config.ini.derived(("may run lua", keys), answer)
 
 
 @functools.lru_cache(maxsize=64)
