@@ -61,7 +61,7 @@ def vr_of(ds: Dataset, tag: int, dic: Dictionary, elem: Any = _LOOK) -> str:
     """The VR dgate uses for an element: the dictionary's when it knows the tag (as
     dgate formats by its dictionary), else the element's own, ``UL`` for group lengths.
     ``elem``: the element when the caller has it."""
-    known = _dictionary_vr(dic, tag)
+    known = dic.known_vr(tag)
     if known:
         return known
     if elem is _LOOK:
@@ -71,11 +71,6 @@ def vr_of(ds: Dataset, tag: int, dic: Dictionary, elem: Any = _LOOK) -> str:
             elem = None
     vr = getattr(elem, "VR", None) if elem is not None else None
     return _own_vr(tag, str(vr)[:2] if vr and " or " not in str(vr) else None)
-
-
-def _dictionary_vr(dic: Dictionary, tag: int) -> str | None:
-    """The dictionary's VR of a tag, None when it has none (or only ``UN``/``??``)."""
-    return dic.known_vr(tag)
 
 
 def _own_vr(tag: int, vr: str | None) -> str:
@@ -144,15 +139,6 @@ def text_of(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].rstrip(b" ").decode("latin-1")
 
 
-def read_key(ds: Dataset, key: str, dic: Dictionary) -> str | Sequence | None:
-    """``Data[key]`` for any descriptor (:func:`locate`); a plain name is looked up directly."""
-    if "/" in key or key[:1] == "*":
-        found = locate(ds, key, dic)
-        return None if found is None else read(found[0], found[1], dic)
-    tag = dic.tag_for(key)
-    return None if tag is None else read(ds, tag, dic)
-
-
 def read(ds: Dataset, tag: int, dic: Dictionary) -> str | Sequence | None:
     """``Data.Name``: a string, a sequence, or None (see module docstring)."""
     elements = getattr(ds, "_dict", None)
@@ -201,12 +187,12 @@ def _element(ds: Dataset, tag: int) -> Any:
 def locate(ds: Dataset, key: str, dic: Dictionary, create: bool = False) -> tuple[Dataset, int] | None:
     """The (dataset, tag) a descriptor names: ``tag``, ``Keyword``, ``/a.i/b`` paths,
     ``a.i/b`` (set form), ``*tag`` (first occurrence at any depth)."""
+    if "/" not in key and key[:1] != "*":         # a plain name or tag: the usual case
+        tag = tag_of(key, dic)
+        return (ds, tag) if tag is not None else None
     if key.startswith("*") or key.startswith("/*"):
         tag = tag_of(key.lstrip("/*"), dic)
         return _search(ds, tag) if tag is not None else None
-    if "/" not in key:
-        tag = tag_of(key, dic)
-        return (ds, tag) if tag is not None else None
     parts = [p for p in key.split("/") if p != ""]
     current = ds
     for index, part in enumerate(parts):

@@ -115,7 +115,9 @@ class ObjectMethods:
         return self._read(items[0], key)
 
     def _read(self, ds: Dataset, key: str):
-        value = elements.read_key(ds, key, self.state.dictionary)
+        dic = self.state.dictionary
+        found = elements.locate(ds, key, dic)
+        value = None if found is None else elements.read(found[0], found[1], dic)
         if value is None or type(value) is str:      # the usual answers (Sequence's isinstance is an ABC check)
             return value
         return self.state.wrap_view(Handle(items=value)) if isinstance(value, Sequence) else value

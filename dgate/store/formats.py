@@ -32,7 +32,7 @@ from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
 from .lazyset import TRANSFER_SYNTAX_TAG, scanned_elements
-from .scan import splice
+from .scan import ascending, splice
 
 if TYPE_CHECKING:
     from .scan import Scan
@@ -425,7 +425,7 @@ def splice_changes(ds: Dataset, before: dict | None, sc: "Scan") -> tuple[bytes,
         return None
     scanned = sc.elements
     order = list(scanned)                   # once, for the order check, group lengths and splice
-    if order != sorted(order):              # Scan.in_order
+    if not ascending(order):
         return None
     if lazy is not None:
         candidates = lazy.touched().union(sc.group_lengths(order))

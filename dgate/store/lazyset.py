@@ -331,7 +331,7 @@ def lazy_dataset(sc: Scan, data: Buffer | None = None) -> Dataset | None:
     elements = ScannedElements(data, implicit, pending)
     charset = elements.scanned_value(0x00080005)   # read, not made: it stays untouched
     encodings = _encodings_of(charset[1]) if charset is not None else _encodings(elements.peek(0x00080005))
-    ds = _fresh(Dataset, elements)
+    ds = dataset_of(elements)
     ds.__dict__.update(_read_implicit=implicit, _read_little=True, _read_charset=encodings)   # as decoded
     meta = _fresh(FileMetaDataset, {TRANSFER_SYNTAX_TAG: _clone(_syntax_element(ts))})
     ds.__dict__["file_meta"] = meta             # what ``ds.file_meta = meta`` stores

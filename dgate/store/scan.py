@@ -104,8 +104,7 @@ class Scan:
     @property
     def in_order(self) -> bool:
         """The top-level elements are in ascending tag order (PS3.5 §7.1), no tag twice."""
-        order = self.order
-        return order == sorted(order)           # dict keys: no tag twice
+        return ascending(self.order)            # dict keys: no tag twice
 
     def group_lengths(self, order: list[int] | None = None) -> list[int]:
         """Top-level group length tags (gggg,0000) and the group 2 elements, for a scan whose
@@ -201,6 +200,11 @@ class Scan:
         """A top-level value as text without trailing spaces and NULs ('' when absent)."""
         value = self.raw(tag)
         return value.decode("latin-1").rstrip(" \0") if value else ""
+
+
+def ascending(order: list[int]) -> bool:
+    """Tags in ascending order (:attr:`Scan.in_order` of a scan's :attr:`Scan.order`)."""
+    return order == sorted(order)
 
 
 def _tag_text(tag: int) -> str:
